@@ -1,0 +1,33 @@
+# Two entry points for a fresh clone: `make demo` (set up + run the main job on the bundled sample) and
+# `make test` (set up + lint, type-check and run the tests). Both create .venv on first use.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+DEMO_HOME := build/demo-workspace
+
+.PHONY: demo test lint install clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,eval]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	rm -rf $(DEMO_HOME)
+	$(VENV)/bin/semblance --home $(DEMO_HOME) init --embedder effnet-lite0
+	$(VENV)/bin/semblance --home $(DEMO_HOME) register --manifest samples/demo/works.csv
+	$(VENV)/bin/semblance --home $(DEMO_HOME) scan samples/demo/suspects --jsonl $(DEMO_HOME)/scan.jsonl
+	@echo "JSON lines for every suspect: $(DEMO_HOME)/scan.jsonl"
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+test: lint
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,62 @@
+"""The embedder interface: a network that maps an image to a global vector and regional vectors.
+
+Embedders are pluggable so a workspace can hold vectors from several (the offline EfficientNet default, CLIP);
+each is identified by `id` and by the SHA-256 of its weights, so a query is never compared with vectors made
+by a different network.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+from detector.geometry import Box
+
+
+@dataclass(frozen=True)
+class NeuralFeatures:
+    """Global and regional L2-normalised embeddings of one image.
+
+    `vectors[0]` is the whole image; the others describe `boxes[i]` (normalised coordinates).
+    """
+
+    vectors: np.ndarray
+    boxes: tuple[Box, ...]
+
+    @property
+    def global_vector(self) -> np.ndarray:
+        return self.vectors[0]
+
+
+class Embedder(ABC):
+    """A network producing `NeuralFeatures`."""
+
+    id: str
+    weights_sha256: str
+    dim: int
+
+    @abstractmethod
+    def features(self, rgb: np.ndarray) -> NeuralFeatures:
+        """Embed an RGB uint8 image (h, w, 3)."""
+
+    def describe(self) -> dict[str, object]:
+        return {"id": self.id, "weights_sha256": self.weights_sha256, "dim": self.dim}
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit length (zero rows stay zero)."""
+    norms = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+def file_sha256(path: str) -> str:
+    """SHA-256 of a weights file, streamed."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,118 @@
+"""Fusing per-signal features into one score in [0, 1] and a verdict, from the thresholds file.
+
+The model is a logistic combination so that the evaluation can fit it (scripts/evaluate.py) and write the
+result back to `thresholds.toml` with the measured false-alarm and true-positive rates behind each threshold.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+Verdict = Literal["copy", "derivative", "no_match"]
+VERDICT_RANK: dict[str, int] = {"no_match": 0, "derivative": 1, "copy": 2}
+INLIER_SCALE = math.log1p(100.0)
+
+
+@dataclass(frozen=True)
+class FusionModel:
+    version: str
+    embedder: str
+    derivation: str
+    bias: float
+    weights: dict[str, float]
+    copy_threshold: float
+    derivative_threshold: float
+    copy_min_inliers: int
+    copy_max_pdq_distance: int
+    agreement: dict[str, float]
+    rates: dict[str, object] = field(default_factory=dict)
+    source: str = ""
+
+    def describe(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "embedder": self.embedder,
+            "derivation": self.derivation,
+            "copy_threshold": self.copy_threshold,
+            "derivative_threshold": self.derivative_threshold,
+            "copy_min_inliers": self.copy_min_inliers,
+            "copy_max_pdq_distance": self.copy_max_pdq_distance,
+            "rates": self.rates,
+            "source": self.source,
+        }
+
+
+def default_thresholds_path() -> Path:
+    return Path(str(resources.files("detector").joinpath("thresholds.toml")))
+
+
+def load_model(path: Path | None = None) -> FusionModel:
+    """Read the fusion model from `path` (default: the packaged thresholds.toml)."""
+    path = path or default_thresholds_path()
+    with open(path, "rb") as f:
+        cfg = tomllib.load(f)
+    verdict = cfg["verdict"]
+    return FusionModel(
+        version=str(cfg["version"]),
+        embedder=str(cfg.get("embedder", "")),
+        derivation=str(cfg.get("derivation", "")),
+        bias=float(cfg["fusion"]["bias"]),
+        weights={k: float(v) for k, v in cfg["fusion"]["weights"].items()},
+        copy_threshold=float(verdict["copy"]),
+        derivative_threshold=float(verdict["derivative"]),
+        copy_min_inliers=int(verdict["copy_min_inliers"]),
+        copy_max_pdq_distance=int(verdict["copy_max_pdq_distance"]),
+        agreement={k: float(v) for k, v in cfg.get("agreement", {}).items()},
+        rates=dict(cfg.get("rates", {})),
+        source=str(path),
+    )
+
+
+def transform(features: dict[str, float]) -> dict[str, float]:
+    """Map raw signal features to the [0, 1] inputs the model is fitted on."""
+    out = dict(features)
+    if "keypoints.inliers" in out:
+        out["keypoints.inliers"] = min(1.0, math.log1p(max(0.0, out["keypoints.inliers"])) / INLIER_SCALE)
+    return out
+
+
+def fuse(model: FusionModel, features: dict[str, float]) -> float:
+    """Fused score in [0, 1]; features the model does not know are ignored, missing ones count as 0."""
+    x = transform(features)
+    z = model.bias + sum(w * x.get(name, 0.0) for name, w in model.weights.items())
+    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+def decide(model: FusionModel, score: float, features: dict[str, float]) -> Verdict:
+    """`copy` needs the score plus geometric or hash proof; `derivative` the score alone."""
+    pdq_distance = round((1.0 - features.get("pdq.similarity", 0.0)) * 256)
+    proof = (
+        features.get("keypoints.inliers", 0.0) >= model.copy_min_inliers or pdq_distance <= model.copy_max_pdq_distance
+    )
+    if score >= model.copy_threshold and proof:
+        return "copy"
+    if score >= model.derivative_threshold:
+        return "derivative"
+    return "no_match"
+
+
+def agreeing_signals(model: FusionModel, features: dict[str, float]) -> list[str]:
+    """Signals that on their own would say the suspect copies the work, by the [agreement] thresholds."""
+    a = model.agreement
+    out = []
+    if "pdq.similarity" in features and (1 - features["pdq.similarity"]) * 256 <= a.get("pdq.max_distance", 31):
+        out.append("pdq")
+    if "phash.similarity" in features and (1 - features["phash.similarity"]) * 64 <= a.get("phash.max_distance", 10):
+        out.append("phash")
+    if features.get("embedding.global", 0.0) >= a.get("embedding.global", 1.1) or features.get(
+        "embedding.regional", 0.0
+    ) >= a.get("embedding.regional", 1.1):
+        out.append("embedding")
+    if features.get("keypoints.inliers", 0.0) >= a.get("keypoints.inliers", 1e9):
+        out.append("keypoints")
+    return out

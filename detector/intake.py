@@ -1,0 +1,144 @@
+"""Decode suspect and original image bytes into one canonical RGB picture, or refuse them with a reason.
+
+Intake is where hostile input arrives (seized devices, marketplace scrapes), so every failure becomes an
+`IntakeError` naming the file and the reason, and the pixel cap is checked before any pixel is decoded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import pillow_heif
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+pillow_heif.register_heif_opener()  # seized phone images are HEIC
+
+DEFAULT_MAX_PIXELS = 80_000_000
+"""Refuse images with more pixels than this (decompression-bomb guard); configurable per workspace."""
+
+WORKING_SIDE = 1024
+"""Longest side of the working copy every signal derives from; coordinates are mapped back to the file's."""
+
+ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF"})
+
+
+class IntakeError(ValueError):
+    """An input that cannot be used, with the file's name and a reason a person can act on."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        super().__init__(f"{name}: {reason}")
+        self.name = name
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """One decoded image: canonical RGB working copy plus the facts about the file as received."""
+
+    name: str
+    sha256: str
+    size_bytes: int
+    format: str
+    width: int
+    height: int
+    rgb: np.ndarray
+    """uint8 array (h, w, 3), orientation applied, alpha composited on white, longest side <= WORKING_SIDE."""
+
+    @property
+    def scale(self) -> float:
+        """File pixels per working-copy pixel (>= 1)."""
+        return max(self.width, self.height) / max(self.rgb.shape[0], self.rgb.shape[1])
+
+
+def sha256_hex(data: bytes) -> str:
+    """SHA-256 of the bytes exactly as received; the identity used by the vault and the reports."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def decode_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode `data` (the whole file) or raise IntakeError saying why it cannot be used."""
+    if not data:
+        raise IntakeError(name, "empty file (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            fmt = (image.format or "").upper()
+            if fmt not in ACCEPTED_FORMATS:
+                raise IntakeError(name, f"unsupported image format {fmt or 'unknown'}")
+            width, height = image.size
+            if _exif_orientation(image) in (5, 6, 7, 8):
+                width, height = height, width  # report the size as displayed, like the pixels we return
+            if width <= 0 or height <= 0:
+                raise IntakeError(name, "image has no pixels")
+            if width * height > max_pixels:
+                raise IntakeError(
+                    name,
+                    f"refused: {width}x{height} = {width * height:,} pixels exceeds the cap of "
+                    f"{max_pixels:,} (possible decompression bomb; raise max_pixels to accept it)",
+                )
+            if getattr(image, "n_frames", 1) > 1:
+                image.seek(0)  # animated GIF/WebP, multi-page TIFF: the first frame is the picture
+            if fmt in ("JPEG", "MPO"):
+                image.draft("RGB", _draft_size(image.size))  # DCT-domain downscale: far cheaper decode
+            image.load()
+            rgb = _canonical_rgb(image)
+    except IntakeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise IntakeError(name, f"refused as a possible decompression bomb ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        raise IntakeError(name, "not an image, or an image format this tool cannot read") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError) as exc:
+        raise IntakeError(name, f"truncated or corrupt image data ({exc})") from exc
+    return DecodedImage(
+        name=name,
+        sha256=sha256_hex(data),
+        size_bytes=len(data),
+        format=fmt,
+        width=width,
+        height=height,
+        rgb=rgb,
+    )
+
+
+def _exif_orientation(image: Image.Image) -> int:
+    """The EXIF orientation tag (1 = upright), tolerating broken EXIF blocks."""
+    try:
+        return int(image.getexif().get(0x0112, 1))
+    except Exception:  # a corrupt EXIF block must not make a readable image unreadable
+        return 1
+
+
+def _draft_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The smallest size JPEG draft mode may decode to while keeping the working resolution."""
+    w, h = size
+    f = WORKING_SIDE / max(w, h)
+    return (max(1, int(w * f)), max(1, int(h * f))) if f < 1 else size
+
+
+def _canonical_rgb(image: Image.Image) -> np.ndarray:
+    """Apply EXIF orientation, flatten alpha on white, map 16-bit/CMYK/palette/gray to 8-bit RGB, downscale."""
+    image = ImageOps.exif_transpose(image) or image
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(image, dtype=np.float64)
+        hi = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+    elif mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    image = image.convert("RGB")  # CMYK, YCbCr, L, 1, P all end here
+    longest = max(image.size)
+    if longest > WORKING_SIDE:
+        f = WORKING_SIDE / longest
+        new = (max(1, round(image.width * f)), max(1, round(image.height * f)))
+        image = image.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))

@@ -1,0 +1,96 @@
+"""The one small interface every signal implements, in the spirit of python-threatexchange's SignalType.
+
+A signal turns a decoded image into a descriptor, serialises it for the registry, says what it contributes to
+the search index, and compares a suspect's descriptor with a registered one. Adding a signal means one new
+module implementing `Signal` plus one line in `detector.signals.SIGNAL_TYPES`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar, Generic, Literal, TypeVar
+
+import numpy as np
+
+from detector.geometry import Polygon
+from detector.intake import DecodedImage
+
+D = TypeVar("D")
+
+IndexKind = Literal["hamming", "vector"]
+
+
+@dataclass(frozen=True)
+class IndexEntries:
+    """Rows a descriptor adds to (or looks up in) the search index.
+
+    hamming: uint8 bit-packed codes (n, nbytes); vector: float32 L2-normalised rows (n, dim).
+    `region_ids` tells which region each row describes (0 = whole image).
+    """
+
+    kind: IndexKind
+    rows: np.ndarray
+    region_ids: np.ndarray
+
+
+@dataclass
+class Comparison:
+    """How alike a suspect and a registered work are under one signal.
+
+    `features` are the numbers fusion consumes (names prefixed by the signal); `evidence` is the raw,
+    human-readable record that goes into the JSON and the reports. Regions are pixel outlines in the
+    suspect (`query_region`) and in the registered original (`reference_region`), when the signal localises.
+    """
+
+    features: dict[str, float]
+    evidence: dict[str, object]
+    query_region: Polygon | None = None
+    reference_region: Polygon | None = None
+    localisation_quality: float = 0.0
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+class Signal(ABC, Generic[D]):
+    """Computes a descriptor of an image and compares two descriptors."""
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    feature_names: ClassVar[tuple[str, ...]]
+
+    @property
+    def key(self) -> str:
+        """Storage key: the name, plus a variant (e.g. the embedder) where one signal type has several."""
+        return self.name
+
+    @abstractmethod
+    def compute(self, image: DecodedImage) -> D:
+        """Descriptor of `image` (pure: same image, same descriptor)."""
+
+    @abstractmethod
+    def compare(self, query: D, reference: D) -> Comparison:
+        """Compare a suspect's descriptor with a registered work's."""
+
+    @abstractmethod
+    def to_bytes(self, descriptor: D) -> bytes:
+        """Serialise for the registry."""
+
+    @abstractmethod
+    def from_bytes(self, data: bytes) -> D:
+        """Inverse of `to_bytes`."""
+
+    def index_layout(self) -> tuple[IndexKind, int] | None:
+        """(kind, bits or dimensions) of the rows this signal indexes; None if it only verifies."""
+        return None
+
+    def index_entries(self, descriptor: D) -> IndexEntries | None:
+        """What a registered work adds to the search index; None for verification-only signals."""
+        return None
+
+    def query_entries(self, descriptor: D) -> IndexEntries | None:
+        """What a suspect looks up in the index (may differ, e.g. PDQ's 8 rotations and flips)."""
+        return self.index_entries(descriptor)
+
+    def describe(self) -> dict[str, object]:
+        """Name, version and configuration, recorded with every result for reproducibility."""
+        return {"name": self.name, "version": self.version}

@@ -1,0 +1,88 @@
+"""Neural embedding signal: global and regional (R-MAC-grid) vectors of one embedder, compared by cosine.
+
+The global cosine catches near copies and AI re-renderings; the best region-to-region cosine catches crops
+(suspect whole vs. a region of the original) and collage panels (a suspect region vs. the whole original).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from detector.embedders.base import Embedder, NeuralFeatures
+from detector.geometry import Box
+from detector.intake import DecodedImage
+from detector.signals.base import Comparison, IndexEntries, IndexKind, Signal
+
+
+@dataclass(frozen=True)
+class EmbeddingDescriptor:
+    features: NeuralFeatures
+    width: int
+    height: int
+
+
+class EmbeddingSignal(Signal[EmbeddingDescriptor]):
+    name: ClassVar[str] = "embedding"
+    version: ClassVar[int] = 1
+    feature_names: ClassVar[tuple[str, ...]] = ("embedding.global", "embedding.regional")
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+
+    @property
+    def key(self) -> str:
+        return f"embedding:{self.embedder.id}"
+
+    def compute(self, image: DecodedImage) -> EmbeddingDescriptor:
+        return EmbeddingDescriptor(self.embedder.features(image.rgb), image.width, image.height)
+
+    def compare(self, query: EmbeddingDescriptor, reference: EmbeddingDescriptor) -> Comparison:
+        sims = query.features.vectors @ reference.features.vectors.T
+        qi, ri = np.unravel_index(int(sims.argmax()), sims.shape)
+        glob = float(sims[0, 0])
+        regional = float(sims[qi, ri])
+        qbox, rbox = query.features.boxes[qi], reference.features.boxes[ri]
+        return Comparison(
+            features={"embedding.global": glob, "embedding.regional": regional},
+            evidence={
+                "embedder": self.embedder.id,
+                "query_box": _box_list(qbox),
+                "reference_box": _box_list(rbox),
+            },
+            query_region=qbox.to_polygon(query.width, query.height),
+            reference_region=rbox.to_polygon(reference.width, reference.height),
+            localisation_quality=regional,
+        )
+
+    def to_bytes(self, descriptor: EmbeddingDescriptor) -> bytes:
+        vecs = descriptor.features.vectors.astype(np.float16)
+        boxes = np.asarray([[b.x0, b.y0, b.x1, b.y1] for b in descriptor.features.boxes], dtype=np.float32)
+        head = struct.pack("<IIII", descriptor.width, descriptor.height, vecs.shape[0], vecs.shape[1])
+        return head + boxes.tobytes() + vecs.tobytes()
+
+    def from_bytes(self, data: bytes) -> EmbeddingDescriptor:
+        width, height, n, dim = struct.unpack_from("<IIII", data)
+        off = 16
+        boxes = np.frombuffer(data, dtype=np.float32, count=n * 4, offset=off).reshape(n, 4)
+        off += n * 16
+        vecs = np.frombuffer(data, dtype=np.float16, count=n * dim, offset=off).reshape(n, dim)
+        features = NeuralFeatures(vectors=vecs.astype(np.float32), boxes=tuple(Box(*map(float, b)) for b in boxes))
+        return EmbeddingDescriptor(features, width, height)
+
+    def index_layout(self) -> tuple[IndexKind, int]:
+        return "vector", self.embedder.dim
+
+    def index_entries(self, descriptor: EmbeddingDescriptor) -> IndexEntries:
+        n = descriptor.features.vectors.shape[0]
+        return IndexEntries("vector", descriptor.features.vectors, np.arange(n, dtype=np.int32))
+
+    def describe(self) -> dict[str, object]:
+        return {"name": self.name, "version": self.version, "embedder": self.embedder.describe()}
+
+
+def _box_list(b: Box) -> list[float]:
+    return [round(b.x0, 4), round(b.y0, 4), round(b.x1, 4), round(b.y1, 4)]

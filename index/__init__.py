@@ -1,0 +1,1 @@
+"""Registered works on disk: SQLite registry, content-addressed vault, FAISS search indexes, workspace lock."""

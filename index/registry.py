@@ -1,0 +1,280 @@
+"""The registry: one SQLite database holding works, their signal descriptors, embedders and an audit trail.
+
+SQLite is the single source of truth. Every registration or removal is one transaction that also bumps a
+`generation` counter; the FAISS files are caches stamped with the generation they were built from, so a crash
+at any point leaves either a complete registration or none, and stale caches are rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS embedders (
+    id TEXT PRIMARY KEY, weights_sha256 TEXT NOT NULL, dim INTEGER NOT NULL, added_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS works (
+    id INTEGER PRIMARY KEY,
+    ref TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL DEFAULT '',
+    author TEXT NOT NULL DEFAULT '',
+    rights_holder TEXT NOT NULL DEFAULT '',
+    registration_no TEXT NOT NULL DEFAULT '',
+    source_url TEXT NOT NULL DEFAULT '',
+    registered_at TEXT NOT NULL,
+    sha256 TEXT NOT NULL UNIQUE,
+    size_bytes INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    format TEXT NOT NULL,
+    original_name TEXT NOT NULL,
+    metadata TEXT NOT NULL DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS descriptors (
+    work_id INTEGER NOT NULL REFERENCES works(id) ON DELETE CASCADE,
+    signal TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (work_id, signal));
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, ref TEXT NOT NULL,
+    sha256 TEXT NOT NULL, details TEXT NOT NULL DEFAULT '{}');
+"""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass
+class WorkRecord:
+    """A registered work as stored (everything a report quotes about the reference)."""
+
+    ref: str
+    sha256: str
+    size_bytes: int
+    width: int
+    height: int
+    format: str
+    original_name: str
+    title: str = ""
+    author: str = ""
+    rights_holder: str = ""
+    registration_no: str = ""
+    source_url: str = ""
+    registered_at: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    id: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+
+class DuplicateWork(Exception):
+    """The file or the ref is already registered."""
+
+    def __init__(self, existing: WorkRecord, reason: str) -> None:
+        super().__init__(reason)
+        self.existing = existing
+        self.reason = reason
+
+
+class Registry:
+    """Typed access to the SQLite registry; every write is one transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- meta and embedders -------------------------------------------------------------------------
+    def generation(self) -> int:
+        return int(self.db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()[0])
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def add_embedder(self, embedder_id: str, weights_sha256: str, dim: int) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO embedders VALUES (?, ?, ?, ?)", (embedder_id, weights_sha256, dim, utc_now())
+        )
+
+    def embedders(self) -> list[dict[str, object]]:
+        rows = self.db.execute("SELECT id, weights_sha256, dim, added_at FROM embedders ORDER BY rowid")
+        return [{"id": r[0], "weights_sha256": r[1], "dim": r[2], "added_at": r[3]} for r in rows]
+
+    # -- works --------------------------------------------------------------------------------------
+    def find_duplicate(self, sha256: str, ref: str) -> DuplicateWork | None:
+        """The reason `sha256`/`ref` cannot be registered again, if any."""
+        by_hash = self.work_by("sha256", sha256)
+        if by_hash is not None:
+            return DuplicateWork(by_hash, f"same file already registered as '{by_hash.ref}'")
+        by_ref = self.work_by("ref", ref)
+        if by_ref is not None:
+            return DuplicateWork(by_ref, f"ref '{ref}' is already used by another file")
+        return None
+
+    def add_work(self, work: WorkRecord, descriptors: Iterable[tuple[str, int, bytes]]) -> WorkRecord:
+        """Insert a work, its descriptors and an audit line atomically; raises DuplicateWork."""
+        dup = self.find_duplicate(work.sha256, work.ref)
+        if dup is not None:
+            raise dup
+        work.registered_at = work.registered_at or utc_now()
+        with self._transaction():
+            cur = self.db.execute(
+                "INSERT INTO works (ref, title, author, rights_holder, registration_no, source_url, "
+                "registered_at, sha256, size_bytes, width, height, format, original_name, metadata) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    work.ref,
+                    work.title,
+                    work.author,
+                    work.rights_holder,
+                    work.registration_no,
+                    work.source_url,
+                    work.registered_at,
+                    work.sha256,
+                    work.size_bytes,
+                    work.width,
+                    work.height,
+                    work.format,
+                    work.original_name,
+                    json.dumps(work.metadata, sort_keys=True),
+                ),
+            )
+            work.id = int(cur.lastrowid or 0)
+            self.db.executemany(
+                "INSERT INTO descriptors VALUES (?, ?, ?, ?)",
+                [(work.id, sig, ver, data) for sig, ver, data in descriptors],
+            )
+            self._audit("register", work.ref, work.sha256, {"original_name": work.original_name})
+            self._bump()
+        return work
+
+    def remove_work(self, ref: str, reason: str = "") -> WorkRecord | None:
+        """Delete a work and its descriptors (the vault keeps the file); leaves an audit record."""
+        work = self.work_by("ref", ref)
+        if work is None:
+            return None
+        with self._transaction():
+            self.db.execute("DELETE FROM works WHERE id=?", (work.id,))
+            self._audit("remove", work.ref, work.sha256, {"reason": reason, "title": work.title})
+            self._bump()
+        return work
+
+    def work_by(self, column: str, value: object) -> WorkRecord | None:
+        assert column in ("ref", "sha256", "id")
+        row = self.db.execute(f"SELECT {_WORK_COLUMNS} FROM works WHERE {column}=?", (value,)).fetchone()
+        return None if row is None else _work(row)
+
+    def works(self) -> list[WorkRecord]:
+        return [_work(r) for r in self.db.execute(f"SELECT {_WORK_COLUMNS} FROM works ORDER BY id")]
+
+    def works_by_ids(self, ids: Iterable[int]) -> dict[int, WorkRecord]:
+        ids = list(ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(f"SELECT {_WORK_COLUMNS} FROM works WHERE id IN ({marks})", ids)
+        return {w.id: w for w in map(_work, rows)}
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT COUNT(*) FROM works").fetchone()[0])
+
+    def descriptors(self, work_ids: Iterable[int], signal: str) -> dict[int, bytes]:
+        ids = list(work_ids)
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f"SELECT work_id, data FROM descriptors WHERE signal=? AND work_id IN ({marks})", [signal, *ids]
+        )
+        return {int(r[0]): bytes(r[1]) for r in rows}
+
+    def iter_descriptors(self, signal: str) -> Iterator[tuple[int, bytes]]:
+        rows = self.db.execute("SELECT work_id, data FROM descriptors WHERE signal=? ORDER BY work_id", (signal,))
+        for r in rows:
+            yield int(r[0]), bytes(r[1])
+
+    def signals_of(self, work_id: int) -> set[str]:
+        rows = self.db.execute("SELECT signal FROM descriptors WHERE work_id=?", (work_id,))
+        return {str(r[0]) for r in rows}
+
+    def audit_trail(self, ref: str | None = None) -> list[dict[str, object]]:
+        q = "SELECT at, action, ref, sha256, details FROM audit"
+        rows = self.db.execute(q + " WHERE ref=? ORDER BY id", (ref,)) if ref else self.db.execute(q + " ORDER BY id")
+        return [{"at": r[0], "action": r[1], "ref": r[2], "sha256": r[3], "details": json.loads(r[4])} for r in rows]
+
+    def referenced_hashes(self) -> set[str]:
+        """Hashes the vault must keep: registered works and removed ones (kept as evidence)."""
+        rows = self.db.execute("SELECT sha256 FROM works UNION SELECT sha256 FROM audit")
+        return {str(r[0]) for r in rows}
+
+    # -- internals ----------------------------------------------------------------------------------
+    def _audit(self, action: str, ref: str, sha256: str, details: dict[str, object]) -> None:
+        self.db.execute(
+            "INSERT INTO audit (at, action, ref, sha256, details) VALUES (?,?,?,?,?)",
+            (utc_now(), action, ref, sha256, json.dumps(details, sort_keys=True)),
+        )
+
+    def _bump(self) -> None:
+        self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self.db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+
+
+_WORK_COLUMNS = (
+    "id, ref, title, author, rights_holder, registration_no, source_url, registered_at, sha256, "
+    "size_bytes, width, height, format, original_name, metadata"
+)
+
+
+def _work(r: tuple[Any, ...]) -> WorkRecord:
+    return WorkRecord(
+        id=int(r[0]),
+        ref=str(r[1]),
+        title=str(r[2]),
+        author=str(r[3]),
+        rights_holder=str(r[4]),
+        registration_no=str(r[5]),
+        source_url=str(r[6]),
+        registered_at=str(r[7]),
+        sha256=str(r[8]),
+        size_bytes=int(r[9]),
+        width=int(r[10]),
+        height=int(r[11]),
+        format=str(r[12]),
+        original_name=str(r[13]),
+        metadata=json.loads(str(r[14])),
+    )

@@ -1,0 +1,328 @@
+"""The `semblance` command line. Command names and JSON fields are a public contract: extend, never break.
+
+semblance [--home H] init [--embedder auto|effnet-lite0|clip:MODEL:TAG_OR_PATH]
+semblance register PATH... [--ref R --title T --author A --rights-holder O] | --manifest works.csv
+semblance scan PATH... | --manifest suspects.csv [--top K] [--jsonl OUT]
+semblance works list | show REF | remove REF
+semblance info
+semblance models fetch SPEC
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, TextIO
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from service.engine import Engine, EngineError, RegisterOutcome, ScanResult, WorkMetadata
+from service.inputs import InputError, InputItem, expand, from_manifest
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Register original works and scan suspect images for copies, crops, collages and AI re-renderings of them.",
+)
+works_app = typer.Typer(no_args_is_help=True, help="List, show and remove registered works.")
+models_app = typer.Typer(no_args_is_help=True, help="Manage embedder weights (the only command that downloads).")
+app.add_typer(works_app, name="works")
+app.add_typer(models_app, name="models")
+
+out = Console()
+err = Console(stderr=True)
+STATE: dict[str, str | None] = {"home": None}
+
+MANIFEST_FIELDS = ("ref", "title", "author", "rights_holder", "registration_no", "source_url")
+
+
+@app.callback()
+def _main(
+    home: Annotated[
+        str | None, typer.Option("--home", envvar="SEMBLANCE_HOME", help="Workspace folder (default ./semblance-data).")
+    ] = None,
+) -> None:
+    STATE["home"] = home
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def engine(embedder: str | None = None) -> Iterator[Engine]:
+    try:
+        e = Engine.open(STATE["home"], embedder)
+    except EngineError as exc:
+        raise fail(str(exc)) from exc
+    try:
+        yield e
+    finally:
+        e.close()
+
+
+def progress() -> Progress:
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    )
+
+
+@app.command()
+def init(
+    embedder: Annotated[
+        list[str] | None,
+        typer.Option("--embedder", help="auto | effnet-lite0 | clip:MODEL:TAG_OR_PATH; repeat to enable several."),
+    ] = None,
+    max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels (decompression bombs).")] = 80_000_000,
+) -> None:
+    """Create a workspace."""
+    try:
+        e = Engine.init(STATE["home"], embedder or ["auto"], max_pixels)
+    except (EngineError, RuntimeError, OSError) as exc:
+        raise fail(str(exc)) from exc
+    out.print(f"workspace [bold]{e.workspace.home}[/] ready; embedders: {', '.join(e.workspace.embedder_specs)}")
+    e.close()
+
+
+@app.command()
+def register(
+    paths: Annotated[list[str] | None, typer.Argument(help="Image files, folders or .zip archives.")] = None,
+    manifest: Annotated[
+        str | None,
+        typer.Option(help="CSV with path, ref[, title, author, rights_holder, registration_no, source_url]."),
+    ] = None,
+    ref: Annotated[str | None, typer.Option(help="Reference for a single work (default: file name).")] = None,
+    title: Annotated[str, typer.Option()] = "",
+    author: Annotated[str, typer.Option()] = "",
+    rights_holder: Annotated[str, typer.Option("--rights-holder")] = "",
+    registration_no: Annotated[str, typer.Option("--registration-no")] = "",
+    source_url: Annotated[str, typer.Option("--source-url")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Print outcomes as JSON lines.")] = False,
+) -> None:
+    """Register original works (duplicates by SHA-256 are reported, not stored twice)."""
+    if bool(paths) == bool(manifest):
+        raise fail("give image PATHs or --manifest, not both or neither")
+    try:
+        if manifest:
+            items = [(i, _meta_from_row(i.row)) for i in from_manifest(manifest, ("path", "ref"))]
+        else:
+            found = list(expand(paths or []))
+            if ref and len(found) > 1:
+                raise fail(f"--ref names one work but {len(found)} files were given")
+            meta = WorkMetadata(ref or "", title, author, rights_holder, registration_no, source_url)
+            items = [(i, meta) for i in found]
+    except InputError as exc:
+        raise fail(str(exc)) from exc
+    with engine() as e, progress() as bar:
+        task = bar.add_task("registering", total=len(items))
+        outcomes = e.register_many(items, lambda _: bar.advance(task))
+    _report_registrations(outcomes, as_json)
+
+
+def _meta_from_row(row: dict[str, str]) -> WorkMetadata:
+    extra = {k: v for k, v in row.items() if k not in (*MANIFEST_FIELDS, "path") and v}
+    return WorkMetadata(**{k: row.get(k, "") for k in MANIFEST_FIELDS}, extra=extra)
+
+
+def _report_registrations(outcomes: list[RegisterOutcome], as_json: bool) -> None:
+    if as_json:
+        for o in outcomes:
+            print(json.dumps(o.to_json()))
+        return
+    table = Table("status", "ref", "file", "note", title="registration")
+    colours = {"registered": "green", "duplicate": "yellow", "error": "red"}
+    for o in outcomes:
+        table.add_row(f"[{colours[o.status]}]{o.status}[/]", o.ref, o.path, o.message)
+    out.print(table)
+    counts = {s: sum(o.status == s for o in outcomes) for s in colours}
+    out.print(f"{counts['registered']} registered, {counts['duplicate']} duplicate, {counts['error']} failed")
+
+
+@app.command()
+def scan(
+    paths: Annotated[list[str] | None, typer.Argument(help="Suspect files, folders or .zip archives.")] = None,
+    manifest: Annotated[str | None, typer.Option(help="CSV with a `path` column.")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="Matches to report per suspect.")] = 5,
+    jsonl: Annotated[
+        str | None, typer.Option(help="Write one JSON line per suspect to this file ('-': stdout).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of tables.")] = False,
+    near_misses: Annotated[bool, typer.Option("--near-misses", help="Also list candidates judged no_match.")] = False,
+    embedder: Annotated[str | None, typer.Option(help="Embedder to query with (must be enabled).")] = None,
+    all_files: Annotated[
+        bool, typer.Option("--all-files", help="In folders, try every file, not just image suffixes.")
+    ] = False,
+) -> None:
+    """Scan suspect images against the registered works."""
+    if bool(paths) == bool(manifest):
+        raise fail("give suspect PATHs or --manifest, not both or neither")
+    try:
+        items: list[InputItem] = list(from_manifest(manifest)) if manifest else list(expand(paths or [], all_files))
+    except InputError as exc:
+        raise fail(str(exc)) from exc
+    results: list[ScanResult] = []
+    sink: TextIO | None = None
+    try:
+        if jsonl:
+            sink = sys.stdout if jsonl == "-" else open(jsonl, "w", encoding="utf-8")  # noqa: SIM115
+        with engine(embedder) as e, progress() as bar:
+            task = bar.add_task("scanning", total=len(items))
+            for r in e.scan_many(items, top, near_misses):
+                bar.advance(task)
+                if sink:
+                    sink.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+                    sink.flush()
+                r.image = None
+                results.append(r)
+    except OSError as exc:
+        raise fail(f"{jsonl}: cannot write ({exc.strerror})") from exc
+    finally:
+        if sink and sink is not sys.stdout:
+            sink.close()
+    if as_json:
+        print(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
+    elif jsonl != "-":
+        _print_scan(results)
+
+
+def _bbox(poly: list[tuple[float, float]]) -> str:
+    xs, ys = [p[0] for p in poly], [p[1] for p in poly]
+    return f"{min(xs):.0f},{min(ys):.0f}-{max(xs):.0f},{max(ys):.0f}"
+
+
+def _print_scan(results: list[ScanResult]) -> None:
+    colours = {"copy": "bold red", "derivative": "magenta", "no_match": "green"}
+    table = Table("suspect", "verdict", "work", "score", "match", "agreeing", "region (x0,y0-x1,y1)", title="scan")
+    for r in results:
+        if r.error is not None:
+            table.add_row(Path(r.path).name, "[red]error[/]", "", "", "", r.error, "")
+            continue
+        if not r.matches:
+            table.add_row(Path(r.path).name, f"[{colours['no_match']}]no_match[/]", "", "", "", "", "")
+        for i, m in enumerate(r.matches):
+            region = "" if m.region is None else f"{m.region_source} " + _bbox(m.region)
+            first = i == 0
+            table.add_row(
+                Path(r.path).name if first else "",
+                f"[{colours[r.verdict]}]{r.verdict}[/]" if first else "",
+                m.ref,
+                f"{m.score:.3f}",
+                f"[{colours[m.verdict]}]{m.verdict}[/]",
+                ", ".join(m.agreeing_signals),
+                region,
+            )
+    out.print(table)
+    n_err = sum(r.error is not None for r in results)
+    verdicts = [r.verdict for r in results if r.error is None]
+    out.print(
+        f"{len(results)} scanned: {verdicts.count('copy')} copy, {verdicts.count('derivative')} derivative, "
+        f"{verdicts.count('no_match')} no match, {n_err} unreadable"
+    )
+
+
+@works_app.command("list")
+def works_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List registered works."""
+    with engine() as e:
+        works = e.works()
+    if as_json:
+        print(json.dumps([w.to_json() for w in works], indent=2, ensure_ascii=False))
+        return
+    table = Table("ref", "title", "author", "rights holder", "size", "sha256", "registered", title="works")
+    for w in works:
+        table.add_row(
+            w.ref, w.title, w.author, w.rights_holder, f"{w.width}x{w.height}", w.sha256[:16] + "…", w.registered_at
+        )
+    out.print(table)
+
+
+@works_app.command("show")
+def works_show(ref: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show one work's registration record and audit trail."""
+    with engine() as e:
+        w = e.work(ref)
+        trail = e.audit(ref)
+        vault = str(e.workspace.vault.path(w.sha256)) if w else ""
+    if w is None:
+        raise fail(f"no registered work with ref '{ref}'")
+    record = {**w.to_json(), "vault_path": vault, "audit": trail}
+    if as_json:
+        print(json.dumps(record, indent=2, ensure_ascii=False))
+        return
+    table = Table("field", "value", title=f"work {ref}", show_header=False)
+    for k, v in record.items():
+        table.add_row(k, json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v))
+    out.print(table)
+
+
+@works_app.command("remove")
+def works_remove(ref: str, reason: Annotated[str, typer.Option(help="Recorded in the audit trail.")] = "") -> None:
+    """Unregister a work; the audit trail records it and the vault keeps the file."""
+    with engine() as e:
+        removed = e.remove(ref, reason)
+    if removed is None:
+        raise fail(f"no registered work with ref '{ref}'")
+    out.print(f"removed '{ref}' (sha256 {removed.sha256}); the audit trail records the removal")
+
+
+@app.command()
+def info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Workspace, embedders, counts and thresholds."""
+    with engine() as e:
+        data = e.info()
+    if as_json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    table = Table("field", "value", title="semblance workspace", show_header=False)
+    for k, v in data.items():
+        table.add_row(k, json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v))
+    out.print(table)
+
+
+@models_app.command("fetch")
+def models_fetch(
+    spec: Annotated[str, typer.Argument(help="clip:MODEL:TAG, e.g. clip:ViT-B-32:laion2b_s34b_b79k")],
+) -> None:
+    """Download CLIP weights into the local cache (needs internet; nothing else ever downloads)."""
+    from detector.embedders import parse_spec
+
+    try:
+        kind, model, tag = parse_spec(spec)
+    except ValueError as exc:
+        raise fail(str(exc)) from exc
+    if kind != "clip":
+        out.print(f"{spec} ships with Semblance; nothing to fetch")
+        return
+    try:
+        import open_clip
+
+        open_clip.create_model_and_transforms(model, pretrained=tag)
+    except Exception as exc:  # network, unknown tag: say what happened, no traceback
+        raise fail(f"could not fetch {spec}: {exc}") from exc
+    out.print(f"fetched {spec}; `semblance init --embedder {spec}` can now use it offline")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
