@@ -9,11 +9,16 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pillow_heif
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
+
+from detector.geometry import Box
 
 pillow_heif.register_heif_opener()  # seized phone images are HEIC
 
@@ -48,6 +53,13 @@ class DecodedImage:
     rgb: np.ndarray
     """uint8 array (h, w, 3), orientation applied, alpha composited on white, longest side <= WORKING_SIDE."""
 
+    @cached_property
+    def panels(self) -> list[Box]:
+        """Panels if the picture is a collage or grid (see detector.panels), else []; computed once."""
+        from detector.panels import find_panels
+
+        return find_panels(self.rgb)
+
     @property
     def scale(self) -> float:
         """File pixels per working-copy pixel (>= 1)."""
@@ -64,15 +76,13 @@ def decode_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -
     if not data:
         raise IntakeError(name, "empty file (0 bytes)")
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), _pillow_pixel_limit(max_pixels):
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
             fmt = (image.format or "").upper()
             if fmt not in ACCEPTED_FORMATS:
                 raise IntakeError(name, f"unsupported image format {fmt or 'unknown'}")
             width, height = image.size
-            if _exif_orientation(image) in (5, 6, 7, 8):
-                width, height = height, width  # report the size as displayed, like the pixels we return
             if width <= 0 or height <= 0:
                 raise IntakeError(name, "image has no pixels")
             if width * height > max_pixels:
@@ -86,14 +96,19 @@ def decode_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -
             if fmt in ("JPEG", "MPO"):
                 image.draft("RGB", _draft_size(image.size))  # DCT-domain downscale: far cheaper decode
             image.load()
-            rgb = _canonical_rgb(image)
+            # only after load(): PNG's getexif() decodes the pixels itself (before the cap, and its decoder errors
+            # would be swallowed by _exif_orientation, leaving a blank image)
+            orientation = _exif_orientation(image)
+            if orientation in (5, 6, 7, 8):
+                width, height = height, width  # report the size as displayed, like the pixels we return
+            rgb = _canonical_rgb(image, orientation)
     except IntakeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise IntakeError(name, f"refused as a possible decompression bomb ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise IntakeError(name, "not an image, or an image format this tool cannot read") from exc
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError) as exc:
+    except Exception as exc:  # hostile bytes make decoders fail in many ways (struct.error, TypeError, RuntimeError)
         raise IntakeError(name, f"truncated or corrupt image data ({exc})") from exc
     return DecodedImage(
         name=name,
@@ -104,6 +119,20 @@ def decode_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -
         height=height,
         rgb=rgb,
     )
+
+
+@contextmanager
+def _pillow_pixel_limit(max_pixels: int) -> Iterator[None]:
+    """Raise Pillow's own bomb guard to `max_pixels` while decoding, so a cap raised past Pillow's default works."""
+    default = Image.MAX_IMAGE_PIXELS
+    if default is None or max_pixels <= default:
+        yield
+        return
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = default
 
 
 def _exif_orientation(image: Image.Image) -> int:
@@ -121,15 +150,29 @@ def _draft_size(size: tuple[int, int]) -> tuple[int, int]:
     return (max(1, int(w * f)), max(1, int(h * f))) if f < 1 else size
 
 
-def _canonical_rgb(image: Image.Image) -> np.ndarray:
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+"""EXIF orientation -> the transpose that displays it (as ImageOps.exif_transpose, which also rewrites the EXIF
+block and so fails on some odd-but-harmless EXIF values)."""
+
+
+def _canonical_rgb(image: Image.Image, orientation: int) -> np.ndarray:
     """Apply EXIF orientation, flatten alpha on white, map 16-bit/CMYK/palette/gray to 8-bit RGB, downscale."""
-    image = ImageOps.exif_transpose(image) or image
+    if orientation in _TRANSPOSE:
+        image = image.transpose(_TRANSPOSE[orientation])
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(image, dtype=np.float64)
         hi = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
         image = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
-    elif mode == "P" and "transparency" in image.info:
+    elif mode in ("P", "L", "RGB") and "transparency" in image.info:  # palette or tRNS colour-key transparency
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         rgba = image.convert("RGBA")

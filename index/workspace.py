@@ -93,8 +93,9 @@ class Workspace:
     def indexes(self, layout: dict[str, tuple[str, int]], decode: IndexRowsFn) -> dict[str, SignalIndex]:
         """Search indexes for `layout` {signal key: (kind, dim)}, loaded from cache or rebuilt if stale."""
         generation = self.registry.generation()
-        if self._indexes is not None and self._index_generation == generation:
-            return self._indexes
+        cached = self._indexes
+        if cached is not None and self._index_generation == generation and layout.keys() <= cached.keys():
+            return cached  # a superset is fine (scans use fewer signals than registration)
         state = self._state()
         loaded: dict[str, SignalIndex] = {}
         if state.get("generation") == generation:
@@ -156,5 +157,5 @@ def _safe(key: str) -> str:
     """A file-name-safe, collision-free stem for a signal key (embedder specs may hold paths)."""
     import hashlib
 
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", key)[:40]
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "_", key)[:40]  # no '.': Path.with_suffix would cut the hash off
     return f"{slug}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"

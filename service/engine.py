@@ -306,7 +306,7 @@ class Engine:
 
     def describe_query(self, image: DecodedImage) -> dict[str, object]:
         """Descriptors of a suspect under the primary signals (for reports and reproduction)."""
-        return {s.key: s.compute(image) for s in self.signals}
+        return {s.key: s.compute_query(image) for s in self.signals}
 
     def _match(self, image: DecodedImage, indexes: dict[str, Any], top_k: int, near_misses: bool) -> list[MatchResult]:
         query = self.describe_query(image)

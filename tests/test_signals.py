@@ -1,0 +1,137 @@
+"""Each signal on real copies versus unrelated images, plus descriptor round trips and localisation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from detector.embedders import load_embedder
+from detector.geometry import polygon_iou
+from detector.intake import DecodedImage, decode_image
+from detector.signals import SIGNAL_TYPES, build_signals
+from detector.signals.embedding import EmbeddingSignal
+from detector.signals.keypoints import KeypointSignal
+from detector.signals.pdq import PdqSignal
+from detector.signals.phash import PhashSignal
+
+
+def load(root: Path, row: dict[str, str]) -> DecodedImage:
+    return decode_image((root / row["path"]).read_bytes(), row["path"])
+
+
+def from_array(a: np.ndarray, name: str = "generated.png") -> DecodedImage:
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "PNG")
+    return decode_image(buf.getvalue(), name)
+
+
+@pytest.fixture(scope="module")
+def signals():  # type: ignore[no-untyped-def]
+    return {s.name: s for s in build_signals(load_embedder("effnet-lite0"))}
+
+
+@pytest.fixture(scope="module")
+def trio(shared_eval, pick, original_of):  # type: ignore[no-untyped-def]
+    """(original, its thumbnail, an unrelated distractor) from the dev set."""
+    thumb = pick(relation="thumbnail")[0]
+    other = pick(role="distractor", source="deb_wallpapers")[0]
+    return load(shared_eval, original_of(thumb)), load(shared_eval, thumb), load(shared_eval, other)
+
+
+def test_registry_lists_every_signal_type() -> None:
+    assert set(SIGNAL_TYPES) == {"pdq", "phash", "embedding", "keypoints"}
+
+
+@pytest.mark.parametrize("name", ["pdq", "phash", "embedding", "keypoints"])
+def test_copy_scores_above_unrelated(signals, trio, name: str) -> None:  # type: ignore[no-untyped-def]
+    sig = signals[name]
+    original, copy, unrelated = trio
+    ref = sig.from_bytes(sig.to_bytes(sig.compute(original)))
+    same = sig.compare(sig.compute(copy), ref).features
+    other = sig.compare(sig.compute(unrelated), ref).features
+    key = sig.feature_names[0]
+    assert same[key] > other[key], (name, same, other)
+
+
+def test_hashes_call_a_thumbnail_a_match_and_a_stranger_not(trio) -> None:  # type: ignore[no-untyped-def]
+    original, copy, unrelated = trio
+    pdq = PdqSignal()
+    ref = pdq.compute(original)
+    assert pdq.compare(pdq.compute(copy), ref).evidence["match"] is True
+    assert pdq.compare(pdq.compute(unrelated), ref).evidence["match"] is False
+    ph = PhashSignal()
+    assert ph.compare(ph.compute(copy), ph.compute(original)).evidence["distance"] <= 10
+
+
+@pytest.mark.parametrize(("k", "expected"), [(1, "rotate90"), (2, "rotate180"), (3, "rotate270")])
+def test_pdq_matches_rotations_and_names_them(trio, k: int, expected: str) -> None:  # type: ignore[no-untyped-def]
+    original = trio[0]
+    pdq = PdqSignal()
+    rotated = from_array(np.ascontiguousarray(np.rot90(original.rgb, k)))
+    comp = pdq.compare(pdq.compute(rotated), pdq.compute(original))
+    assert comp.evidence["distance"] <= 31
+    assert comp.evidence["transform"] in (expected, {"rotate90": "rotate270", "rotate270": "rotate90"}.get(expected))
+
+
+def test_pdq_matches_a_mirror_image(trio) -> None:  # type: ignore[no-untyped-def]
+    original = trio[0]
+    pdq = PdqSignal()
+    mirrored = from_array(np.ascontiguousarray(original.rgb[:, ::-1]))
+    comp = pdq.compare(pdq.compute(mirrored), pdq.compute(original))
+    assert comp.evidence["distance"] <= 31
+    assert comp.evidence["transform"].startswith("flip") or comp.evidence["transform"] in ("transpose", "transverse")
+
+
+def test_regional_embedding_finds_a_crop_better_than_the_global_one(trio) -> None:  # type: ignore[no-untyped-def]
+    original = trio[0]
+    h, w = original.rgb.shape[:2]
+    crop = from_array(np.ascontiguousarray(original.rgb[: h // 2, : w // 2]))
+    sig = EmbeddingSignal(load_embedder("effnet-lite0"))
+    comp = sig.compare(sig.compute(crop), sig.compute(original))
+    assert comp.features["embedding.regional"] > comp.features["embedding.global"]
+    assert comp.features["embedding.regional"] > 0.8
+    box = comp.evidence["reference_box"]
+    assert box[0] < 0.25 and box[1] < 0.25  # the best region lies in the top-left quarter
+
+
+def test_keypoints_outline_a_crop_in_the_original(trio) -> None:  # type: ignore[no-untyped-def]
+    original = trio[0]
+    h, w = original.rgb.shape[:2]
+    x0, y0, x1, y1 = w // 4, h // 5, w // 4 + w // 2, h // 5 + h // 2
+    crop = from_array(np.ascontiguousarray(original.rgb[y0:y1, x0:x1]))
+    kp = KeypointSignal()
+    comp = kp.compare(kp.compute(crop), kp.compute(original))
+    assert comp.features["keypoints.inliers"] >= 20
+    assert comp.reference_region is not None
+    s = original.scale
+    truth = [(x0 * s, y0 * s), (x1 * s, y0 * s), (x1 * s, y1 * s), (x0 * s, y1 * s)]
+    assert polygon_iou(comp.reference_region, truth) >= 0.8
+
+
+def test_keypoints_find_nothing_between_unrelated_images(trio) -> None:  # type: ignore[no-untyped-def]
+    original, _, unrelated = trio
+    kp = KeypointSignal()
+    comp = kp.compare(kp.compute(unrelated), kp.compute(original))
+    assert comp.features["keypoints.inliers"] < 20
+    assert comp.query_region is None
+
+
+@pytest.mark.parametrize("name", ["pdq", "phash", "embedding", "keypoints"])
+def test_descriptors_round_trip(signals, trio, name: str) -> None:  # type: ignore[no-untyped-def]
+    sig = signals[name]
+    d = sig.compute(trio[0])
+    back = sig.from_bytes(sig.to_bytes(d))
+    assert sig.to_bytes(back) == sig.to_bytes(d)
+    # float16 storage of embeddings must not change a self-comparison materially
+    comp = sig.compare(d, back)
+    assert comp.features[sig.feature_names[0]] >= 0.99 or name == "keypoints"
+
+
+def test_signals_are_deterministic(signals, trio) -> None:  # type: ignore[no-untyped-def]
+    for sig in signals.values():
+        assert sig.to_bytes(sig.compute(trio[1])) == sig.to_bytes(sig.compute(trio[1]))
