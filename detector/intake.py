@@ -28,7 +28,7 @@ DEFAULT_MAX_PIXELS = 80_000_000
 WORKING_SIDE = 1024
 """Longest side of the working copy every signal derives from; coordinates are mapped back to the file's."""
 
-ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF"})
+ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF", "PPM"})
 
 
 class IntakeError(ValueError):

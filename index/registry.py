@@ -215,6 +215,13 @@ class Registry:
         for r in rows:
             yield int(r[0]), bytes(r[1])
 
+    def signal_versions(self) -> dict[str, set[int]]:
+        """Every signal key stored, with the descriptor versions present."""
+        out: dict[str, set[int]] = {}
+        for key, version in self.db.execute("SELECT DISTINCT signal, version FROM descriptors"):
+            out.setdefault(str(key), set()).add(int(version))
+        return out
+
     def signals_of(self, work_id: int) -> set[str]:
         rows = self.db.execute("SELECT signal FROM descriptors WHERE work_id=?", (work_id,))
         return {str(r[0]) for r in rows}

@@ -53,12 +53,27 @@ class Workspace:
         self._index_generation = -1
 
     @classmethod
-    def create(cls, home: Path, embedders: list[str], max_pixels: int) -> Workspace:
-        """Make a new workspace (refuses to overwrite one)."""
+    def create(
+        cls, home: Path, embedders: list[tuple[str, str, str, int]], max_pixels: int, created_by: str
+    ) -> Workspace:
+        """Make a new workspace (refuses to overwrite one). `embedders`: (spec, id, weights sha256, dim).
+
+        The registry and its embedder rows are written first and config.json last, atomically: a crash in
+        between leaves no config, so the folder is not yet a workspace and `init` can simply be run again."""
         if (home / "config.json").exists():
             raise WorkspaceError(f"a workspace already exists at {home}")
         home.mkdir(parents=True, exist_ok=True)
-        config = {"created_at": utc_now(), "embedders": embedders, "max_pixels": max_pixels, "format": 1}
+        registry = Registry(home / "registry.sqlite")
+        for _, embedder_id, sha, dim in embedders:
+            registry.add_embedder(embedder_id, sha, dim)
+        registry.set_meta("created_by", created_by)
+        registry.close()
+        config = {
+            "created_at": utc_now(),
+            "embedders": [e[0] for e in embedders],
+            "max_pixels": max_pixels,
+            "format": 1,
+        }
         tmp = home / "config.json.tmp"
         tmp.write_text(json.dumps(config, indent=2))
         os.replace(tmp, home / "config.json")

@@ -32,7 +32,8 @@ CANDIDATES_PER_SIGNAL = 24
 """Works kept from each signal's nearest-neighbour search before exact re-scoring."""
 NEIGHBOURS_PER_ROW = 32
 VERIFY_TOP = 8
-"""Candidates that get keypoint verification (the expensive signal), best pre-score first."""
+"""Candidates that get keypoint verification (the expensive signal), best pre-score first; matches ranked below
+them in a long `--top` list carry no keypoint evidence."""
 
 AnySignal = Signal[Any]
 
@@ -143,6 +144,17 @@ class Engine:
         self.model = model or load_model()
         self.primary = self._embedder(self.embedder_spec)
         self.signals: list[AnySignal] = build_signals(self.primary)
+        stored = workspace.registry.signal_versions()
+        stale = [
+            f"{s.key} v{sorted(stored[s.key])} (this version computes v{s.version})"
+            for s in self.signals
+            if s.key in stored and stored[s.key] != {s.version}
+        ]
+        if stale:
+            raise EngineError(
+                f"{workspace.home} holds descriptors from another version of Semblance: "
+                f"{'; '.join(stale)}; register the works again in a new workspace"
+            )
 
     # -- opening ------------------------------------------------------------------------------------
     @classmethod
@@ -155,13 +167,12 @@ class Engine:
             for s in resolve_auto() if spec == "auto" else [spec]:
                 if s not in specs:
                     specs.append(s)
-        for s in specs:  # validate before anything is written
-            _load(s)
-        ws = Workspace.create(resolve_home(home), specs, max_pixels)
-        for s in specs:
-            e = _load(s)
-            ws.registry.add_embedder(e.id, e.weights_sha256, e.dim)
-        ws.registry.set_meta("created_by", f"semblance {__version__}")
+        loaded = [(s, _load(s)) for s in specs]  # validate before anything is written
+        rows = [(s, e.id, e.weights_sha256, e.dim) for s, e in loaded]
+        try:
+            ws = Workspace.create(resolve_home(home), rows, max_pixels, f"semblance {__version__}")
+        except WorkspaceError as exc:
+            raise EngineError(str(exc)) from exc
         return cls(ws)
 
     @classmethod
@@ -329,7 +340,7 @@ class Engine:
         cheap = frozenset(s.name for s in self.signals) - VERIFY_SIGNALS
         first = {w: compare(self.signals, query, refs[w], cheap) for w in candidates}
         ordered = sorted(candidates, key=lambda w: prescore(first[w]), reverse=True)
-        verified = set(ordered[: max(VERIFY_TOP, top_k)])
+        verified = set(ordered[:VERIFY_TOP])
         assessed = []
         for w in ordered:
             comps = first[w]

@@ -35,6 +35,10 @@ IMAGE_SUFFIXES = frozenset(
         ".hif",
         ".avif",
         ".mpo",
+        ".ppm",
+        ".pgm",
+        ".pbm",
+        ".pnm",
     }
 )
 MAX_MEMBER_BYTES = 256 * 1024 * 1024

@@ -434,8 +434,13 @@ def test_max_pixels_raised_past_pillow_limit_is_honoured(monkeypatch: pytest.Mon
 
 
 def test_unsupported_format_is_refused() -> None:
-    data = encode(Image.new("RGB", (8, 8), RED), "PPM")
-    assert_refused(data, "x.ppm", "unsupported image format PPM")
+    data = encode(Image.new("RGB", (8, 8), RED), "PCX")
+    assert_refused(data, "x.pcx", "unsupported image format PCX")
+
+
+def test_netpbm_is_read() -> None:
+    d = decode_image(encode(Image.new("RGB", (8, 8), RED), "PPM"), "x.ppm")
+    assert d.format == "PPM" and tuple(d.rgb[0, 0]) == RED
 
 
 def test_gif_with_truncated_second_frame_descriptor() -> None:
