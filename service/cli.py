@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from detector.intake import IntakeError
 from service.engine import Engine, EngineError, RegisterOutcome, ScanResult, WorkMetadata
 from service.inputs import InputError, InputItem, expand, from_manifest
 
@@ -35,7 +36,7 @@ models_app = typer.Typer(no_args_is_help=True, help="Manage embedder weights (th
 app.add_typer(works_app, name="works")
 app.add_typer(models_app, name="models")
 
-out = Console()
+console = Console()
 err = Console(stderr=True)
 STATE: dict[str, str | None] = {"home": None}
 
@@ -93,7 +94,7 @@ def init(
         e = Engine.init(STATE["home"], embedder or ["auto"], max_pixels)
     except (EngineError, RuntimeError, OSError) as exc:
         raise fail(str(exc)) from exc
-    out.print(f"workspace [bold]{e.workspace.home}[/] ready; embedders: {', '.join(e.workspace.embedder_specs)}")
+    console.print(f"workspace [bold]{e.workspace.home}[/] ready; embedders: {', '.join(e.workspace.embedder_specs)}")
     e.close()
 
 
@@ -146,9 +147,9 @@ def _report_registrations(outcomes: list[RegisterOutcome], as_json: bool) -> Non
     colours = {"registered": "green", "duplicate": "yellow", "error": "red"}
     for o in outcomes:
         table.add_row(f"[{colours[o.status]}]{o.status}[/]", o.ref, o.path, o.message)
-    out.print(table)
+    console.print(table)
     counts = {s: sum(o.status == s for o in outcomes) for s in colours}
-    out.print(f"{counts['registered']} registered, {counts['duplicate']} duplicate, {counts['error']} failed")
+    console.print(f"{counts['registered']} registered, {counts['duplicate']} duplicate, {counts['error']} failed")
 
 
 @app.command()
@@ -224,10 +225,10 @@ def _print_scan(results: list[ScanResult]) -> None:
                 ", ".join(m.agreeing_signals),
                 region,
             )
-    out.print(table)
+    console.print(table)
     n_err = sum(r.error is not None for r in results)
     verdicts = [r.verdict for r in results if r.error is None]
-    out.print(
+    console.print(
         f"{len(results)} scanned: {verdicts.count('copy')} copy, {verdicts.count('derivative')} derivative, "
         f"{verdicts.count('no_match')} no match, {n_err} unreadable"
     )
@@ -246,7 +247,7 @@ def works_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         table.add_row(
             w.ref, w.title, w.author, w.rights_holder, f"{w.width}x{w.height}", w.sha256[:16] + "…", w.registered_at
         )
-    out.print(table)
+    console.print(table)
 
 
 @works_app.command("show")
@@ -265,7 +266,7 @@ def works_show(ref: str, as_json: Annotated[bool, typer.Option("--json")] = Fals
     table = Table("field", "value", title=f"work {ref}", show_header=False)
     for k, v in record.items():
         table.add_row(k, json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v))
-    out.print(table)
+    console.print(table)
 
 
 @works_app.command("remove")
@@ -275,7 +276,7 @@ def works_remove(ref: str, reason: Annotated[str, typer.Option(help="Recorded in
         removed = e.remove(ref, reason)
     if removed is None:
         raise fail(f"no registered work with ref '{ref}'")
-    out.print(f"removed '{ref}' (sha256 {removed.sha256}); the audit trail records the removal")
+    console.print(f"removed '{ref}' (sha256 {removed.sha256}); the audit trail records the removal")
 
 
 @app.command()
@@ -289,7 +290,101 @@ def info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     table = Table("field", "value", title="semblance workspace", show_header=False)
     for k, v in data.items():
         table.add_row(k, json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v))
-    out.print(table)
+    console.print(table)
+
+
+@app.command()
+def report(
+    suspect: Annotated[str, typer.Argument(help="The suspect image.")],
+    out: Annotated[str, typer.Option(help="Folder to write the evidence bundle into.")] = "reports",
+    case_number: Annotated[str, typer.Option("--case-number")] = "",
+    examiner: Annotated[str, typer.Option()] = "",
+    authority: Annotated[str, typer.Option(help="Requesting authority.")] = "",
+    obtained: Annotated[str, typer.Option(help="How the file was obtained: upload, seized path, listing URL.")] = "",
+    notes: Annotated[str, typer.Option()] = "",
+    case_file: Annotated[
+        str | None,
+        typer.Option(
+            "--case-file", help="JSON with case_number, examiner, authority, obtained, notes (options override it)."
+        ),
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, max=8)] = 5,
+) -> None:
+    """Scan one suspect and write a signed evidence bundle: report.html, report.pdf, evidence.json, inputs."""
+    from service.reports.bundle import CaseInfo, build_bundle
+
+    case = CaseInfo()
+    if case_file:
+        try:
+            record = json.loads(Path(case_file).read_text(encoding="utf-8"))
+            case = CaseInfo(**{k: str(v) for k, v in record.items() if k in CaseInfo.__dataclass_fields__})
+        except (OSError, ValueError, TypeError) as exc:
+            raise fail(f"{case_file}: cannot read the case record ({exc})") from exc
+    for k, v in (
+        ("case_number", case_number),
+        ("examiner", examiner),
+        ("authority", authority),
+        ("obtained", obtained),
+        ("notes", notes),
+    ):
+        if v:
+            setattr(case, k, v)
+    items = list(expand([suspect]))
+    if len(items) != 1:
+        raise fail(f"{suspect}: a report covers exactly one image ({len(items)} found)")
+    if items[0].error:
+        raise fail(f"{items[0].name}: {items[0].error}")
+    with engine() as e:
+        try:
+            bundle = build_bundle(e, items[0], case, Path(out), top)
+        except (InputError, IntakeError) as exc:
+            raise fail(str(exc)) from exc
+    console.print(
+        f"evidence bundle written: [bold]{bundle}[/] (report.html, report.pdf, evidence.json; manifest signed)"
+    )
+
+
+@app.command("verify-report")
+def verify_report(
+    bundle: Annotated[str, typer.Argument(help="An evidence bundle folder.")],
+    fingerprint: Annotated[str | None, typer.Option(help="Also require this signing-key fingerprint.")] = None,
+) -> None:
+    """Check a bundle's signature and the SHA-256 of every file in it; exit 1 if anything changed."""
+    from service.reports.bundle import verify_bundle
+
+    result = verify_bundle(Path(bundle), fingerprint)
+    if result.ok:
+        console.print(
+            f"[green]OK[/]: signature valid, {result.details['files']} files match the manifest "
+            f"(key {result.details['key_fingerprint']})"
+        )
+        return
+    for p in result.problems:
+        err.print(f"[red]FAIL[/]: {p}", highlight=False)
+    raise typer.Exit(1)
+
+
+@app.command()
+def reproduce(bundle: Annotated[str, typer.Argument(help="An evidence bundle folder.")]) -> None:
+    """Recompute every match of a bundle from its own input files; exit 1 if any number differs."""
+    from service.reports.bundle import reproduce_bundle
+
+    try:
+        result = reproduce_bundle(Path(bundle))
+    except (OSError, ValueError, KeyError) as exc:
+        raise fail(f"{bundle}: not a readable evidence bundle ({exc})") from exc
+    rows = result.details.get("matches", [])
+    for row in rows if isinstance(rows, list) else []:
+        console.print(
+            f"{row['ref']}: recorded {row['recorded_score']:.6f} {row['recorded_verdict']}, "
+            f"recomputed {row['recomputed_score']:.6f} {row['recomputed_verdict']}"
+        )
+    if result.ok:
+        console.print("[green]reproduced[/]: every feature, score and verdict matches")
+        return
+    for p in result.problems:
+        err.print(f"[red]DIFFERS[/]: {p}", highlight=False)
+    raise typer.Exit(1)
 
 
 @models_app.command("fetch")
@@ -304,7 +399,7 @@ def models_fetch(
     except ValueError as exc:
         raise fail(str(exc)) from exc
     if kind != "clip":
-        out.print(f"{spec} ships with Semblance; nothing to fetch")
+        console.print(f"{spec} ships with Semblance; nothing to fetch")
         return
     try:
         import open_clip
@@ -312,7 +407,7 @@ def models_fetch(
         open_clip.create_model_and_transforms(model, pretrained=tag)
     except Exception as exc:  # network, unknown tag: say what happened, no traceback
         raise fail(f"could not fetch {spec}: {exc}") from exc
-    out.print(f"fetched {spec}; `semblance init --embedder {spec}` can now use it offline")
+    console.print(f"fetched {spec}; `semblance init --embedder {spec}` can now use it offline")
 
 
 def main() -> None:

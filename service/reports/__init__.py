@@ -1,0 +1,1 @@
+"""Evidence reports: figures, HTML, PDF and the signed, reproducible evidence bundle."""

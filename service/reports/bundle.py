@@ -1,0 +1,304 @@
+"""The evidence bundle: a folder holding the inputs, figures, evidence.json, report.html and report.pdf,
+with a manifest of SHA-256 hashes signed by the workspace's Ed25519 key.
+
+    build_bundle(engine, item, case, out)  -> folder `<name>-bundle`
+    verify_bundle(folder)                  -> every hash and the signature checked; extra files refused
+    reproduce_bundle(folder)               -> the comparison recomputed from the bundle's own inputs
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from cryptography.exceptions import InvalidSignature
+
+from detector import __version__
+from detector.embedders import load_embedder
+from detector.fusion import load_model
+from detector.intake import DecodedImage, decode_image
+from detector.matching import assess, compare
+from detector.provenance import ai_indicators, read_metadata
+from detector.signals import build_signals
+from index.keys import fingerprint, load_or_create, load_public, public_pem
+from index.registry import utc_now
+from service.engine import Engine, MatchResult
+from service.inputs import InputItem
+from service.reports import figures
+from service.reports.wording import ABSENCE_NOTE, LEGAL_NOTE, LIMITATIONS, PRESENCE_NOTE, reading, verbal
+
+FORMAT = "semblance-evidence/1"
+MANIFEST, SIGNATURE, PUBLIC_KEY = "manifest.json", "manifest.sig", "public_key.pem"
+TOLERANCE = 1e-6
+
+
+@dataclass
+class CaseInfo:
+    case_number: str = ""
+    examiner: str = ""
+    authority: str = ""
+    obtained: str = ""
+    """How the suspect file was obtained: upload, seized path, listing URL."""
+    notes: str = ""
+
+
+@dataclass
+class CheckResult:
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    details: dict[str, object] = field(default_factory=dict)
+
+
+def build_bundle(engine: Engine, item: InputItem, case: CaseInfo, out: Path, top_k: int = 5) -> Path:
+    """Scan `item` and write its signed evidence bundle under `out`; returns the bundle folder."""
+    from service.reports.html import render_html
+    from service.reports.pdf import render_pdf
+
+    data = item.read()
+    image = decode_image(data, item.name, engine.workspace.max_pixels)
+    result = engine.scan(InputItem(item.name, reader=lambda: data), top_k=min(top_k, 8))
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(item.name.split("!")[-1]).stem).strip("-") or "suspect"
+    bundle = out / f"{stem}-bundle"
+    if bundle.exists():
+        shutil.rmtree(bundle)
+    (bundle / "inputs" / "originals").mkdir(parents=True)
+    (bundle / "figures").mkdir()
+    (bundle / "method").mkdir()
+    suffix = Path(item.name).suffix.lower() or ".img"
+    (bundle / "inputs" / f"suspect{suffix}").write_bytes(data)
+    shutil.copyfile(engine.model.source, bundle / "method" / "thresholds.toml")
+
+    metadata = read_metadata(data)
+    indicators = [i.to_json() for i in ai_indicators(data, metadata)]
+    matches = []
+    images: dict[str, bytes] = {}
+    for rank, m in enumerate(result.matches, start=1):
+        work = engine.work(m.ref)
+        assert work is not None
+        original_bytes = engine.workspace.vault.read(work.sha256)
+        original = decode_image(original_bytes, work.original_name)
+        orig_name = f"inputs/originals/{rank}-{work.sha256[:16]}{Path(work.original_name).suffix.lower() or '.img'}"
+        (bundle / orig_name).write_bytes(original_bytes)
+        figs = _figures(image, original, m, rank, bundle)
+        images.update(figs)
+        matches.append(
+            {
+                "rank": rank,
+                "ref": m.ref,
+                "work": work.to_json(),
+                "original_file": orig_name,
+                "score": m.score,
+                "verdict": m.verdict,
+                "verbal": verbal(m.verdict, m.score),
+                "features": m.internal.features if m.internal else {},
+                "signals": m.signals,
+                "readings": {k: reading(k, v) for k, v in m.signals.items()},
+                "agreeing_signals": m.agreeing_signals,
+                "region": m.to_json()["region"],
+                "reference_region": m.to_json()["reference_region"],
+                "region_source": m.region_source,
+                "figures": sorted(figs),
+            }
+        )
+    info = engine.info()
+    evidence = {
+        "format": FORMAT,
+        "generated_at": utc_now(),
+        "case": asdict(case),
+        "suspect": {
+            "name": item.name,
+            "file": f"inputs/suspect{suffix}",
+            "size_bytes": len(data),
+            "sha256": image.sha256,
+            "md5": hashlib.md5(data).hexdigest(),
+            "format": image.format,
+            "width": image.width,
+            "height": image.height,
+            "obtained": case.obtained,
+            "metadata": metadata,
+        },
+        "ai_indicators": indicators,
+        "ai_indicators_note": PRESENCE_NOTE if indicators else ABSENCE_NOTE,
+        "method": {
+            "software": f"semblance {__version__}",
+            "git_commit": _git_commit(),
+            "embedder": engine.primary.describe(),
+            "signals": [s.describe() for s in engine.signals],
+            "index": info["index"],
+            "workspace_generation": info["generation"],
+            "rescoring": "Candidates found by approximate (FAISS) search were re-scored exactly from the stored "
+            "descriptors of each registered work; every number below is an exact comparison.",
+            "thresholds": engine.model.describe() | {"source": "method/thresholds.toml"},
+            "limitations": list(LIMITATIONS),
+        },
+        "matches": matches,
+        "overall_verdict": result.verdict,
+        "conclusion": _conclusion(matches),
+        "legal_note": LEGAL_NOTE,
+    }
+    (bundle / "evidence.json").write_text(json.dumps(evidence, indent=2, ensure_ascii=False, default=str))
+    key = load_or_create(engine.workspace.home)
+    evidence["signing_key_fingerprint"] = fingerprint(key.public_key())
+    (bundle / "report.html").write_text(render_html(evidence, images), encoding="utf-8")
+    (bundle / "report.pdf").write_bytes(render_pdf(evidence, images))
+    _sign(bundle, key)
+    return bundle
+
+
+def _figures(image: DecodedImage, original: DecodedImage, m: MatchResult, rank: int, bundle: Path) -> dict[str, bytes]:
+    kp = m.internal.comparisons.get("keypoints") if m.internal else None
+    pairs = kp.extras.get("inlier_pairs") if kp else None
+    homography = kp.extras.get("homography") if kp else None
+    pair_list = pairs.tolist() if isinstance(pairs, np.ndarray) else None
+    side = figures.side_by_side(image, original, m.region, m.reference_region, pair_list)
+    out = {f"figures/match-{rank}-side-by-side.jpg": side}
+    h = homography if isinstance(homography, np.ndarray) else None
+    overlay = figures.aligned_overlay(image, original, h, m.region, m.reference_region)
+    if overlay is not None:
+        out[f"figures/match-{rank}-overlay.jpg"] = overlay
+    for name, data in out.items():
+        (bundle / name).write_bytes(data)
+    return out
+
+
+def _conclusion(matches: list[dict[str, object]]) -> str:
+    flagged = [m for m in matches if m["verdict"] != "no_match"]
+    if not flagged:
+        return (
+            "The comparison found no registered work with technical similarity above the method's thresholds. "
+            "This is not proof that no copying happened (see the limitations)."
+        )
+    parts = [
+        f"For registered work '{m['ref']}': {m['verbal']} (score {float(m['score']):.3f}, verdict "  # type: ignore[arg-type]
+        f"{m['verdict']})."
+        for m in flagged
+    ]
+    return " ".join(parts)
+
+
+def _git_commit() -> str:
+    here = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        if out.returncode == 0:
+            dirty = subprocess.run(
+                ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+                capture_output=True,
+                text=True,
+                timeout=5,
+            ).stdout.strip()
+            return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return "unknown (not installed from a git checkout)"
+
+
+# -- signing and verification ---------------------------------------------------------------------------------
+def _files(bundle: Path) -> dict[str, str]:
+    skip = {MANIFEST, SIGNATURE, PUBLIC_KEY}
+    return {
+        p.relative_to(bundle).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(bundle.rglob("*"))
+        if p.is_file() and p.relative_to(bundle).as_posix() not in skip
+    }
+
+
+def _sign(bundle: Path, key: object) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    assert isinstance(key, Ed25519PrivateKey)
+    pub = key.public_key()
+    manifest = {
+        "format": FORMAT,
+        "created_at": utc_now(),
+        "algorithm": "Ed25519 over the bytes of manifest.json",
+        "public_key_fingerprint_sha256": fingerprint(pub),
+        "files": _files(bundle),
+    }
+    body = json.dumps(manifest, indent=2, sort_keys=True).encode()
+    (bundle / MANIFEST).write_bytes(body)
+    (bundle / SIGNATURE).write_text(base64.b64encode(key.sign(body)).decode() + "\n")
+    (bundle / PUBLIC_KEY).write_bytes(public_pem(pub))
+
+
+def verify_bundle(bundle: Path, expected_fingerprint: str | None = None) -> CheckResult:
+    """Check the signature over the manifest and every file's hash; any change, addition or removal fails."""
+    problems: list[str] = []
+    try:
+        body = (bundle / MANIFEST).read_bytes()
+        signature = base64.b64decode((bundle / SIGNATURE).read_text().strip(), validate=True)
+        pub = load_public((bundle / PUBLIC_KEY).read_bytes())
+        manifest = json.loads(body)
+    except (OSError, ValueError) as exc:
+        return CheckResult(False, [f"cannot read the bundle's manifest, signature or key: {exc}"])
+    try:
+        pub.verify(signature, body)
+    except InvalidSignature:
+        problems.append("the signature does not match manifest.json (manifest or signature altered)")
+    fp = fingerprint(pub)
+    if manifest.get("public_key_fingerprint_sha256") != fp:
+        problems.append("the manifest names a different signing key than public_key.pem")
+    if expected_fingerprint and fp != expected_fingerprint:
+        problems.append(f"signed by key {fp[:16]}…, not the expected {expected_fingerprint[:16]}…")
+    listed: dict[str, str] = manifest.get("files", {})
+    actual = _files(bundle)
+    for name, digest in listed.items():
+        if name not in actual:
+            problems.append(f"missing file: {name}")
+        elif actual[name] != digest:
+            problems.append(f"altered file: {name} (sha256 {actual[name][:16]}…, manifest says {digest[:16]}…)")
+    problems += [f"file not in the manifest: {name}" for name in actual if name not in listed]
+    return CheckResult(not problems, problems, {"files": len(listed), "key_fingerprint": fp})
+
+
+def reproduce_bundle(bundle: Path) -> CheckResult:
+    """Recompute every match from the bundle's suspect and original files with the recorded method."""
+    ev = json.loads((bundle / "evidence.json").read_text())
+    method = ev["method"]
+    model = load_model(bundle / "method" / "thresholds.toml")
+    embedder = load_embedder(method["embedder"]["id"])
+    problems: list[str] = []
+    if embedder.weights_sha256 != method["embedder"]["weights_sha256"]:
+        problems.append(f"embedder weights differ: {embedder.weights_sha256} vs {method['embedder']['weights_sha256']}")
+    signals = build_signals(embedder)
+    suspect_bytes = (bundle / ev["suspect"]["file"]).read_bytes()
+    if hashlib.sha256(suspect_bytes).hexdigest() != ev["suspect"]["sha256"]:
+        problems.append("the suspect file's SHA-256 differs from the one recorded")
+    suspect = decode_image(suspect_bytes, ev["suspect"]["name"])
+    query = {s.key: s.compute_query(suspect) for s in signals}
+    rows = []
+    for m in ev["matches"]:
+        original = decode_image((bundle / m["original_file"]).read_bytes(), m["original_file"])
+        if original.sha256 != m["work"]["sha256"]:
+            problems.append(f"match {m['rank']}: original file differs from the registered one")
+        reference = {s.key: s.from_bytes(s.to_bytes(s.compute(original))) for s in signals}  # as stored
+        again = assess(model, 0, compare(signals, query, reference))
+        diffs = {
+            k: (v, again.features.get(k))
+            for k, v in m["features"].items()
+            if again.features.get(k) is None or abs(float(v) - float(again.features[k])) > TOLERANCE
+        }
+        if diffs:
+            problems.append(f"match {m['rank']} ({m['ref']}): features differ: {diffs}")
+        if abs(again.score - float(m["score"])) > TOLERANCE or again.verdict != m["verdict"]:
+            problems.append(
+                f"match {m['rank']} ({m['ref']}): score/verdict {again.score:.6f}/{again.verdict} vs "
+                f"{float(m['score']):.6f}/{m['verdict']}"
+            )
+        rows.append(
+            {
+                "ref": m["ref"],
+                "recorded_score": m["score"],
+                "recomputed_score": again.score,
+                "recorded_verdict": m["verdict"],
+                "recomputed_verdict": again.verdict,
+            }
+        )
+    return CheckResult(not problems, problems, {"matches": rows})

@@ -1,0 +1,79 @@
+"""Plain-language readings of the numbers, and the verbal scale a report's conclusion uses."""
+
+from __future__ import annotations
+
+VERBAL_SCALE = (
+    ("copy", 0.99, "very strong technical support that the suspect image reproduces the registered work"),
+    ("copy", 0.0, "strong technical support that the suspect image reproduces the registered work"),
+    (
+        "derivative",
+        0.0,
+        "moderate technical support that the suspect image was derived from the registered work "
+        "(an AI re-rendering or a heavy transformation of it)",
+    ),
+    ("no_match", 0.0, "no technical support for a relationship between the suspect image and the registered work"),
+)
+
+LEGAL_NOTE = (
+    "Whether the suspect image is substantially similar to the registered work is a legal question for "
+    "the court. This report states technical similarity only: what was compared, how, the measured "
+    "values and the error rates of the method at the thresholds used."
+)
+
+ABSENCE_NOTE = (
+    "No AI-generation indicator was found in the file's metadata. This proves nothing: metadata is "
+    "removed by most re-encoding, screenshots and uploads, and can be stripped deliberately."
+)
+PRESENCE_NOTE = (
+    "Indicators are quoted as found. Metadata can be written by anyone, so an indicator is a lead "
+    "that the file passed through the named software, not proof of how the picture was made."
+)
+
+LIMITATIONS = (
+    "Scores are technical similarity between pixels and learned features, not a legal finding.",
+    "Error rates were measured on the evaluation set named with the calibration; images unlike it (e.g. "
+    "heavy re-drawing by hand, extreme crops below 10% of the area) may behave differently.",
+    "Very small crops, mirror images of non-symmetric works and perspective photos with strong glare lower the "
+    "scores; a `no_match` is not proof that no copying happened.",
+    "A work registered by someone else, or a common source both images copy, produce the same evidence as direct "
+    "copying: provenance of the registered work must be established separately.",
+    "The neural embedding was trained on ImageNet photographs; for AI re-renderings it measures shared content "
+    "and layout, which unrelated pictures of the same subject can also share to a lesser degree.",
+)
+
+
+def verbal(verdict: str, score: float) -> str:
+    for v, floor, text in VERBAL_SCALE:
+        if v == verdict and score >= floor:
+            return text
+    return VERBAL_SCALE[-1][2]
+
+
+def reading(signal: str, ev: dict[str, object]) -> str:
+    """One line saying what a signal's value means, for a reader without the code."""
+    if signal == "pdq":
+        return (
+            f"PDQ perceptual hashes differ in {ev.get('distance')} of 256 bits (31 or fewer: the same picture "
+            f"by PDQ's published threshold); best alignment: {ev.get('transform')}."
+        )
+    if signal == "phash":
+        return (
+            f"pHash differs in {ev.get('distance')} of 64 bits (10 or fewer usually means the same picture; "
+            "it does not survive crops or heavy edits)."
+        )
+    if signal == "embedding":
+        return (
+            f"Neural similarity of the whole images {_f(ev.get('global'))}, of the best-matching regions "
+            f"{_f(ev.get('regional'))} (1 = identical; unrelated pictures mostly score 0.3 to 0.6)."
+        )
+    if signal == "keypoints":
+        return (
+            f"{ev.get('inliers')} local features of the original map onto the suspect under a single "
+            f"perspective transform (of {ev.get('tentative_matches')} tentative matches); 20 or more is "
+            "geometric evidence that one image contains the other."
+        )
+    return ""
+
+
+def _f(v: object) -> str:
+    return f"{v:.3f}" if isinstance(v, float | int) else str(v)
