@@ -17,6 +17,9 @@ MEAN = 0.498
 STD = 0.502
 INPUT_SIDE = 384
 """Longest side fed to the network: 384 keeps a ~12x8 feature map for regions at ~25 ms on 2 CPU cores."""
+LAYOUT_BLOCK = 4
+"""Stage of the network whose output (stride 16, 112 channels) gives the layout descriptor."""
+LAYOUT_GRID = 4
 QUERY_EXTRA_SIDES = (256,)
 """Extra, smaller scales for suspects: a crop enlarged to 384 px is seen again at the original's own scale
 (measured on dev originals: mean best cosine of 30%-area crops 0.80 -> 0.85, distractors unchanged)."""
@@ -48,6 +51,9 @@ class EffNetLite0Embedder(Embedder):
             raise RuntimeError(f"EfficientNet-Lite0 weights have {len(state)} tensors, expected {len(target_keys)}")
         model.load_state_dict(dict(zip(target_keys, state.values(), strict=True)), strict=True)
         self.model = model.eval().to(memory_format=torch.channels_last)
+        self._mid: list[torch.Tensor] = []
+        stage: torch.nn.Module = self.model.blocks[LAYOUT_BLOCK]  # type: ignore[index,assignment]
+        stage.register_forward_hook(lambda _m, _i, out: self._mid.append(out))
 
     def features(self, rgb: np.ndarray) -> NeuralFeatures:
         return self._at_side(rgb, INPUT_SIDE)
@@ -55,14 +61,29 @@ class EffNetLite0Embedder(Embedder):
     def query_features(self, rgb: np.ndarray) -> NeuralFeatures:
         """Suspects are also embedded smaller, so a crop's content meets the original's regions at their scale."""
         parts = [self._at_side(rgb, side) for side in (INPUT_SIDE, *QUERY_EXTRA_SIDES)]
-        return NeuralFeatures(np.vstack([p.vectors for p in parts]), tuple(b for p in parts for b in p.boxes))
+        return NeuralFeatures(
+            np.vstack([p.vectors for p in parts]), tuple(b for p in parts for b in p.boxes), parts[0].layout
+        )
 
     def _at_side(self, rgb: np.ndarray, side: int) -> NeuralFeatures:
         x = _to_input(rgb, side)
+        self._mid.clear()
         with torch.inference_mode():
             fmap = self.model.forward_features(x)[0]  # type: ignore[operator]
+            layout = _layout(self._mid[0][0])
+        self._mid.clear()
         vectors, boxes = pool_regions(fmap)
-        return NeuralFeatures(vectors=l2_normalise(vectors), boxes=boxes)
+        return NeuralFeatures(vectors=l2_normalise(vectors), boxes=boxes, layout=layout)
+
+
+def _layout(mid: torch.Tensor) -> np.ndarray:
+    """Each channel's deviation from its own mean over a 4x4 grid, flattened and L2-normalised.
+
+    Measured on the dev set's AI re-renderings against its originals: recall@1 0.92 with this alone, against
+    0.35 for the globally pooled embedding (scripts/evaluate.py reports its effect inside the fusion)."""
+    grid = torch.nn.functional.adaptive_avg_pool2d(mid.float(), LAYOUT_GRID)
+    centred = grid - grid.mean(dim=(1, 2), keepdim=True)
+    return l2_normalise(centred.flatten().numpy()[None])[0]
 
 
 def _to_input(rgb: np.ndarray, side: int) -> torch.Tensor:

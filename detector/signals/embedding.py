@@ -27,8 +27,8 @@ class EmbeddingDescriptor:
 
 class EmbeddingSignal(Signal[EmbeddingDescriptor]):
     name: ClassVar[str] = "embedding"
-    version: ClassVar[int] = 1
-    feature_names: ClassVar[tuple[str, ...]] = ("embedding.global", "embedding.regional")
+    version: ClassVar[int] = 2
+    feature_names: ClassVar[tuple[str, ...]] = ("embedding.global", "embedding.regional", "embedding.layout")
 
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
@@ -59,8 +59,11 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
         glob = float(sims[0, 0])
         regional = float(sims[qi, ri])
         qbox, rbox = query.features.boxes[qi], reference.features.boxes[ri]
+        features = {"embedding.global": glob, "embedding.regional": regional}
+        if query.features.layout is not None and reference.features.layout is not None:
+            features["embedding.layout"] = float(query.features.layout @ reference.features.layout)
         return Comparison(
-            features={"embedding.global": glob, "embedding.regional": regional},
+            features=features,
             evidence={
                 "embedder": self.embedder.id,
                 "query_box": _box_list(qbox),
@@ -74,16 +77,22 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
     def to_bytes(self, descriptor: EmbeddingDescriptor) -> bytes:
         vecs = descriptor.features.vectors.astype(np.float16)
         boxes = np.asarray([[b.x0, b.y0, b.x1, b.y1] for b in descriptor.features.boxes], dtype=np.float32)
-        head = struct.pack("<IIII", descriptor.width, descriptor.height, vecs.shape[0], vecs.shape[1])
-        return head + boxes.tobytes() + vecs.tobytes()
+        layout = descriptor.features.layout
+        lay = b"" if layout is None else layout.astype(np.float16).tobytes()
+        head = struct.pack("<IIIII", descriptor.width, descriptor.height, vecs.shape[0], vecs.shape[1], len(lay) // 2)
+        return head + boxes.tobytes() + vecs.tobytes() + lay
 
     def from_bytes(self, data: bytes) -> EmbeddingDescriptor:
-        width, height, n, dim = struct.unpack_from("<IIII", data)
-        off = 16
+        width, height, n, dim, n_layout = struct.unpack_from("<IIIII", data)
+        off = 20
         boxes = np.frombuffer(data, dtype=np.float32, count=n * 4, offset=off).reshape(n, 4)
         off += n * 16
         vecs = np.frombuffer(data, dtype=np.float16, count=n * dim, offset=off).reshape(n, dim)
-        features = NeuralFeatures(vectors=vecs.astype(np.float32), boxes=tuple(Box(*map(float, b)) for b in boxes))
+        off += n * dim * 2
+        layout = (
+            np.frombuffer(data, dtype=np.float16, count=n_layout, offset=off).astype(np.float32) if n_layout else None
+        )
+        features = NeuralFeatures(vecs.astype(np.float32), tuple(Box(*map(float, b)) for b in boxes), layout)
         return EmbeddingDescriptor(features, width, height)
 
     def index_layout(self) -> tuple[IndexKind, int]:
