@@ -89,10 +89,13 @@ def fuse(model: FusionModel, features: dict[str, float]) -> float:
 
 
 def decide(model: FusionModel, score: float, features: dict[str, float]) -> Verdict:
-    """`copy` needs the score plus geometric or hash proof; `derivative` the score alone."""
+    """`copy` needs the score plus geometric or hash proof; `derivative` the score alone.
+
+    Hash proof is a PDQ distance within `copy_max_pdq_distance` between hashes of reliable quality."""
     pdq_distance = round((1.0 - features.get("pdq.similarity", 0.0)) * 256)
-    proof = (
-        features.get("keypoints.inliers", 0.0) >= model.copy_min_inliers or pdq_distance <= model.copy_max_pdq_distance
+    reliable_pdq = features.get("pdq.match", 0.0) > 0 or features.get("pdq.closeness", 0.0) > 0
+    proof = features.get("keypoints.inliers", 0.0) >= model.copy_min_inliers or (
+        reliable_pdq and pdq_distance <= model.copy_max_pdq_distance
     )
     if score >= model.copy_threshold and proof:
         return "copy"
@@ -105,7 +108,8 @@ def agreeing_signals(model: FusionModel, features: dict[str, float]) -> list[str
     """Signals that on their own would say the suspect copies the work, by the [agreement] thresholds."""
     a = model.agreement
     out = []
-    if "pdq.similarity" in features and (1 - features["pdq.similarity"]) * 256 <= a.get("pdq.max_distance", 31):
+    pdq_distance = (1 - features.get("pdq.similarity", 0.0)) * 256
+    if features.get("pdq.closeness", 0.0) > 0 and pdq_distance <= a.get("pdq.max_distance", 31):
         out.append("pdq")
     if "phash.similarity" in features and (1 - features["phash.similarity"]) * 64 <= a.get("phash.max_distance", 10):
         out.append("phash")

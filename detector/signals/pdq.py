@@ -17,6 +17,12 @@ from detector.signals.base import Comparison, IndexEntries, IndexKind, Signal
 PDQ_BITS = 256
 PDQ_SIDE = 512
 PDQ_STANDARD_THRESHOLD = 31
+PDQ_MIN_QUALITY = 50
+"""PDQ's own quality score (0-100) below which its authors advise not to trust the hash: flat or nearly empty
+pictures (clipart on white) all hash alike. Closeness and matches count only above it, on both sides."""
+PDQ_CLOSE_BITS = 64
+"""`pdq.closeness` falls from 1 (identical) to 0 at this distance: unrelated images sit near 128, so only the
+close range carries information, which a linear weight on the raw similarity cannot express."""
 """Hamming distance at or below which PDQ's authors call two images the same (ThreatExchange practice)."""
 
 
@@ -29,12 +35,13 @@ class PdqDescriptor:
     width: int
     height: int
     panels: tuple[Box, ...] = ()
+    panel_quality: tuple[int, ...] = ()
 
 
 class PdqSignal(Signal[PdqDescriptor]):
     name: ClassVar[str] = "pdq"
     version: ClassVar[int] = 2
-    feature_names: ClassVar[tuple[str, ...]] = ("pdq.similarity",)
+    feature_names: ClassVar[tuple[str, ...]] = ("pdq.similarity", "pdq.closeness", "pdq.match")
 
     def compute(self, image: DecodedImage) -> PdqDescriptor:
         hashes, quality = pdqhash.compute_dihedral(_shrunk(image.rgb))
@@ -48,25 +55,34 @@ class PdqSignal(Signal[PdqDescriptor]):
             return d
         h, w = image.rgb.shape[:2]
         rows = [d.hashes]
+        qualities = []
         for b in image.panels:
             crop = image.rgb[round(b.y0 * h) : round(b.y1 * h), round(b.x0 * w) : round(b.x1 * w)]
-            bits, _ = pdqhash.compute(_shrunk(crop))
+            bits, q = pdqhash.compute(_shrunk(crop))
             rows.append(np.packbits(np.asarray(bits, dtype=np.uint8).reshape(1, PDQ_BITS), axis=1))
-        return PdqDescriptor(np.vstack(rows), d.quality, d.width, d.height, tuple(image.panels))
+            qualities.append(int(q))
+        return PdqDescriptor(np.vstack(rows), d.quality, d.width, d.height, tuple(image.panels), tuple(qualities))
 
     def compare(self, query: PdqDescriptor, reference: PdqDescriptor) -> Comparison:
         distances = np.unpackbits(query.hashes ^ reference.hashes[0], axis=1).sum(axis=1)
         best = int(distances.argmin())
         distance = int(distances[best])
-        match = distance <= PDQ_STANDARD_THRESHOLD
+        quality = min(query.quality if best < 8 else query.panel_quality[best - 8], reference.quality)
+        reliable = quality >= PDQ_MIN_QUALITY
+        match = reliable and distance <= PDQ_STANDARD_THRESHOLD
         comp = Comparison(
-            features={"pdq.similarity": 1.0 - distance / PDQ_BITS},
+            features={
+                "pdq.similarity": 1.0 - distance / PDQ_BITS,
+                "pdq.closeness": max(0.0, 1.0 - distance / PDQ_CLOSE_BITS) if reliable else 0.0,
+                "pdq.match": float(match),
+            },
             evidence={
                 "distance": distance,
                 "threshold": PDQ_STANDARD_THRESHOLD,
                 "match": match,
                 "transform": _DIHEDRAL[best] if best < 8 else f"panel {best - 7} of the collage",
-                "quality": query.quality,
+                "quality": quality,
+                "reliable": reliable,
             },
         )
         if match and best >= 8:  # a panel of the suspect is a PDQ match: that panel is the copied region
