@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_HOME := build/demo-workspace
 
-.PHONY: demo test lint install clean
+.PHONY: demo test lint install clean sample-report
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,15 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/semblance --home $(DEMO_HOME) register --manifest samples/demo/works.csv
 	$(VENV)/bin/semblance --home $(DEMO_HOME) scan samples/demo/suspects --jsonl $(DEMO_HOME)/scan.jsonl
 	@echo "JSON lines for every suspect: $(DEMO_HOME)/scan.jsonl"
+
+sample-report: $(VENV)/.installed
+	rm -rf build/sample-workspace docs/sample-report
+	$(VENV)/bin/semblance --home build/sample-workspace init --embedder effnet-lite0
+	$(VENV)/bin/semblance --home build/sample-workspace register --manifest samples/demo/works.csv
+	$(VENV)/bin/semblance --home build/sample-workspace report samples/demo/suspects/collage_auvers_tanguy.jpg \
+		--out docs/sample-report --case-number DEMO-2026-001 --examiner "Demo Examiner" \
+		--authority "Demo Prosecutor's Office" --obtained "bundled demo sample (samples/demo/suspects)"
+	$(VENV)/bin/semblance verify-report docs/sample-report/collage_auvers_tanguy-bundle
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
