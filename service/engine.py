@@ -31,7 +31,7 @@ from service.inputs import InputError, InputItem
 CANDIDATES_PER_SIGNAL = 24
 """Works kept from each signal's nearest-neighbour search before exact re-scoring."""
 NEIGHBOURS_PER_ROW = 32
-VERIFY_TOP = 8
+VERIFY_TOP = 8  # plus two per detected collage panel
 """Candidates that get keypoint verification (the expensive signal), best pre-score first; matches ranked below
 them in a long `--top` list carry no keypoint evidence."""
 
@@ -340,7 +340,7 @@ class Engine:
         cheap = frozenset(s.name for s in self.signals) - VERIFY_SIGNALS
         first = {w: compare(self.signals, query, refs[w], cheap) for w in candidates}
         ordered = sorted(candidates, key=lambda w: prescore(first[w]), reverse=True)
-        verified = set(ordered[:VERIFY_TOP])
+        verified = set(ordered[: VERIFY_TOP + 2 * len(image.panels)])  # a collage's panels each need a verification
         assessed = []
         for w in ordered:
             comps = first[w]
