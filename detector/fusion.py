@@ -29,6 +29,7 @@ class FusionModel:
     derivative_threshold: float
     copy_min_inliers: int
     copy_max_pdq_distance: int
+    copy_min_inlier_ratio: float
     agreement: dict[str, float]
     rates: dict[str, object] = field(default_factory=dict)
     source: str = ""
@@ -41,6 +42,7 @@ class FusionModel:
             "copy_threshold": self.copy_threshold,
             "derivative_threshold": self.derivative_threshold,
             "copy_min_inliers": self.copy_min_inliers,
+            "copy_min_inlier_ratio": self.copy_min_inlier_ratio,
             "copy_max_pdq_distance": self.copy_max_pdq_distance,
             "rates": self.rates,
             "source": self.source,
@@ -66,6 +68,7 @@ def load_model(path: Path | None = None) -> FusionModel:
         copy_threshold=float(verdict["copy"]),
         derivative_threshold=float(verdict["derivative"]),
         copy_min_inliers=int(verdict["copy_min_inliers"]),
+        copy_min_inlier_ratio=float(verdict.get("copy_min_inlier_ratio", 0.0)),
         copy_max_pdq_distance=int(verdict["copy_max_pdq_distance"]),
         agreement={k: float(v) for k, v in cfg.get("agreement", {}).items()},
         rates=dict(cfg.get("rates", {})),
@@ -91,12 +94,16 @@ def fuse(model: FusionModel, features: dict[str, float]) -> float:
 def decide(model: FusionModel, score: float, features: dict[str, float]) -> Verdict:
     """`copy` needs the score plus geometric or hash proof; `derivative` the score alone.
 
-    Hash proof is a PDQ distance within `copy_max_pdq_distance` between hashes of reliable quality."""
+    Geometric proof is enough inliers that are also most of the tentative matches (two photos of one landmark
+    from one spot can share a homography, but with many matches that disagree); hash proof is a PDQ distance
+    within `copy_max_pdq_distance` between hashes of reliable quality."""
     pdq_distance = round((1.0 - features.get("pdq.similarity", 0.0)) * 256)
     reliable_pdq = features.get("pdq.match", 0.0) > 0 or features.get("pdq.closeness", 0.0) > 0
-    proof = features.get("keypoints.inliers", 0.0) >= model.copy_min_inliers or (
-        reliable_pdq and pdq_distance <= model.copy_max_pdq_distance
+    geometric = (
+        features.get("keypoints.inliers", 0.0) >= model.copy_min_inliers
+        and features.get("keypoints.inlier_ratio", 0.0) >= model.copy_min_inlier_ratio
     )
+    proof = geometric or (reliable_pdq and pdq_distance <= model.copy_max_pdq_distance)
     if score >= model.copy_threshold and proof:
         return "copy"
     if score >= model.derivative_threshold:

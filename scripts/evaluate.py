@@ -1071,6 +1071,7 @@ def write_thresholds(model: FusionModel, rates: dict[str, object], path: Path, r
         f"copy = {model.copy_threshold}",
         f"derivative = {model.derivative_threshold}",
         f"copy_min_inliers = {model.copy_min_inliers}",
+        f"copy_min_inlier_ratio = {model.copy_min_inlier_ratio}",
         f"copy_max_pdq_distance = {model.copy_max_pdq_distance}",
         "",
         "[agreement]",

@@ -12,6 +12,7 @@ THRESHOLD_FIELDS = (
     "copy_threshold",
     "derivative_threshold",
     "copy_min_inliers",
+    "copy_min_inlier_ratio",
     "copy_max_pdq_distance",
     "derivation",
 )
