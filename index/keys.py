@@ -33,6 +33,12 @@ def load_or_create(home: Path) -> Ed25519PrivateKey:
     return key
 
 
+def existing_fingerprint(home: Path) -> str | None:
+    """Fingerprint of the workspace's key if one was created (by a first report), else None."""
+    path = home / "keys" / "ed25519.pem"
+    return fingerprint(load_or_create(home).public_key()) if path.is_file() else None
+
+
 def public_pem(key: Ed25519PublicKey) -> bytes:
     return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 

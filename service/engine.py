@@ -21,9 +21,10 @@ from detector import __version__
 from detector.embedders import ClipWeightsMissing, Embedder, load_embedder, resolve_auto
 from detector.fusion import FusionModel, load_model
 from detector.geometry import Polygon
-from detector.intake import DEFAULT_MAX_PIXELS, DecodedImage, IntakeError, decode_image
+from detector.intake import DEFAULT_MAX_PIXELS, DecodedImage, IntakeError, decode_image, sha256_hex
 from detector.matching import VERIFY_SIGNALS, Match, assess, compare, overall_verdict, prescore
 from detector.signals import Signal, build_signals
+from index.keys import existing_fingerprint
 from index.registry import DuplicateWork, WorkRecord
 from index.workspace import Workspace, WorkspaceError, resolve_home
 from service.inputs import InputError, InputItem
@@ -295,12 +296,12 @@ class Engine:
             indexes = self._indexes(self.signals)
         for item in items:
             started = time.perf_counter()
+            data = b""
             try:
                 data = item.read()
                 image = decode_image(data, item.name, self.workspace.max_pixels)
-            except (InputError, IntakeError) as exc:
-                sha = ""
-                yield ScanResult(item.name, sha, error=exc.reason)
+            except (InputError, IntakeError) as exc:  # the bytes' hash is still recorded when they could be read
+                yield ScanResult(item.name, sha256_hex(data) if data else "", error=exc.reason)
                 continue
             matches = self._match(image, indexes, top_k, near_misses)
             yield ScanResult(
@@ -400,6 +401,7 @@ class Engine:
                 "files": state.get("files", {}),
             },
             "max_pixels": ws.max_pixels,
+            "signing_key_fingerprint": existing_fingerprint(ws.home),
             "thresholds": self.model.describe(),
         }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import subprocess
@@ -86,6 +87,7 @@ def test_a_broken_file_gets_an_error_line_and_the_rest_are_scanned(home: Path, t
               str(DEMO / "suspects" / "crop_night_cafe.jpg"), "--jsonl", str(out))
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert "error" in lines[0] and "matches" not in lines[0]
+    assert lines[0]["sha256"] == hashlib.sha256((tmp_path / "broken.jpg").read_bytes()).hexdigest()
     assert "empty" in lines[1]["error"]
     assert lines[2]["matches"][0]["ref"] == "vangogh-night-cafe"
 
