@@ -1,0 +1,1 @@
+UjCa7ca+ODRr+zKW248JCf6yhMylnlvsrBQQXUoqbtpHfwjE4yjuUeE4qWDi4tTOkhjsyF041cALgM8IXUyUDw==
