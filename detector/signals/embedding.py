@@ -50,7 +50,7 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
             for b in panels:
                 crop = image.rgb[round(b.y0 * h) : round(b.y1 * h), round(b.x0 * w) : round(b.x1 * w)]
                 vecs.append(self.embedder.features(np.ascontiguousarray(crop)).vectors[:1])
-            feats = NeuralFeatures(np.vstack(vecs), feats.boxes + tuple(panels))
+            feats = NeuralFeatures(np.vstack(vecs), feats.boxes + tuple(panels), feats.layout)
         return EmbeddingDescriptor(feats, image.width, image.height)
 
     def compare(self, query: EmbeddingDescriptor, reference: EmbeddingDescriptor) -> Comparison:
