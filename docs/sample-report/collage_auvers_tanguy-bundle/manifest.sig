@@ -1,1 +1,1 @@
-UjCa7ca+ODRr+zKW248JCf6yhMylnlvsrBQQXUoqbtpHfwjE4yjuUeE4qWDi4tTOkhjsyF041cALgM8IXUyUDw==
+WEA9bSw2oOtVA8GH4HJ3V5iMzPbaTMpT5XqA0XcaGjPtRYQwhjd5x3vQxcecnxIpBnEs6hn2A8Pz6AVZzXvfCg==
