@@ -7,7 +7,6 @@ descriptors, so approximate search can only miss a candidate, never change a sco
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from typing import Any
 
 import faiss
 import numpy as np
+
+from detector.embedders.base import file_sha256
 
 HNSW_THRESHOLD = 250_000
 HNSW_M = 32
@@ -118,14 +119,6 @@ class SignalIndex:
         if isinstance(out.index, faiss.IndexHNSWFlat):
             out.index.hnsw.efSearch = HNSW_EF_SEARCH
         return out
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _fsync(path: Path) -> None:

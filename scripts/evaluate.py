@@ -41,7 +41,7 @@ import synthetic as S
 
 from detector import __version__
 from detector.fusion import FusionModel, decide, fuse, load_model, transform
-from detector.geometry import polygon_iou
+from detector.geometry import polygon_area, polygon_iou
 from detector.intake import decode_image
 from detector.signals.pdq import PdqSignal
 from detector.signals.phash import PhashSignal
@@ -257,7 +257,7 @@ def build_cases(
                 relation=f"collage_{len(chosen)}_panels",
                 origin="synthetic",
                 truth=frozenset(chosen),
-                area_fraction=min(_box_area(r) for r in regions) / area,
+                area_fraction=min(polygon_area(r) for r in regions) / area,
                 regions_in_suspect=dict(zip(chosen, regions, strict=True)),
             )
             cases.append(qc)
@@ -279,11 +279,6 @@ def build_cases(
             )
         )
     return cases
-
-
-def _box_area(poly: list[tuple[float, float]]) -> float:
-    xs, ys = [p[0] for p in poly], [p[1] for p in poly]
-    return (max(xs) - min(xs)) * (max(ys) - min(ys))
 
 
 def public_domain(licence: str) -> bool:

@@ -7,6 +7,7 @@ by a different network.
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
@@ -59,7 +60,7 @@ def l2_normalise(x: np.ndarray) -> np.ndarray:
     return (x / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
-def file_sha256(path: str) -> str:
+def file_sha256(path: str | os.PathLike[str]) -> str:
     """SHA-256 of a weights file, streamed."""
     import hashlib
 
