@@ -19,23 +19,34 @@ GUTTER_STD = 4.0
 GUTTER_TONE = 8.0
 SEAM_RATIO = 3.0
 SEAM_COVERAGE = 0.7
+SEAM_SEGMENTS = 8
+SEAM_VOTES = 0.75
+"""A seam of two similar-toned pictures: the local peak of change in at least 3/4 of the line's 8 segments."""
 MAX_PANELS = 12
 
 
 def find_panels(rgb: np.ndarray) -> list[Box]:
-    """Panels of a collage in normalised coordinates; [] when the image is not a collage."""
+    """Panels of a collage in normalised coordinates; [] when the image is not a collage.
+
+    Gutters are tried alone first: a collage with gutters is cut only at gutters, so strong straight edges
+    inside its pictures are never mistaken for seams. Only an image without gutters is cut at seams."""
     h, w = rgb.shape[:2]
     f = ANALYSIS_SIDE / max(h, w)
     small = cv2.resize(rgb, (max(8, round(w * f)), max(8, round(h * f))), interpolation=cv2.INTER_AREA)
     grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
-    boxes = _split(grey, 0, 0, grey.shape[1], grey.shape[0], depth=0, bg=_background(grey))
+    bg = _background(grey)
+    boxes = _split(grey, 0, 0, grey.shape[1], grey.shape[0], depth=0, bg=bg, seams=False)
+    if len(boxes) < 2:
+        boxes = _split(grey, 0, 0, grey.shape[1], grey.shape[0], depth=0, bg=bg, seams=True)
     if len(boxes) < 2 or len(boxes) > MAX_PANELS:
         return []
     gh, gw = grey.shape
     return [Box(x0 / gw, y0 / gh, x1 / gw, y1 / gh) for x0, y0, x1, y1 in boxes]
 
 
-def _split(g: np.ndarray, x0: int, y0: int, x1: int, y1: int, depth: int, bg: float) -> list[tuple[int, int, int, int]]:
+def _split(
+    g: np.ndarray, x0: int, y0: int, x1: int, y1: int, depth: int, bg: float, seams: bool
+) -> list[tuple[int, int, int, int]]:
     region = g[y0:y1, x0:x1]
     region_box = _trim(region, bg)
     if region_box is None:
@@ -46,16 +57,41 @@ def _split(g: np.ndarray, x0: int, y0: int, x1: int, y1: int, depth: int, bg: fl
     if depth >= 3:
         return [(x0, y0, x1, y1)]
     for axis in (1, 0):  # columns first (side-by-side panels are the commonest), then rows
-        cuts = _cuts(region, axis, bg)
+        cuts = _cuts(region, axis, bg, seams)
         if cuts:
             out: list[tuple[int, int, int, int]] = []
             for a, b in cuts:
                 if axis == 1:
-                    out += _split(g, x0 + a, y0, x0 + b, y1, depth + 1, bg)
+                    out += _split(g, x0 + a, y0, x0 + b, y1, depth + 1, bg, seams)
                 else:
-                    out += _split(g, x0, y0 + a, x1, y0 + b, depth + 1, bg)
+                    out += _split(g, x0, y0 + a, x1, y0 + b, depth + 1, bg, seams)
             return out
     return [(x0, y0, x1, y1)]
+
+
+def _seams(lines: np.ndarray) -> np.ndarray:
+    """Which lines (inner positions 1..n-2) are seams where two pictures butt against each other.
+
+    A seam is a line where the picture changes abruptly, much more than around it. Either the change is
+    strong along most of the line, or the line is the local peak of change in most of its segments (two
+    pictures of similar tone still disagree all along the seam, if less strongly)."""
+    step = np.abs(lines[:, 2:] - lines[:, :-2])  # change across line i+1 (2 px: survives resampling blur)
+    mean_step = step.mean(axis=0)
+    local = _local_median(mean_step)
+    standout = mean_step >= SEAM_RATIO * np.maximum(local, 1.0)
+    strong = (step > 24).mean(axis=0) >= SEAM_COVERAGE
+    votes = np.zeros(step.shape[1])
+    for segment in np.array_split(step, SEAM_SEGMENTS, axis=0):
+        m = segment.mean(axis=0)
+        votes += (m >= 2.0 * np.maximum(_local_median(m), 1.0)) & (m >= 6.0)
+    peaked = (votes >= SEAM_VOTES * SEAM_SEGMENTS) & (mean_step >= 2.0 * np.maximum(local, 1.0))
+    return (strong & standout) | peaked
+
+
+def _local_median(v: np.ndarray, half: int = 6) -> np.ndarray:
+    """Median of each value's neighbourhood (±half, edges padded by reflection)."""
+    padded = np.pad(v, half, mode="reflect") if len(v) > half else np.pad(v, half, mode="edge")
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1), axis=1)
 
 
 def _gutter_lines(lines: np.ndarray, background: float) -> np.ndarray:
@@ -79,20 +115,14 @@ def _trim(region: np.ndarray, bg: float) -> tuple[int, int, int, int] | None:
     return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
 
 
-def _cuts(region: np.ndarray, axis: int, bg: float) -> list[tuple[int, int]]:
-    """Spans along `axis` (1: x, 0: y) separated by gutters or seams; [] if there is no cut."""
+def _cuts(region: np.ndarray, axis: int, bg: float, seams: bool) -> list[tuple[int, int]]:
+    """Spans along `axis` (1: x, 0: y) separated by gutters (or seams, if `seams`); [] if there is no cut."""
     length = region.shape[axis]
     other = region.shape[1 - axis]
     lines = region if axis == 1 else region.T  # lines[:, i] is the i-th column (axis=1) / row (axis=0)
     separators = _gutter_lines(lines, bg)
-    if other >= 16 and length >= 16:
-        step = np.abs(lines[:, 2:] - lines[:, :-2])  # change across line i+1 (2 px: survives resampling blur)
-        strong = step > 24
-        coverage = strong.mean(axis=0)
-        mean_step = step.mean(axis=0)
-        local = np.array([np.median(mean_step[max(0, i - 6) : i + 7]) for i in range(len(mean_step))])
-        seams = (coverage >= SEAM_COVERAGE) & (mean_step >= SEAM_RATIO * np.maximum(local, 1.0))
-        separators[1:-1] |= seams
+    if seams and other >= 16 and length >= 16:
+        separators[1:-1] |= _seams(lines)
     spans: list[tuple[int, int]] = []
     start = None
     for i in range(length + 1):
