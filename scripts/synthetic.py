@@ -273,6 +273,52 @@ def collage(panels: list[np.ndarray], rng: np.random.Generator, gutter: bool) ->
     return _np(canvas), regions
 
 
+def restyle(a: np.ndarray, rng: np.random.Generator) -> Synthetic:
+    """A painterly re-rendering that keeps the composition but replaces texture and palette, standing in for
+    style transfer and img2img in the tune split (which has no real AI outputs): edge-preserving stylisation,
+    a pencil sketch or a cartoon, then a new palette, a slight warp and a new size."""
+    h, w = a.shape[:2]
+    f = 512 / max(h, w)
+    small = cv2.resize(a, (max(32, round(w * f)), max(32, round(h * f))), interpolation=cv2.INTER_AREA)
+    kind = str(rng.choice(["stylization", "pencil", "cartoon", "oil"]))
+    if kind == "stylization":
+        out = cv2.stylization(small, sigma_s=float(rng.uniform(40, 120)), sigma_r=float(rng.uniform(0.3, 0.6)))
+    elif kind == "pencil":
+        _, out = cv2.pencilSketch(small, sigma_s=float(rng.uniform(30, 80)), sigma_r=0.08, shade_factor=0.04)
+    elif kind == "cartoon":
+        smooth = small
+        for _ in range(int(rng.integers(3, 7))):
+            smooth = cv2.bilateralFilter(smooth, 9, 60, 9)
+        levels = int(rng.integers(3, 6))
+        poster = (np.floor(smooth.astype(np.float32) / 256 * levels) * (255 / max(1, levels - 1))).astype(np.uint8)
+        grey = cv2.medianBlur(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), 7)
+        edges = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 4)
+        out = cv2.bitwise_and(poster, poster, mask=edges)
+    else:  # brush strokes: strong anisotropic smoothing plus a canvas texture
+        out = cv2.edgePreservingFilter(small, flags=cv2.RECURS_FILTER, sigma_s=float(rng.uniform(60, 150)), sigma_r=0.5)
+        strokes = cv2.GaussianBlur(rng.normal(0, 1, out.shape[:2]).astype(np.float32), (0, 0), 2.0)
+        line = np.zeros((15, 15), np.float32)
+        line[7, :] = 1 / 15
+        turn = cv2.getRotationMatrix2D((7, 7), float(rng.uniform(0, 180)), 1.0)
+        strokes = cv2.filter2D(strokes, -1, cv2.warpAffine(line, turn, (15, 15)))
+        out = np.clip(out.astype(np.float32) + 40 * strokes[..., None], 0, 255).astype(np.uint8)
+    # new palette: each channel through its own random monotone curve, sometimes with the hue turned
+    lut = np.stack([np.sort(rng.uniform(0, 255, 256)) for _ in range(3)], axis=1).astype(np.uint8)
+    blend = float(rng.uniform(0.3, 0.8))
+    mapped = np.stack([lut[out[..., c], c] for c in range(3)], axis=-1)
+    out = (blend * mapped + (1 - blend) * out).astype(np.uint8)
+    # slight warp (generators shift content) and a new output size
+    sh, sw = out.shape[:2]
+    jitter = 0.03 * np.array([sw, sh], dtype=np.float32)
+    src = np.array([[0, 0], [sw, 0], [sw, sh], [0, sh]], dtype=np.float32)
+    dst = (src + rng.uniform(-1, 1, (4, 2)).astype(np.float32) * jitter).astype(np.float32)
+    out = cv2.warpPerspective(out, cv2.getPerspectiveTransform(src, dst), (sw, sh), borderMode=cv2.BORDER_REFLECT)
+    side = int(rng.choice([384, 512, 768]))
+    g = side / max(sh, sw)
+    out = cv2.resize(out, (max(32, round(sw * g)), max(32, round(sh * g))), interpolation=cv2.INTER_CUBIC)
+    return Synthetic(np.ascontiguousarray(out), "restyle", f"restyle_{kind}")
+
+
 def composite(a: np.ndarray, rng: np.random.Generator) -> Synthetic:
     """Several transformations chained: crop, colour change, overlay, recompression."""
     s = _crop_area(a, rng, float(rng.uniform(0.4, 0.8)))
@@ -302,4 +348,5 @@ SINGLE: dict[str, Callable[[np.ndarray, np.random.Generator], Synthetic]] = {
     "composite": composite,
     "perspective": lambda a, r: perspective(a, r, photo=False),
     "photo_of_print": lambda a, r: perspective(a, r, photo=True),
+    "restyle": restyle,
 }
