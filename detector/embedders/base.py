@@ -26,7 +26,7 @@ class NeuralFeatures:
     vectors: np.ndarray
     boxes: tuple[Box, ...]
     layout: np.ndarray | None = None
-    """Optional L2-normalised spatial layout of mid-level features (where each channel fires on a 4x4 grid):
+    """Optional L2-normalised spatial layout of mid-level features (where each channel fires on a coarse grid):
     what neural style transfer preserves by construction, so it survives AI re-renderings better than
     pooled features do."""
 

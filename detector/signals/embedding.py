@@ -7,6 +7,7 @@ The global cosine catches near copies and AI re-renderings; the best region-to-r
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -25,10 +26,19 @@ class EmbeddingDescriptor:
     height: int
 
 
+@dataclass(frozen=True)
+class _Stacked:
+    """Background descriptors as matrices: whole-image vectors (n, dim) and layouts (n, layout_dim)."""
+
+    vectors: np.ndarray
+    layouts: np.ndarray | None
+
+
 class EmbeddingSignal(Signal[EmbeddingDescriptor]):
     name: ClassVar[str] = "embedding"
-    version: ClassVar[int] = 2
+    version: ClassVar[int] = 3
     feature_names: ClassVar[tuple[str, ...]] = ("embedding.global", "embedding.regional", "embedding.layout")
+    background_features: ClassVar[tuple[str, ...]] = feature_names
 
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
@@ -73,6 +83,26 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
             reference_region=rbox.to_polygon(reference.width, reference.height),
             localisation_quality=regional,
         )
+
+    def background_descriptor(self, image: DecodedImage) -> EmbeddingDescriptor:
+        """Only the whole-image vector and the layout: enough for baselines, and keeps the shipped set small."""
+        f = self.embedder.features(image.rgb)
+        return EmbeddingDescriptor(NeuralFeatures(f.vectors[:1], f.boxes[:1], f.layout), image.width, image.height)
+
+    def stack_background(self, descriptors: Sequence[EmbeddingDescriptor]) -> object:
+        vectors = np.stack([d.features.vectors[0] for d in descriptors])
+        layouts = [d.features.layout for d in descriptors if d.features.layout is not None]
+        return _Stacked(vectors, np.stack(layouts) if len(layouts) == len(descriptors) else None)
+
+    def compare_background(self, stacked: object, reference: EmbeddingDescriptor) -> dict[str, np.ndarray]:
+        """The same numbers `compare` gives for a background image taken as a suspect, for all at once."""
+        assert isinstance(stacked, _Stacked)
+        vectors, layouts = stacked.vectors, stacked.layouts
+        sims = vectors @ reference.features.vectors.T
+        out = {"embedding.global": sims[:, 0], "embedding.regional": sims.max(axis=1)}
+        if layouts is not None and reference.features.layout is not None:
+            out["embedding.layout"] = layouts @ reference.features.layout
+        return out
 
     def to_bytes(self, descriptor: EmbeddingDescriptor) -> bytes:
         vecs = descriptor.features.vectors.astype(np.float16)
