@@ -1,7 +1,11 @@
 """Fusing per-signal features into one score in [0, 1] and a verdict, from the thresholds file.
 
-The model is a logistic combination so that the evaluation can fit it (scripts/evaluate.py) and write the
-result back to `thresholds.toml` with the measured false-alarm and true-positive rates behind each threshold.
+The score is the strongest of a few calibrated *experts*, each a logistic combination of features: the combined
+expert weighs every signal; narrower experts let one decisive line of evidence stand on its own (the spatial
+layout that AI re-renderings keep, a reliable PDQ match), which an additive model would dilute. The evaluation
+fits every expert (scripts/evaluate.py) and writes them to `thresholds.toml` with the measured false-alarm and
+true-positive rates behind each threshold. The maximum of monotone experts is monotone: more similarity under
+any signal never lowers the score.
 """
 
 from __future__ import annotations
@@ -19,6 +23,21 @@ INLIER_SCALE = math.log1p(100.0)
 
 
 @dataclass(frozen=True)
+class Expert:
+    """One calibrated line of evidence: sigmoid(bias + sum(weight * feature))."""
+
+    bias: float
+    weights: dict[str, float]
+
+    def score(self, x: dict[str, float]) -> float:
+        z = self.bias + sum(w * x.get(name, 0.0) for name, w in self.weights.items())
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+
+
+COMBINED = "combined"
+
+
+@dataclass(frozen=True)
 class FusionModel:
     version: str
     embedder: str
@@ -33,6 +52,11 @@ class FusionModel:
     agreement: dict[str, float]
     rates: dict[str, object] = field(default_factory=dict)
     source: str = ""
+    experts: dict[str, Expert] = field(default_factory=dict)
+    """Experts besides the combined one (`bias`, `weights`)."""
+
+    def all_experts(self) -> dict[str, Expert]:
+        return {COMBINED: Expert(self.bias, self.weights), **self.experts}
 
     def describe(self) -> dict[str, object]:
         return {
@@ -44,6 +68,7 @@ class FusionModel:
             "copy_min_inliers": self.copy_min_inliers,
             "copy_min_inlier_ratio": self.copy_min_inlier_ratio,
             "copy_max_pdq_distance": self.copy_max_pdq_distance,
+            "experts": {name: {"bias": e.bias, "weights": e.weights} for name, e in self.all_experts().items()},
             "rates": self.rates,
             "source": self.source,
         }
@@ -73,6 +98,10 @@ def load_model(path: Path | None = None) -> FusionModel:
         agreement={k: float(v) for k, v in cfg.get("agreement", {}).items()},
         rates=dict(cfg.get("rates", {})),
         source=str(path),
+        experts={
+            str(name): Expert(float(e["bias"]), {k: float(v) for k, v in e["weights"].items()})
+            for name, e in cfg["fusion"].get("experts", {}).items()
+        },
     )
 
 
@@ -86,9 +115,18 @@ def transform(features: dict[str, float]) -> dict[str, float]:
 
 def fuse(model: FusionModel, features: dict[str, float]) -> float:
     """Fused score in [0, 1]; features the model does not know are ignored, missing ones count as 0."""
+    return fuse_explained(model, features)[0]
+
+
+def fuse_explained(model: FusionModel, features: dict[str, float]) -> tuple[float, str]:
+    """The fused score and the name of the expert that gave it (the strongest)."""
     x = transform(features)
-    z = model.bias + sum(w * x.get(name, 0.0) for name, w in model.weights.items())
-    return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+    best, basis = -1.0, COMBINED
+    for name, expert in model.all_experts().items():
+        s = expert.score(x)
+        if s > best:
+            best, basis = s, name
+    return best, basis
 
 
 def decide(model: FusionModel, score: float, features: dict[str, float]) -> Verdict:
@@ -97,18 +135,22 @@ def decide(model: FusionModel, score: float, features: dict[str, float]) -> Verd
     Geometric proof is enough inliers that are also most of the tentative matches (two photos of one landmark
     from one spot can share a homography, but with many matches that disagree); hash proof is a PDQ distance
     within `copy_max_pdq_distance` between hashes of reliable quality."""
+    if score >= model.copy_threshold and has_proof(model, features):
+        return "copy"
+    if score >= model.derivative_threshold:
+        return "derivative"
+    return "no_match"
+
+
+def has_proof(model: FusionModel, features: dict[str, float]) -> bool:
+    """Geometric proof (enough keypoint inliers, most of the tentative matches) or a reliable PDQ match."""
     pdq_distance = round((1.0 - features.get("pdq.similarity", 0.0)) * 256)
     reliable_pdq = features.get("pdq.match", 0.0) > 0 or features.get("pdq.closeness", 0.0) > 0
     geometric = (
         features.get("keypoints.inliers", 0.0) >= model.copy_min_inliers
         and features.get("keypoints.inlier_ratio", 0.0) >= model.copy_min_inlier_ratio
     )
-    proof = geometric or (reliable_pdq and pdq_distance <= model.copy_max_pdq_distance)
-    if score >= model.copy_threshold and proof:
-        return "copy"
-    if score >= model.derivative_threshold:
-        return "derivative"
-    return "no_match"
+    return geometric or (reliable_pdq and pdq_distance <= model.copy_max_pdq_distance)
 
 
 def agreeing_signals(model: FusionModel, features: dict[str, float]) -> list[str]:

@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from detector.fusion import VERDICT_RANK, FusionModel, Verdict, agreeing_signals, decide, fuse
+from detector.background import with_excess
+from detector.fusion import VERDICT_RANK, FusionModel, Verdict, agreeing_signals, decide, fuse_explained
 from detector.geometry import Polygon
 from detector.signals.base import Comparison, Signal
 
@@ -31,6 +32,7 @@ class Match:
     reference_region: Polygon | None
     region_source: str | None
     agreeing: list[str] = field(default_factory=list)
+    score_basis: str = "combined"
 
     def signal_evidence(self) -> dict[str, dict[str, object]]:
         """Per signal: its raw evidence plus the features fusion used."""
@@ -58,12 +60,20 @@ def compare(
     return out
 
 
-def assess(model: FusionModel, work_id: int, comparisons: dict[str, Comparison]) -> Match:
-    """Fuse the comparisons into a scored, decided, localised match."""
+def assess(
+    model: FusionModel,
+    work_id: int,
+    comparisons: dict[str, Comparison],
+    baselines: Mapping[str, float] | None = None,
+) -> Match:
+    """Fuse the comparisons into a scored, decided, localised match.
+
+    `baselines` are the work's background similarities (detector.background); they add `.excess` features."""
     features: dict[str, float] = {}
     for comp in comparisons.values():
         features.update(comp.features)
-    score = fuse(model, features)
+    features = with_excess(features, baselines or {})
+    score, basis = fuse_explained(model, features)
     located = [(k, c) for k, c in comparisons.items() if c.query_region and c.reference_region]
     best = max(located, key=lambda kc: kc[1].localisation_quality, default=None)
     return Match(
@@ -76,6 +86,7 @@ def assess(model: FusionModel, work_id: int, comparisons: dict[str, Comparison])
         reference_region=best[1].reference_region if best else None,
         region_source=best[0].split(":", 1)[0] if best else None,
         agreeing=agreeing_signals(model, features),
+        score_basis=basis,
     )
 
 

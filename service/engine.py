@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from detector import __version__
+from detector.background import Baselines, load_background
 from detector.embedders import ClipWeightsMissing, Embedder, load_embedder, resolve_auto
 from detector.fusion import FusionModel, load_model
 from detector.geometry import Polygon
@@ -84,6 +85,8 @@ class MatchResult:
     region_source: str | None
     agreeing_signals: list[str]
     work_sha256: str
+    score_basis: str = "combined"
+    """Which calibrated expert gave the score (detector.fusion): combined, layout or pdq."""
     internal: Match | None = None
 
     def to_json(self) -> dict[str, object]:
@@ -98,6 +101,7 @@ class MatchResult:
             "region_source": self.region_source,
             "agreeing_signals": self.agreeing_signals,
             "work_sha256": self.work_sha256,
+            "score_basis": self.score_basis,
         }
 
 
@@ -145,6 +149,7 @@ class Engine:
         self.model = model or load_model()
         self.primary = self._embedder(self.embedder_spec)
         self.signals: list[AnySignal] = build_signals(self.primary)
+        self.baselines = Baselines(load_background(self.primary.id), self.signals)
         stored = workspace.registry.signal_versions()
         stale = [
             f"{s.key} v{sorted(stored[s.key])} (this version computes v{s.version})"
@@ -347,7 +352,7 @@ class Engine:
             comps = first[w]
             if w in verified:
                 comps = {**comps, **compare(self.signals, query, refs[w], VERIFY_SIGNALS)}
-            assessed.append(assess(self.model, w, comps))
+            assessed.append(assess(self.model, w, comps, self.baselines.of(refs[w], cache_key=w)))
         assessed.sort(key=lambda m: m.score, reverse=True)
         kept = [m for m in assessed if near_misses or m.verdict != "no_match"][:top_k]
         works = reg.works_by_ids(m.work_id for m in kept)
@@ -363,6 +368,7 @@ class Engine:
                 region_source=m.region_source,
                 agreeing_signals=m.agreeing,
                 work_sha256=works[m.work_id].sha256,
+                score_basis=m.score_basis,
                 internal=m,
             )
             for m in kept
@@ -379,6 +385,7 @@ class Engine:
         """Unregister a work (its file stays in the vault as evidence); leaves an audit record."""
         with self.workspace.lock(exclusive=True):
             removed = self.workspace.registry.remove_work(ref, reason)
+        self.baselines.forget()
         return removed
 
     def audit(self, ref: str | None = None) -> list[dict[str, object]]:
@@ -403,6 +410,7 @@ class Engine:
             "max_pixels": ws.max_pixels,
             "signing_key_fingerprint": existing_fingerprint(ws.home),
             "thresholds": self.model.describe(),
+            "background": self.baselines.describe(),
         }
 
 

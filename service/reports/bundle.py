@@ -21,6 +21,7 @@ import numpy as np
 from cryptography.exceptions import InvalidSignature
 
 from detector import __version__
+from detector.background import Baselines, load_background
 from detector.embedders import load_embedder
 from detector.fusion import load_model
 from detector.intake import DecodedImage, decode_image
@@ -32,7 +33,7 @@ from index.registry import utc_now
 from service.engine import Engine, MatchResult
 from service.inputs import InputItem
 from service.reports import figures
-from service.reports.wording import ABSENCE_NOTE, LEGAL_NOTE, LIMITATIONS, PRESENCE_NOTE, reading, verbal
+from service.reports.wording import ABSENCE_NOTE, LEGAL_NOTE, LIMITATIONS, PRESENCE_NOTE, basis, reading, verbal
 
 FORMAT = "semblance-evidence/1"
 MANIFEST, SIGNATURE, PUBLIC_KEY = "manifest.json", "manifest.sig", "public_key.pem"
@@ -97,6 +98,8 @@ def build_bundle(engine: Engine, item: InputItem, case: CaseInfo, out: Path, top
                 "score": m.score,
                 "verdict": m.verdict,
                 "verbal": verbal(m.verdict, m.score),
+                "score_basis": m.score_basis,
+                "score_basis_reading": basis(m.score_basis),
                 "features": m.internal.features if m.internal else {},
                 "signals": m.signals,
                 "readings": {k: reading(k, v) for k, v in m.signals.items()},
@@ -136,6 +139,7 @@ def build_bundle(engine: Engine, item: InputItem, case: CaseInfo, out: Path, top
             "rescoring": "Candidates found by approximate (FAISS) search were re-scored exactly from the stored "
             "descriptors of each registered work; every number below is an exact comparison.",
             "thresholds": engine.model.describe() | {"source": "method/thresholds.toml"},
+            "background": engine.baselines.describe(),
             "limitations": list(LIMITATIONS),
         },
         "matches": matches,
@@ -268,6 +272,12 @@ def reproduce_bundle(bundle: Path) -> CheckResult:
     if embedder.weights_sha256 != method["embedder"]["weights_sha256"]:
         problems.append(f"embedder weights differ: {embedder.weights_sha256} vs {method['embedder']['weights_sha256']}")
     signals = build_signals(embedder)
+    background = load_background(embedder.id)
+    recorded_bg = method.get("background") or {}
+    found_bg = background.digest if background else None
+    if recorded_bg.get("sha256") != found_bg:
+        problems.append(f"background set differs: {found_bg} vs {recorded_bg.get('sha256')} recorded")
+    baselines = Baselines(background if recorded_bg else None, signals)
     suspect_bytes = (bundle / ev["suspect"]["file"]).read_bytes()
     if hashlib.sha256(suspect_bytes).hexdigest() != ev["suspect"]["sha256"]:
         problems.append("the suspect file's SHA-256 differs from the one recorded")
@@ -279,7 +289,7 @@ def reproduce_bundle(bundle: Path) -> CheckResult:
         if original.sha256 != m["work"]["sha256"]:
             problems.append(f"match {m['rank']}: original file differs from the registered one")
         reference = {s.key: s.from_bytes(s.to_bytes(s.compute(original))) for s in signals}  # as stored
-        again = assess(model, 0, compare(signals, query, reference))
+        again = assess(model, 0, compare(signals, query, reference), baselines.of(reference))
         diffs = {
             k: (v, again.features.get(k))
             for k, v in m["features"].items()

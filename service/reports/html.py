@@ -81,7 +81,7 @@ def render_html(ev: dict[str, Any], images: dict[str, bytes]) -> str:
         add(f"<h2>Match {m['rank']}: {escape(m['work'].get('title') or m['ref'])}</h2>")
         add(
             f"<p>Verdict <span class='verdict-{m['verdict']}'>{escape(m['verdict'])}</span>, fused score "
-            f"<b>{m['score']:.4f}</b>: {escape(m['verbal'])}.</p>"
+            f"<b>{m['score']:.4f}</b>: {escape(m['verbal'])}. {escape(m.get('score_basis_reading', ''))}</p>"
         )
         add("<h3>Registered work</h3>" + _kv(sections.work_rows(m)))
         for name, caption in sections.figures(m):

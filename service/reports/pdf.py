@@ -105,7 +105,10 @@ def render_pdf(ev: dict[str, Any], images: dict[str, bytes]) -> bytes:
             KeepTogether(
                 [
                     Paragraph(f"Match {m['rank']}: {escape(m['work'].get('title') or m['ref'])}", STYLES["Heading2"]),
-                    _p(f"Verdict {m['verdict']}, fused score {m['score']:.4f}: {m['verbal']}."),
+                    _p(
+                        f"Verdict {m['verdict']}, fused score {m['score']:.4f}: {m['verbal']}. "
+                        f"{m.get('score_basis_reading', '')}"
+                    ),
                 ]
             )
         )

@@ -49,6 +49,21 @@ def verbal(verdict: str, score: float) -> str:
     return VERBAL_SCALE[-1][2]
 
 
+BASIS = {
+    "combined": "The score weighs every signal together.",
+    "layout": (
+        "The score comes from the spatial-layout expert alone: the arrangement of the picture's content matches, "
+        "as it does when an image is redrawn or re-rendered in another style, while texture and colours may differ."
+    ),
+    "pdq": "The score comes from the PDQ expert alone: the two images' perceptual hashes match.",
+}
+
+
+def basis(name: str) -> str:
+    """Which calibrated expert gave the score, in a sentence."""
+    return BASIS.get(name, f"The score comes from the '{name}' expert.")
+
+
 def reading(signal: str, ev: dict[str, object]) -> str:
     """One line saying what a signal's value means, for a reader without the code."""
     if signal == "pdq":
@@ -62,10 +77,18 @@ def reading(signal: str, ev: dict[str, object]) -> str:
             "it does not survive crops or heavy edits)."
         )
     if signal == "embedding":
-        return (
+        text = (
             f"Neural similarity of the whole images {_f(ev.get('global'))}, of the best-matching regions "
-            f"{_f(ev.get('regional'))} (1 = identical; unrelated pictures mostly score 0.3 to 0.6)."
+            f"{_f(ev.get('regional'))}, of the spatial layout {_f(ev.get('layout'))} (1 = identical; unrelated "
+            "pictures mostly score 0.3 to 0.6)."
         )
+        if "global.excess" in ev:
+            text += (
+                f" Above what this work scores against unrelated background images: whole "
+                f"{_f(ev.get('global.excess'))}, regions {_f(ev.get('regional.excess'))}, layout "
+                f"{_f(ev.get('layout.excess'))} (0 or less = no more alike than strangers)."
+            )
+        return text
     if signal == "keypoints":
         return (
             f"{ev.get('inliers')} local features of the original map onto the suspect under a single "
