@@ -12,7 +12,6 @@ so no reported figure is measured on an image the normalisation has seen.
 from __future__ import annotations
 
 import argparse
-import csv
 import hashlib
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluate import REPO, distractor_split
+from evaluate import REPO, distractor_split, read_manifest
 
 from detector.background import load_background, packaged_path, save_background
 from detector.embedders import load_embedder
@@ -43,13 +42,12 @@ def main() -> None:
     ap.add_argument("--embedder", default="effnet-lite0")
     ap.add_argument("--out", default=None, help="Default: the packaged detector/background/<embedder>.npz")
     args = ap.parse_args()
-    manifest = Path(args.manifest)
-    if not manifest.is_file():
-        sys.exit(f"build_background: manifest not found: {manifest}")
-    root = Path(args.root) if args.root else manifest.parent
-    with open(manifest, newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if r["role"] == "distractor"]
-    chosen = [r for r in rows if distractor_split(r["sha1"]) == "background" and redistributable(r["licence"])]
+    manifest, root, rows = read_manifest(args.manifest, args.root, "build_background")
+    chosen = [
+        r
+        for r in rows
+        if r["role"] == "distractor" and distractor_split(r["sha1"]) == "background" and redistributable(r["licence"])
+    ]
     embedder = load_embedder(args.embedder)
     signals = [s for s in build_signals(embedder) if s.background_features]
     descriptors: dict[str, list[bytes]] = {s.key: [] for s in signals}

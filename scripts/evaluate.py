@@ -158,6 +158,16 @@ class Candidate:
     reference_region: list[list[float]] | None
 
 
+def read_manifest(path: str, root: str | None, tool: str) -> tuple[Path, Path, list[dict[str, str]]]:
+    """(manifest, the folder its paths are relative to, its rows); exits with a clear message if it is missing."""
+    manifest = Path(path)
+    if not manifest.is_file():
+        sys.exit(f"{tool}: manifest not found: {manifest}")
+    with open(manifest, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    return manifest, Path(root) if root else manifest.parent, rows
+
+
 def split_of(source: str) -> str:
     return "tune" if source in TUNE_SOURCES else "report"
 
@@ -641,12 +651,7 @@ def main() -> None:
         "(they are then not used as negatives); no query may match them.",
     )
     args = ap.parse_args()
-    manifest = Path(args.manifest)
-    if not manifest.is_file():
-        sys.exit(f"evaluate: manifest not found: {manifest}")
-    root = Path(args.root) if args.root else manifest.parent
-    with open(manifest, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
+    manifest, root, rows = read_manifest(args.manifest, args.root, "evaluate")
     rng = np.random.default_rng(args.seed)
     t_start = time.perf_counter()
     fillers = (
