@@ -39,6 +39,9 @@ LIMITATIONS = (
     "copying: provenance of the registered work must be established separately.",
     "The neural embedding was trained on ImageNet photographs; for AI re-renderings it measures shared content "
     "and layout, which unrelated pictures of the same subject can also share to a lesser degree.",
+    "Neural similarities are judged against a fixed background set of unrelated images (mostly clip art and "
+    "desktop wallpapers); two different photographs of the same landmark from a similar viewpoint can still "
+    "score as a derivative, and only geometric or hash proof makes a `copy`.",
 )
 
 
