@@ -20,8 +20,10 @@ GUTTER_TONE = 8.0
 SEAM_RATIO = 3.0
 SEAM_COVERAGE = 0.7
 SEAM_SEGMENTS = 8
-SEAM_VOTES = 0.75
-"""A seam of two similar-toned pictures: the local peak of change in at least 3/4 of the line's 8 segments."""
+SEAM_VOTES = 1.0
+"""A seam of two similar-toned pictures: the local peak of change in every one of the line's 8 segments. With
+3/4 of them, tight collages gave up a little more (0.69 vs 0.64 of panels found) but 26% instead of 18% of
+ordinary images, and 75% of the benchmark's drawn shapes, were cut into panels, each costing an embedding."""
 MAX_PANELS = 12
 
 
@@ -73,7 +75,7 @@ def _seams(lines: np.ndarray) -> np.ndarray:
     """Which lines (inner positions 1..n-2) are seams where two pictures butt against each other.
 
     A seam is a line where the picture changes abruptly, much more than around it. Either the change is
-    strong along most of the line, or the line is the local peak of change in most of its segments (two
+    strong along most of the line, or the line is the local peak of change in all of its segments (two
     pictures of similar tone still disagree all along the seam, if less strongly)."""
     step = np.abs(lines[:, 2:] - lines[:, :-2])  # change across line i+1 (2 px: survives resampling blur)
     mean_step = step.mean(axis=0)
