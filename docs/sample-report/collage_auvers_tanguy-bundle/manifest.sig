@@ -1,1 +1,1 @@
-WEA9bSw2oOtVA8GH4HJ3V5iMzPbaTMpT5XqA0XcaGjPtRYQwhjd5x3vQxcecnxIpBnEs6hn2A8Pz6AVZzXvfCg==
+d/Fo2xQq/vs/mukfYMdlJ1HjYCGIQyACXdxbbSfgYZimSSrgjqjkm+IyKDAtWVqEz9LD6GK9Wg8oN2g5WLipDA==
