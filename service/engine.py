@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,6 @@ class Engine:
         self.model = model or load_model()
         self.primary = self._embedder(self.embedder_spec)
         self.signals: list[AnySignal] = build_signals(self.primary)
-        self.baselines = Baselines(load_background(self.primary.id), self.signals)
         stored = workspace.registry.signal_versions()
         stale = [
             f"{s.key} v{sorted(stored[s.key])} (this version computes v{s.version})"
@@ -161,6 +161,12 @@ class Engine:
                 f"{workspace.home} holds descriptors from another version of Semblance: "
                 f"{'; '.join(stale)}; register the works again in a new workspace"
             )
+
+    @cached_property
+    def baselines(self) -> Baselines:
+        """Background baselines of the works (detector.background), loaded on first use: registering and
+        listing works never need the background set."""
+        return Baselines(load_background(self.primary.id), self.signals)
 
     # -- opening ------------------------------------------------------------------------------------
     @classmethod
@@ -385,7 +391,8 @@ class Engine:
         """Unregister a work (its file stays in the vault as evidence); leaves an audit record."""
         with self.workspace.lock(exclusive=True):
             removed = self.workspace.registry.remove_work(ref, reason)
-        self.baselines.forget()
+        if "baselines" in self.__dict__:  # only if loaded: the next work may be given the removed one's id
+            self.baselines.forget()
         return removed
 
     def audit(self, ref: str | None = None) -> list[dict[str, object]]:
