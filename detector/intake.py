@@ -28,6 +28,10 @@ DEFAULT_MAX_PIXELS = 80_000_000
 WORKING_SIDE = 1024
 """Longest side of the working copy every signal derives from; coordinates are mapped back to the file's."""
 
+BLANK_SPREAD = 2.0
+"""Grey-level standard deviation (0-255) below which a picture is blank: one flat colour plus compression noise.
+A blank picture carries nothing any signal can match, and every blank picture looks alike to all of them."""
+
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF", "PPM"})
 
 
@@ -51,7 +55,17 @@ class DecodedImage:
     width: int
     height: int
     rgb: np.ndarray
-    """uint8 array (h, w, 3), orientation applied, alpha composited on white, longest side <= WORKING_SIDE."""
+    """uint8 array (h, w, 3), orientation applied, alpha flattened (see `flattened_on`), longest side
+    <= WORKING_SIDE."""
+    flattened_on: str = ""
+    """Background the transparency was flattened on: "white" (the usual), "black" (only when on white the
+    picture would be blank: translucent wallpapers drawn in white on transparency), "" if it has no alpha."""
+
+    @cached_property
+    def is_blank(self) -> bool:
+        """True when the picture is one flat colour (see BLANK_SPREAD): it cannot be compared with anything."""
+        grey = self.rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        return float(grey.std()) < BLANK_SPREAD
 
     @cached_property
     def panels(self) -> list[Box]:
@@ -101,7 +115,7 @@ def decode_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -
             orientation = _exif_orientation(image)
             if orientation in (5, 6, 7, 8):
                 width, height = height, width  # report the size as displayed, like the pixels we return
-            rgb = _canonical_rgb(image, orientation)
+            rgb, flattened_on = _canonical_rgb(image, orientation)
     except IntakeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -118,6 +132,7 @@ def decode_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -
         width=width,
         height=height,
         rgb=rgb,
+        flattened_on=flattened_on,
     )
 
 
@@ -163,8 +178,10 @@ _TRANSPOSE = {
 block and so fails on some odd-but-harmless EXIF values)."""
 
 
-def _canonical_rgb(image: Image.Image, orientation: int) -> np.ndarray:
-    """Apply EXIF orientation, flatten alpha on white, map 16-bit/CMYK/palette/gray to 8-bit RGB, downscale."""
+def _canonical_rgb(image: Image.Image, orientation: int) -> tuple[np.ndarray, str]:
+    """Apply EXIF orientation, flatten alpha, map 16-bit/CMYK/palette/gray to 8-bit RGB, downscale.
+
+    Returns the pixels and the background the alpha was flattened on ("" when there was no alpha)."""
     if orientation in _TRANSPOSE:
         image = image.transpose(_TRANSPOSE[orientation])
     mode = image.mode
@@ -174,14 +191,34 @@ def _canonical_rgb(image: Image.Image, orientation: int) -> np.ndarray:
         image = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
     elif mode in ("P", "L", "RGB") and "transparency" in image.info:  # palette or tRNS colour-key transparency
         image = image.convert("RGBA")
+    flattened_on = ""
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(background, rgba)
+        image, flattened_on = _flatten_alpha(image.convert("RGBA"))
     image = image.convert("RGB")  # CMYK, YCbCr, L, 1, P all end here
     longest = max(image.size)
     if longest > WORKING_SIDE:
         f = WORKING_SIDE / longest
         new = (max(1, round(image.width * f)), max(1, round(image.height * f)))
         image = image.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+    return np.ascontiguousarray(np.asarray(image, dtype=np.uint8)), flattened_on
+
+
+def _flatten_alpha(rgba: Image.Image) -> tuple[Image.Image, str]:
+    """Composite on white, as viewers show transparency; on black instead when on white nothing would be left.
+
+    Some wallpapers are white strokes whose shape lives only in the alpha channel (drawn over a desktop colour):
+    on white they vanish, and such a registered work would then match every blank picture."""
+    on_white = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+    if _spread(on_white) >= BLANK_SPREAD:
+        return on_white, "white"
+    on_black = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
+    if _spread(on_black) >= BLANK_SPREAD:
+        return on_black, "black"
+    return on_white, "white"
+
+
+def _spread(image: Image.Image) -> float:
+    """Grey-level standard deviation, measured on a small copy (cheap, and enough to tell blank from not)."""
+    small = image.convert("L")
+    small.thumbnail((256, 256))
+    return float(np.asarray(small, dtype=np.float32).std())

@@ -34,6 +34,11 @@ from service.inputs import InputError, InputItem
 CANDIDATES_PER_SIGNAL = 24
 """Works kept from each signal's nearest-neighbour search before exact re-scoring."""
 NEIGHBOURS_PER_ROW = 32
+BLANK_WORK = (
+    "refused: the picture is blank (one flat colour), so nothing in it can be matched, "
+    "and as a registered work it would match every other blank picture"
+)
+BLANK_SUSPECT = "not compared: the picture is blank (one flat colour), so no signal can tell what it copies"
 VERIFY_TOP = 8  # plus two per detected collage panel
 """Candidates that get keypoint verification (the expensive signal), best pre-score first; matches ranked below
 them in a long `--top` list carry no keypoint evidence."""
@@ -259,6 +264,8 @@ class Engine:
             image = decode_image(data, item.name, self.workspace.max_pixels)
         except (InputError, IntakeError) as exc:
             return RegisterOutcome(item.name, "error", meta.ref, message=exc.reason)
+        if image.is_blank:
+            return RegisterOutcome(item.name, "error", meta.ref, image.sha256, BLANK_WORK)
         ref = meta.ref or _default_ref(item.name)
         reg = self.workspace.registry
         dup = reg.find_duplicate(image.sha256, ref)
@@ -313,6 +320,9 @@ class Engine:
                 image = decode_image(data, item.name, self.workspace.max_pixels)
             except (InputError, IntakeError) as exc:  # the bytes' hash is still recorded when they could be read
                 yield ScanResult(item.name, sha256_hex(data) if data else "", error=exc.reason)
+                continue
+            if image.is_blank:
+                yield ScanResult(item.name, image.sha256, error=BLANK_SUSPECT)
                 continue
             matches = self._match(image, indexes, top_k, near_misses)
             yield ScanResult(

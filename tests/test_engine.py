@@ -108,6 +108,19 @@ def test_a_bad_file_is_reported_and_the_batch_goes_on(engine, shared_eval, pick)
     assert results[1].error is None
 
 
+def test_a_blank_picture_is_neither_registered_nor_compared(engine) -> None:  # type: ignore[no-untyped-def]
+    """A flat picture would match every other flat picture: registering it is refused, scanning it says why."""
+    before = len(engine.works())
+    blank = png(np.full((300, 400, 3), 240, np.uint8))
+    outcome = engine.register(bytes_item("white.png", blank), WorkMetadata(ref="white"))
+    assert outcome.status == "error" and "blank" in outcome.message
+    assert outcome.to_json()["error"] == outcome.message and outcome.to_json()["path"] == "white.png"
+    assert len(engine.works()) == before
+    result = engine.scan(bytes_item("white.png", blank))
+    assert result.error is not None and "blank" in result.error
+    assert result.to_json()["verdict"] is None and result.sha256
+
+
 def test_remove_leaves_an_audit_record_and_keeps_the_file(tmp_path, shared_eval, works) -> None:  # type: ignore[no-untyped-def]
     e = Engine.init(str(tmp_path / "ws"), ["effnet-lite0"])
     row = works[0]

@@ -198,6 +198,34 @@ def test_rgba_is_composited_on_white() -> None:
     assert_colour(region_mean(d.rgb, slice(None), slice(20, 30)), (127, 127, 127), 1)
 
 
+def test_white_strokes_drawn_only_in_alpha_are_flattened_on_black() -> None:
+    """A translucent wallpaper: white everywhere, its stripes only in the alpha channel. On white it would be
+    blank (and match every blank picture); on black its stripes survive."""
+    arr = np.full((40, 60, 4), 255, np.uint8)
+    arr[..., 3] = 0
+    arr[:, ::10, 3] = 200  # a stripe every 10 columns
+    d = decode_image(encode(Image.fromarray(arr, "RGBA"), "PNG"), "stripes.png")
+    assert d.flattened_on == "black" and not d.is_blank
+    assert d.rgb[:, 0].mean() > 190 and d.rgb[:, 5].mean() < 5
+
+
+def test_ordinary_transparency_stays_on_white_and_opaque_images_record_no_background() -> None:
+    arr = np.zeros((10, 30, 4), np.uint8)
+    arr[:, :10] = (255, 0, 0, 255)
+    assert decode_image(encode(Image.fromarray(arr, "RGBA"), "PNG"), "logo.png").flattened_on == "white"
+    assert decode_image(encode(halves(10, 10, RED, BLUE), "PNG"), "opaque.png").flattened_on == ""
+
+
+def test_flat_pictures_are_blank_and_pictures_with_content_are_not() -> None:
+    rng = np.random.default_rng(3)
+    flat = np.clip(rng.normal(128, 0.8, (64, 64, 3)), 0, 255).astype(np.uint8)  # one colour + sensor noise
+    assert decode_image(encode(Image.fromarray(flat), "PNG"), "flat.png").is_blank
+    assert decode_image(encode(Image.new("RGBA", (20, 20), (0, 0, 0, 0)), "PNG"), "empty.png").is_blank
+    gradient = np.tile(np.linspace(60, 90, 64, dtype=np.uint8)[None, :, None], (64, 1, 3))  # a gentle sky
+    assert not decode_image(encode(Image.fromarray(gradient), "PNG"), "sky.png").is_blank
+    assert not decode_image(encode(halves(10, 10, RED, BLUE), "PNG"), "halves.png").is_blank
+
+
 def test_la_grayscale_alpha_is_composited_on_white() -> None:
     arr = np.zeros((4, 8, 2), np.uint8)
     arr[:, :4] = (50, 255)

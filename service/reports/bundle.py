@@ -65,6 +65,8 @@ def build_bundle(engine: Engine, item: InputItem, case: CaseInfo, out: Path, top
     data = item.read()
     image = decode_image(data, item.name, engine.workspace.max_pixels)
     result = engine.scan(InputItem(item.name, reader=lambda: data), top_k=min(top_k, 8))
+    if result.error is not None:  # e.g. a blank picture: there is nothing to report on
+        raise IntakeError(item.name, result.error)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(item.name.split("!")[-1]).stem).strip("-") or "suspect"
     bundle = out / f"{stem}-bundle"
     if bundle.exists():
