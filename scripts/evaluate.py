@@ -498,6 +498,26 @@ def fit_experts(
     return out
 
 
+PROOF_RATIOS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+
+
+def proof_ratio(cands: dict[str, list[Candidate]], negatives: Sequence[QueryCase], min_inliers: int) -> float:
+    """The smallest inlier ratio (of PROOF_RATIOS) at which no tune negative has geometric proof of copying.
+
+    Two photos of one landmark can share 36 inliers that are 61% of the matches in the area they cover (the
+    Eiffel tower among the tune distractors): the ratio that counts as proof is set above every such case."""
+    worst = max(
+        (
+            cand.features.get("keypoints.inlier_ratio", 0.0)
+            for c in negatives
+            for cand in cands.get(c.id, [])
+            if cand.features.get("keypoints.inliers", 0.0) >= min_inliers
+        ),
+        default=0.0,
+    )
+    return next((r for r in PROOF_RATIOS if r > worst), PROOF_RATIOS[-1])
+
+
 def predictions(
     model: FusionModel,
     cands: dict[str, list[Candidate]],
@@ -714,8 +734,9 @@ def main() -> None:
     report = [c for c in cases if c.split == "report"]
     bias, weights = fit_fusion(cands, tune, FEATURES)
     experts = fit_experts(cands, tune, FEATURES)
-    fitted = with_fusion(base, bias, weights, experts)
     tune_neg = [c for c in tune if c.group == "negative"]
+    ratio = proof_ratio(cands, tune_neg, base.copy_min_inliers)
+    fitted = with_fusion(base, bias, weights, experts, copy_min_inlier_ratio=ratio)
     tune_tops = negative_tops(predictions(fitted, cands, tune), tune_neg)
     t_der = M.threshold_at_far(tune_tops, DERIVATIVE_FAR)
     # `copy` also needs proof (decide): its threshold is set on the negatives that have proof, so that at most
@@ -727,6 +748,7 @@ def main() -> None:
         bias,
         weights,
         experts,
+        copy_min_inlier_ratio=ratio,
         copy_threshold=round(min(t_copy, 0.999), 4),
         derivative_threshold=round(min(t_der, 0.999), 4),
         version=f"calibrated-{args.seed}",
@@ -1144,6 +1166,8 @@ def write_thresholds(model: FusionModel, rates: dict[str, object], path: Path, r
     L += [
         "[verdict]",
         "# `copy` needs the score AND geometric or hash proof; `derivative` needs the score alone.",
+        "# Geometric proof: copy_min_inliers inliers that are at least copy_min_inlier_ratio of the tentative",
+        "# matches inside the original's outline; the ratio is the smallest above every tune negative's.",
         f"copy = {model.copy_threshold}",
         f"derivative = {model.derivative_threshold}",
         f"copy_min_inliers = {model.copy_min_inliers}",

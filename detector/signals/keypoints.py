@@ -25,6 +25,9 @@ KEYPOINT_SIDE = (320, 640)
 RATIO = 0.8
 RANSAC_PIXELS = 6.0
 MIN_INLIERS = 8
+REGION_INLIERS = 0.9
+"""The inlier ratio is judged inside the original's outline only when that outline holds this share of the inliers
+(a degenerate transform's outline can miss them)."""
 
 
 @dataclass(frozen=True)
@@ -50,24 +53,32 @@ class KeypointSignal(Signal[KeypointDescriptor]):
         return _orb(image, QUERY_FEATURES)
 
     def compare(self, query: KeypointDescriptor, reference: KeypointDescriptor) -> Comparison:
-        homography, inliers, matches, pairs = _match(query, reference)
-        features = {"keypoints.inliers": float(inliers), "keypoints.inlier_ratio": inliers / max(matches, 1)}
+        m = _match(query, reference)
+        features = {"keypoints.inliers": float(m.inliers), "keypoints.inlier_ratio": m.inliers / max(m.matches, 1)}
         evidence: dict[str, object] = {
-            "inliers": inliers,
-            "tentative_matches": matches,
+            "inliers": m.inliers,
+            "tentative_matches": m.matches,
             "query_keypoints": len(query.points),
             "reference_keypoints": len(reference.points),
         }
-        if homography is None:
+        homography, pairs = m.homography, m.pairs
+        if homography is None or pairs is None:
             return Comparison(features=features, evidence=evidence)
         q_region, r_region = _outlines(homography, query, reference)
+        if q_region:
+            # judge agreement where the original lies in the suspect: in a collage the other panels' chance
+            # matches are not evidence against this panel (two photos of one landmark stay mixed: same region)
+            in_region = _inside(q_region, m.tentative)
+            if _inside(q_region, pairs[:, :2]) >= REGION_INLIERS * m.inliers:  # the outline is the inliers' own
+                features["keypoints.inlier_ratio"] = max(m.inliers / max(m.matches, 1), m.inliers / max(in_region, 1))
+                evidence["tentative_matches_in_region"] = in_region
         evidence["homography"] = [[round(float(v), 6) for v in row] for row in homography]
         return Comparison(
             features=features,
             evidence=evidence,
             query_region=q_region or None,
             reference_region=r_region or None,
-            localisation_quality=1.0 + inliers,  # a verified homography always outranks an embedding box
+            localisation_quality=1.0 + m.inliers,  # a verified homography always outranks an embedding box
             extras={"homography": homography, "inlier_pairs": pairs},
         )
 
@@ -123,32 +134,48 @@ def _spread(
     return sorted((first + rest)[:budget])
 
 
-Match = tuple[np.ndarray | None, int, int, np.ndarray | None]
-"""(homography reference->query, inliers, tentative matches, inlier point pairs (n, 4): qx, qy, rx, ry)."""
+@dataclass(frozen=True)
+class _Matched:
+    homography: np.ndarray | None
+    """Reference -> query, or None when no plausible transform has enough inliers."""
+    inliers: int
+    matches: int
+    """Tentative (ratio-tested) matches."""
+    tentative: np.ndarray
+    """(matches, 2) query points of the tentative matches."""
+    pairs: np.ndarray | None = None
+    """(inliers, 4) inlier point pairs: qx, qy, rx, ry."""
 
 
-def _match(query: KeypointDescriptor, reference: KeypointDescriptor) -> Match:
+def _match(query: KeypointDescriptor, reference: KeypointDescriptor) -> _Matched:
     """Ratio-tested matches and the RANSAC homography mapping reference points onto the query."""
+    none = np.zeros((0, 2), np.float32)
     if len(query.points) < MIN_INLIERS or len(reference.points) < MIN_INLIERS:
-        return None, 0, 0, None
+        return _Matched(None, 0, 0, none)
     matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
     knn = matcher.knnMatch(query.descriptors, reference.descriptors, k=2)
     good = [p[0] for p in knn if len(p) == 2 and p[0].distance < RATIO * p[1].distance]
+    dst = query.points[[m.queryIdx for m in good]].astype(np.float32).reshape(-1, 2)
     if len(good) < MIN_INLIERS:
-        return None, 0, len(good), None
+        return _Matched(None, 0, len(good), dst)
     src = reference.points[[m.trainIdx for m in good]].astype(np.float32)
-    dst = query.points[[m.queryIdx for m in good]].astype(np.float32)
     scale = max(query.width, query.height) / 640.0
     homography, mask = cv2.findHomography(
         src, dst, cv2.RANSAC, RANSAC_PIXELS * max(scale, 0.5), maxIters=2000, confidence=0.995
     )
     if homography is None or mask is None:
-        return None, 0, len(good), None
+        return _Matched(None, 0, len(good), dst)
     inliers = int(mask.sum())
     if inliers < MIN_INLIERS or not _plausible(homography):
-        return None, 0, len(good), None
+        return _Matched(None, 0, len(good), dst)
     keep = mask.ravel().astype(bool)
-    return homography, inliers, len(good), np.hstack([dst[keep], src[keep]])
+    return _Matched(homography, inliers, len(good), dst, np.hstack([dst[keep], src[keep]]))
+
+
+def _inside(polygon: Polygon, points: np.ndarray) -> int:
+    """How many points lie inside (or on) a convex polygon."""
+    contour = np.asarray(polygon, dtype=np.float32).reshape(-1, 1, 2)
+    return sum(cv2.pointPolygonTest(contour, (float(x), float(y)), False) >= 0 for x, y in points)
 
 
 def _plausible(h: np.ndarray) -> bool:
@@ -158,18 +185,22 @@ def _plausible(h: np.ndarray) -> bool:
 
 
 def _outlines(h: np.ndarray, query: KeypointDescriptor, reference: KeypointDescriptor) -> tuple[Polygon, Polygon]:
-    """The original's frame mapped into the suspect, and the suspect's frame mapped into the original."""
+    """The original's frame mapped into the suspect, and that same area mapped back into the original.
 
-    def project(m: np.ndarray, w: int, hgt: int) -> Polygon:
-        corners = np.asarray([[0, 0], [w, 0], [w, hgt], [0, hgt]], dtype=np.float32).reshape(-1, 1, 2)
-        return [(float(x), float(y)) for x, y in cv2.perspectiveTransform(corners, m).reshape(-1, 2)]
+    Mapping back the visible part (not the suspect's whole frame) keeps every point on the near side of the
+    homography's horizon: a small panel's transform sends the far corners of a large collage to infinity."""
 
-    in_query = clip_polygon(project(h, reference.width, reference.height), query.width, query.height)
+    def project(m: np.ndarray, polygon: Polygon) -> Polygon:
+        pts = np.asarray(polygon, dtype=np.float32).reshape(-1, 1, 2)
+        return [(float(x), float(y)) for x, y in cv2.perspectiveTransform(pts, m).reshape(-1, 2)]
+
+    frame = [(0.0, 0.0), (reference.width, 0.0), (reference.width, reference.height), (0.0, reference.height)]
+    in_query = clip_polygon(project(h, frame), query.width, query.height)
+    if polygon_area(in_query) < 1:
+        return [], []
     try:
         inv = np.linalg.inv(h)
     except np.linalg.LinAlgError:
         return in_query, []
-    in_reference = clip_polygon(project(inv, query.width, query.height), reference.width, reference.height)
-    if polygon_area(in_query) < 1 or polygon_area(in_reference) < 1:
-        return [], []
-    return in_query, in_reference
+    in_reference = clip_polygon(project(inv, in_query), reference.width, reference.height)
+    return in_query, in_reference if polygon_area(in_reference) >= 1 else []
