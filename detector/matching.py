@@ -33,13 +33,21 @@ class Match:
     region_source: str | None
     agreeing: list[str] = field(default_factory=list)
     score_basis: str = "combined"
+    view: int = 0
+    """Which view of the suspect gave the score: 0 the whole image, i the i-th detected collage panel alone."""
+    views: list[dict[str, float]] = field(default_factory=list)
+    """Features of every view (index as `view`; `features` is views[view]), so a calibration can re-score them."""
+
+    @property
+    def view_name(self) -> str:
+        return "whole" if self.view == 0 else f"panel {self.view}"
 
     def signal_evidence(self) -> dict[str, dict[str, object]]:
         """Per signal: its raw evidence plus the features fusion used."""
         out: dict[str, dict[str, object]] = {}
         for key, comp in self.comparisons.items():
             name = key.split(":", 1)[0]
-            values = {k.split(".", 1)[1]: round(v, 4) for k, v in comp.features.items()}
+            values = {k.split(".", 1)[1]: round(self.features.get(k, v), 4) for k, v in comp.features.items()}
             out[name] = {**values, **comp.evidence}  # raw evidence wins (e.g. integer inlier counts)
         return out
 
@@ -68,26 +76,62 @@ def assess(
 ) -> Match:
     """Fuse the comparisons into a scored, decided, localised match.
 
-    `baselines` are the work's background similarities (detector.background); they add `.excess` features."""
-    features: dict[str, float] = {}
-    for comp in comparisons.values():
-        features.update(comp.features)
-    features = with_excess(features, baselines or {})
-    score, basis = fuse_explained(model, features)
+    A collage suspect is judged whole and panel by panel (each panel as if uploaded alone, with the whole image's
+    keypoint verification); the strongest view decides. `baselines` are the work's background similarities
+    (detector.background); they add `.excess` features."""
+    views = [with_excess(v, baselines or {}) for v in suspect_views(comparisons)]
+    view, score, basis = strongest_view(model, views)
+    features = views[view]
     located = [(k, c) for k, c in comparisons.items() if c.query_region and c.reference_region]
     best = max(located, key=lambda kc: kc[1].localisation_quality, default=None)
+    query_region = best[1].query_region if best else None
+    reference_region = best[1].reference_region if best else None
+    source = best[0].split(":", 1)[0] if best else None
+    panel_regions = [c.extras["view_regions"] for c in comparisons.values() if "view_regions" in c.extras]
+    if view > 0 and panel_regions and (best is None or best[1].localisation_quality <= 1.0):
+        # no verified homography: the panel that matched is the copied region
+        query_region, reference_region = panel_regions[0][view - 1]  # type: ignore[index]
+        source = "panel"
     return Match(
         work_id=work_id,
         score=score,
         verdict=decide(model, score, features),
         features=features,
         comparisons=comparisons,
-        query_region=best[1].query_region if best else None,
-        reference_region=best[1].reference_region if best else None,
-        region_source=best[0].split(":", 1)[0] if best else None,
+        query_region=query_region,
+        reference_region=reference_region,
+        region_source=source,
         agreeing=agreeing_signals(model, features),
         score_basis=basis,
+        view=view,
+        views=views,
     )
+
+
+def suspect_views(comparisons: Mapping[str, Comparison]) -> list[dict[str, float]]:
+    """Raw features of the whole suspect, then of each detected panel (panel features replace the whole image's
+    where a signal describes panels; the rest, e.g. keypoints, are shared)."""
+    whole: dict[str, float] = {}
+    for comp in comparisons.values():
+        whole.update(comp.features)
+    out = [whole]
+    for i in range(max((len(c.views) for c in comparisons.values()), default=0)):
+        view = dict(whole)
+        for comp in comparisons.values():
+            if i < len(comp.views):
+                view.update(comp.views[i])
+        out.append(view)
+    return out
+
+
+def strongest_view(model: FusionModel, views: Sequence[dict[str, float]]) -> tuple[int, float, str]:
+    """(index, fused score, expert) of the best-scoring view; the whole image wins ties."""
+    best = (0, *fuse_explained(model, views[0]))
+    for i, v in enumerate(views[1:], start=1):
+        score, basis = fuse_explained(model, v)
+        if score > best[1]:
+            best = (i, score, basis)
+    return best
 
 
 def prescore(comparisons: Mapping[str, Comparison]) -> float:

@@ -44,6 +44,7 @@ from detector.background import EXCESS_SUFFIX, load_background
 from detector.fusion import Expert, FusionModel, decide, fuse, has_proof, load_model, transform
 from detector.geometry import polygon_area, polygon_iou
 from detector.intake import decode_image
+from detector.matching import strongest_view
 from detector.signals.pdq import PdqSignal
 from detector.signals.phash import PhashSignal
 from service.engine import Engine
@@ -156,6 +157,15 @@ class Candidate:
     verdict_core: str
     region: list[list[float]] | None
     reference_region: list[list[float]] | None
+    views: list[dict[str, float]] = field(default_factory=list)
+    """A collage suspect's features whole and per panel (detector.matching.suspect_views); empty otherwise."""
+
+    def scored(self, model: FusionModel) -> tuple[float, dict[str, float]]:
+        """The score the engine gives under `model` (its strongest view) and that view's features."""
+        if not self.views:
+            return fuse(model, self.features), self.features
+        i, score, _ = strongest_view(model, self.views)
+        return score, self.views[i]
 
 
 def read_manifest(path: str, root: str | None, tool: str) -> tuple[Path, Path, list[dict[str, str]]]:
@@ -358,6 +368,7 @@ def write_records(path: Path, cases: Sequence[QueryCase], cands: dict[str, list[
                             {
                                 "ref": k.ref,
                                 "features": k.features,
+                                **({"views": k.views} if k.views else {}),
                                 "region": k.region,
                                 "reference_region": k.reference_region,
                             }
@@ -394,6 +405,7 @@ def run_engine(
                 m.verdict,
                 [list(p) for p in m.region] if m.region else None,
                 [list(p) for p in m.reference_region] if m.reference_region else None,
+                [dict(v) for v in m.internal.views] if m.internal and len(m.internal.views) > 1 else [],
             )
             for m in res.matches
         ]
@@ -525,12 +537,13 @@ def predictions(
     keep: Callable[[dict[str, float]], bool] | None = None,
 ) -> list[M.Prediction]:
     """(query, ref, fused score) for every candidate (those `keep` accepts, if given)."""
-    return [
-        (c.id, cand.ref, fuse(model, cand.features))
-        for c in cases
-        for cand in cands.get(c.id, [])
-        if keep is None or keep(cand.features)
-    ]
+    out = []
+    for c in cases:
+        for cand in cands.get(c.id, []):
+            score, features = cand.scored(model)
+            if keep is None or keep(features):
+                out.append((c.id, cand.ref, score))
+    return out
 
 
 def negative_tops(preds: Sequence[M.Prediction], negatives: Sequence[QueryCase]) -> list[float]:
@@ -587,8 +600,8 @@ def verdict_point(
     for g, members in sorted(groups.items()):
         hit = fa = copies = pairs = 0
         for c in members:
-            scored = [(fuse(model, k.features), k) for k in cands.get(c.id, []) if k.ref not in c.ignore]
-            verdicts = {k.ref: decide(model, s, k.features) for s, k in scored}
+            scored = [(*k.scored(model), k) for k in cands.get(c.id, []) if k.ref not in c.ignore]
+            verdicts = {k.ref: decide(model, s, f) for s, f, k in scored}
             flagged = {r for r, v in verdicts.items() if v != "no_match"}
             flagged_total += len(flagged)
             flagged_wrong += len(flagged - c.truth)
@@ -771,7 +784,12 @@ def main() -> None:
         },
         "background": background.describe() if background else None,
         "background_images_left_out": len(in_background),
-        "thresholds": {"copy": model.copy_threshold, "derivative": model.derivative_threshold},
+        "thresholds": {
+            "copy": model.copy_threshold,
+            "derivative": model.derivative_threshold,
+            "copy_min_inliers": model.copy_min_inliers,
+            "copy_min_inlier_ratio": model.copy_min_inlier_ratio,
+        },
     }
     methods: dict[str, list[M.Prediction]] = {"Semblance (full)": predictions(model, cands, report)}
     report_ids = {c.id for c in report}
@@ -974,10 +992,11 @@ def gallery(cases: Sequence[QueryCase], cands: dict[str, list[Candidate]], model
     for c in cases:
         if not c.truth or not c.publishable:
             continue
-        scored = sorted(((fuse(model, k.features), k) for k in cands.get(c.id, [])), key=lambda t: -t[0])
+        scored = sorted(((*k.scored(model), k) for k in cands.get(c.id, [])), key=lambda t: -t[0])
         top = scored[0] if scored else None
-        ok = bool(top and top[1].ref in c.truth and decide(model, top[0], top[1].features) != "no_match")
-        picks.append((c, decide(model, top[0], top[1].features) if top else "no_match", top[0] if top else 0.0, ok))
+        verdict: str = decide(model, top[0], top[1]) if top else "no_match"
+        ok = bool(top and top[2].ref in c.truth and verdict != "no_match")
+        picks.append((c, verdict, top[0] if top else 0.0, ok))
     hits = [p for p in picks if p[3]][:12]
     misses = [p for p in picks if not p[3]][:12]
     tile = 160
@@ -1039,7 +1058,10 @@ def write_markdown(r: dict[str, object], path: Path) -> None:
     add(
         f"Shipped thresholds: derivative ≥ {th['derivative']:.4f} (chosen for 1% false alarms on tune negatives); "
         f"copy ≥ {th['copy']:.4f} *and* geometric or PDQ proof (chosen so that at most 0.1% of tune negatives "
-        "would be called a copy, never below the derivative threshold). The score is the strongest of "
+        "would be called a copy, never below the derivative threshold). Geometric proof is "
+        f"≥ {th.get('copy_min_inliers', '?')} keypoint inliers that are ≥ {th.get('copy_min_inlier_ratio', '?')} of "
+        "the tentative matches inside the original's outline (the smallest ratio above every tune negative's). "
+        "The score is the strongest of "
         "calibrated logistic experts: the combined one over every signal, one on the layout alone (what "
         "re-renderings keep) and one on PDQ "
         f"alone; each was fitted on the tune split. Fusion: `{json.dumps(r['fusion'])}`.\n"

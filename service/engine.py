@@ -93,6 +93,8 @@ class MatchResult:
     work_sha256: str
     score_basis: str = "combined"
     """Which calibrated expert gave the score (detector.fusion): combined, layout or pdq."""
+    view: str = "whole"
+    """What of the suspect was judged: "whole", or "panel N" when one collage panel alone scored highest."""
     internal: Match | None = None
 
     def to_json(self) -> dict[str, object]:
@@ -108,6 +110,7 @@ class MatchResult:
             "agreeing_signals": self.agreeing_signals,
             "work_sha256": self.work_sha256,
             "score_basis": self.score_basis,
+            "view": self.view,
         }
 
 
@@ -385,6 +388,7 @@ class Engine:
                 agreeing_signals=m.agreeing,
                 work_sha256=works[m.work_id].sha256,
                 score_basis=m.score_basis,
+                view=m.view_name,
                 internal=m,
             )
             for m in kept

@@ -70,17 +70,38 @@ def test_distractors_get_no_copy_verdict(engine, pick, shared_eval) -> None:  # 
         assert all(m.verdict != "copy" for m in res.matches), (res.path, [m.ref for m in res.matches])
 
 
-def test_a_collage_of_three_works_returns_all_three_with_their_panels(engine, shared_eval, works) -> None:  # type: ignore[no-untyped-def]
-    panels = [decode_image((shared_eval / r["path"]).read_bytes(), r["path"]).rgb for r in works[:3]]
+def gutter_collage(shared_eval: Path, rows: list[dict[str, str]]) -> tuple[np.ndarray, dict[str, list[tuple[int, int]]]]:
+    """Thumbnails of `rows` side by side on white, and each work's outline in the canvas."""
+    panels = [decode_image((shared_eval / r["path"]).read_bytes(), r["path"]).rgb for r in rows]
     cell_w, cell_h, gutter = 420, 300, 20
-    canvas = np.full((cell_h + 2 * gutter, 3 * cell_w + 4 * gutter, 3), 255, np.uint8)
+    canvas = np.full((cell_h + 2 * gutter, len(rows) * cell_w + (len(rows) + 1) * gutter, 3), 255, np.uint8)
     truth = {}
-    for i, (p, r) in enumerate(zip(panels, works[:3], strict=True)):
+    for i, (p, r) in enumerate(zip(panels, rows, strict=True)):
         im = Image.fromarray(p)
         im.thumbnail((cell_w, cell_h))
         x, y = gutter + i * (cell_w + gutter), gutter
         canvas[y : y + im.height, x : x + im.width] = np.asarray(im)
         truth[r["pair_id"]] = [(x, y), (x + im.width, y), (x + im.width, y + im.height), (x, y + im.height)]
+    return canvas, truth
+
+
+def test_each_collage_panel_is_also_judged_on_its_own(engine, shared_eval, works) -> None:  # type: ignore[no-untyped-def]
+    """A panel compared alone resembles its work far more than the whole collage does, and decides the match."""
+    canvas, truth = gutter_collage(shared_eval, works[:3])
+    res = engine.scan(bytes_item("collage.png", png(canvas)), top_k=8, near_misses=True)
+    found = {m.ref: m for m in res.matches}
+    for ref in truth:
+        m = found[ref]
+        assert m.internal is not None and len(m.internal.views) == 1 + 3  # the whole image, then its three panels
+        whole, *panels = m.internal.views
+        assert max(v["embedding.global"] for v in panels) > whole["embedding.global"] + 0.2, (ref, m.internal.views)
+        assert m.verdict != "no_match", (ref, m.score, m.view)
+    assert any(found[ref].view.startswith("panel ") for ref in truth)
+    assert all(found[ref].to_json()["view"] == found[ref].view for ref in truth)
+
+
+def test_a_collage_of_three_works_returns_all_three_with_their_panels(engine, shared_eval, works) -> None:  # type: ignore[no-untyped-def]
+    canvas, truth = gutter_collage(shared_eval, works[:3])
     res = engine.scan(bytes_item("collage.png", png(canvas)), top_k=8, near_misses=True)
     found = {m.ref: m for m in res.matches}
     assert set(truth) <= set(found), [m.ref for m in res.matches]

@@ -50,6 +50,10 @@ class Comparison:
     reference_region: Polygon | None = None
     localisation_quality: float = 0.0
     extras: dict[str, object] = field(default_factory=dict)
+    views: list[dict[str, float]] = field(default_factory=list)
+    """The same features computed from each detected collage panel of the suspect alone (index i = panel i),
+    for signals that describe panels separately; empty otherwise. A panel is then judged as if it had been
+    uploaded on its own (detector.matching.assess)."""
 
 
 class Signal(ABC, Generic[D]):

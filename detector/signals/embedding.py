@@ -24,6 +24,9 @@ class EmbeddingDescriptor:
     features: NeuralFeatures
     width: int
     height: int
+    panels: tuple[NeuralFeatures, ...] = ()
+    """A suspect's detected collage panels, each embedded on its own (their whole-image vectors are also appended
+    to `features`, so the index finds the works they copy)."""
 
 
 @dataclass(frozen=True)
@@ -54,14 +57,19 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
         """Suspects add extra scales and, when the image is a collage, one embedding per detected panel."""
         feats = self.embedder.query_features(image.rgb)
         panels = image.panels
-        if panels:
-            h, w = image.rgb.shape[:2]
-            vecs = [feats.vectors]
-            for b in panels:
-                crop = image.rgb[round(b.y0 * h) : round(b.y1 * h), round(b.x0 * w) : round(b.x1 * w)]
-                vecs.append(self.embedder.features(np.ascontiguousarray(crop)).vectors[:1])
-            feats = NeuralFeatures(np.vstack(vecs), feats.boxes + tuple(panels), feats.layout)
-        return EmbeddingDescriptor(feats, image.width, image.height)
+        if not panels:
+            return EmbeddingDescriptor(feats, image.width, image.height)
+        h, w = image.rgb.shape[:2]
+        own = tuple(
+            self.embedder.features(
+                np.ascontiguousarray(image.rgb[round(b.y0 * h) : round(b.y1 * h), round(b.x0 * w) : round(b.x1 * w)])
+            )
+            for b in panels
+        )
+        vecs = np.vstack([feats.vectors, *(p.vectors[:1] for p in own)])
+        return EmbeddingDescriptor(
+            NeuralFeatures(vecs, feats.boxes + tuple(panels), feats.layout), image.width, image.height, own
+        )
 
     def compare(self, query: EmbeddingDescriptor, reference: EmbeddingDescriptor) -> Comparison:
         sims = query.features.vectors @ reference.features.vectors.T
@@ -72,7 +80,16 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
         features = {"embedding.global": glob, "embedding.regional": regional}
         if query.features.layout is not None and reference.features.layout is not None:
             features["embedding.layout"] = float(query.features.layout @ reference.features.layout)
+        views = [_whole_image_features(p, reference.features) for p in query.panels]
+        panel_boxes = query.features.boxes[len(query.features.boxes) - len(query.panels) :]
         return Comparison(
+            views=[v for v, _ in views],
+            extras={
+                "view_regions": [
+                    (q.to_polygon(query.width, query.height), r.to_polygon(reference.width, reference.height))
+                    for q, (_, r) in zip(panel_boxes, views, strict=True)
+                ]
+            },
             features=features,
             evidence={
                 "embedder": self.embedder.id,
@@ -134,6 +151,17 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
 
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "version": self.version, "embedder": self.embedder.describe()}
+
+
+def _whole_image_features(query: NeuralFeatures, reference: NeuralFeatures) -> tuple[dict[str, float], Box]:
+    """Global, regional and layout similarity of two images embedded by `features` (no extra query scales), and
+    the reference region the query resembles most."""
+    sims = query.vectors @ reference.vectors.T
+    _, ri = np.unravel_index(int(sims.argmax()), sims.shape)
+    out = {"embedding.global": float(sims[0, 0]), "embedding.regional": float(sims.max())}
+    if query.layout is not None and reference.layout is not None:
+        out["embedding.layout"] = float(query.layout @ reference.layout)
+    return out, reference.boxes[ri]
 
 
 def _box_list(b: Box) -> list[float]:

@@ -71,11 +71,11 @@ class PdqSignal(Signal[PdqDescriptor]):
         reliable = quality >= PDQ_MIN_QUALITY
         match = reliable and distance <= PDQ_STANDARD_THRESHOLD
         comp = Comparison(
-            features={
-                "pdq.similarity": 1.0 - distance / PDQ_BITS,
-                "pdq.closeness": max(0.0, 1.0 - distance / PDQ_CLOSE_BITS) if reliable else 0.0,
-                "pdq.match": float(match),
-            },
+            features=_features(distance, reliable),
+            views=[
+                _features(int(d), min(q, reference.quality) >= PDQ_MIN_QUALITY)
+                for d, q in zip(distances[8:], query.panel_quality, strict=True)
+            ],
             evidence={
                 "distance": distance,
                 "threshold": PDQ_STANDARD_THRESHOLD,
@@ -108,6 +108,15 @@ class PdqSignal(Signal[PdqDescriptor]):
 
     def query_entries(self, descriptor: PdqDescriptor) -> IndexEntries:
         return IndexEntries("hamming", descriptor.hashes, np.zeros(len(descriptor.hashes), dtype=np.int32))
+
+
+def _features(distance: int, reliable: bool) -> dict[str, float]:
+    """Fusion inputs for one Hamming distance: similarity always, closeness and match only for reliable hashes."""
+    return {
+        "pdq.similarity": 1.0 - distance / PDQ_BITS,
+        "pdq.closeness": max(0.0, 1.0 - distance / PDQ_CLOSE_BITS) if reliable else 0.0,
+        "pdq.match": float(reliable and distance <= PDQ_STANDARD_THRESHOLD),
+    }
 
 
 def _shrunk(rgb: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from detector import __version__
 from detector.background import Baselines, load_background
 from detector.embedders import load_embedder
 from detector.fusion import load_model
-from detector.intake import DecodedImage, decode_image
+from detector.intake import DecodedImage, IntakeError, decode_image
 from detector.matching import assess, compare
 from detector.provenance import ai_indicators, read_metadata
 from detector.signals import build_signals
@@ -101,7 +101,8 @@ def build_bundle(engine: Engine, item: InputItem, case: CaseInfo, out: Path, top
                 "verdict": m.verdict,
                 "verbal": verbal(m.verdict, m.score),
                 "score_basis": m.score_basis,
-                "score_basis_reading": basis(m.score_basis),
+                "score_basis_reading": basis(m.score_basis, m.view),
+                "view": m.view,
                 "features": m.internal.features if m.internal else {},
                 "signals": m.signals,
                 "readings": {k: reading(k, v) for k, v in m.signals.items()},
@@ -126,6 +127,7 @@ def build_bundle(engine: Engine, item: InputItem, case: CaseInfo, out: Path, top
             "format": image.format,
             "width": image.width,
             "height": image.height,
+            "transparency_flattened_on": image.flattened_on or None,
             "obtained": case.obtained,
             "metadata": metadata,
         },

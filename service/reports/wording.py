@@ -62,9 +62,15 @@ BASIS = {
 }
 
 
-def basis(name: str) -> str:
-    """Which calibrated expert gave the score, in a sentence."""
-    return BASIS.get(name, f"The score comes from the '{name}' expert.")
+def basis(name: str, view: str = "whole") -> str:
+    """Which calibrated expert gave the score, and from what part of the suspect, in a sentence or two."""
+    sentence = BASIS.get(name, f"The score comes from the '{name}' expert.")
+    if view != "whole":
+        sentence += (
+            f" It was measured on {view} of the suspect (a collage), compared with the work on its own, the "
+            "way a copy uploaded alone would be."
+        )
+    return sentence
 
 
 def reading(signal: str, ev: dict[str, object]) -> str:
