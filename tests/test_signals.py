@@ -118,6 +118,27 @@ def test_keypoints_outline_a_crop_in_the_original(trio) -> None:  # type: ignore
     assert polygon_iou(comp.reference_region, truth) >= 0.8
 
 
+def test_keypoints_judge_a_pasted_copy_inside_its_own_outline(trio) -> None:  # type: ignore[no-untyped-def]
+    """A copy pasted as one panel next to another picture: the outline is found in both images, and the inlier
+    ratio counts only the tentative matches inside the copy, not the other picture's chance matches."""
+    original, _, unrelated = trio
+    panel = np.asarray(Image.fromarray(original.rgb).resize((300, 200)))
+    other = np.asarray(Image.fromarray(unrelated.rgb).resize((600, 400)))
+    canvas = np.full((400, 900, 3), 255, np.uint8)
+    canvas[100:300, 0:300] = panel
+    canvas[:, 300:] = other
+    kp = KeypointSignal()
+    comp = kp.compare(kp.compute_query(from_array(canvas)), kp.compute(original))
+    assert comp.features["keypoints.inliers"] >= 20
+    assert comp.query_region is not None and comp.reference_region is not None
+    assert polygon_iou(comp.query_region, [(0, 100), (300, 100), (300, 300), (0, 300)]) >= 0.8
+    in_region = comp.evidence["tentative_matches_in_region"]
+    assert isinstance(in_region, int) and in_region <= comp.evidence["tentative_matches"]  # type: ignore[operator]
+    everywhere = comp.features["keypoints.inliers"] / comp.evidence["tentative_matches"]  # type: ignore[operator]
+    assert comp.features["keypoints.inlier_ratio"] >= everywhere
+    assert comp.features["keypoints.inlier_ratio"] >= 0.7
+
+
 def test_keypoints_find_nothing_between_unrelated_images(trio) -> None:  # type: ignore[no-untyped-def]
     original, _, unrelated = trio
     kp = KeypointSignal()

@@ -173,9 +173,15 @@ def _match(query: KeypointDescriptor, reference: KeypointDescriptor) -> _Matched
 
 
 def _inside(polygon: Polygon, points: np.ndarray) -> int:
-    """How many points lie inside (or on) a convex polygon."""
-    contour = np.asarray(polygon, dtype=np.float32).reshape(-1, 1, 2)
-    return sum(cv2.pointPolygonTest(contour, (float(x), float(y)), False) >= 0 for x, y in points)
+    """How many points lie inside (or on) a convex polygon: on the same side of every edge."""
+    if len(polygon) < 3 or len(points) == 0:
+        return 0
+    a = np.asarray(polygon, dtype=np.float64)
+    edge = np.roll(a, -1, axis=0) - a  # (k, 2)
+    rel = points[:, None, :].astype(np.float64) - a[None, :, :]  # (n, k, 2)
+    cross = edge[None, :, 0] * rel[..., 1] - edge[None, :, 1] * rel[..., 0]
+    eps = 1e-6 * float(np.abs(edge).max() or 1.0) ** 2
+    return int(((cross >= -eps).all(axis=1) | (cross <= eps).all(axis=1)).sum())
 
 
 def _plausible(h: np.ndarray) -> bool:
