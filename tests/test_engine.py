@@ -70,7 +70,10 @@ def test_distractors_get_no_copy_verdict(engine, pick, shared_eval) -> None:  # 
         assert all(m.verdict != "copy" for m in res.matches), (res.path, [m.ref for m in res.matches])
 
 
-def gutter_collage(shared_eval: Path, rows: list[dict[str, str]]) -> tuple[np.ndarray, dict[str, list[tuple[int, int]]]]:
+Outline = list[tuple[int, int]]
+
+
+def gutter_collage(shared_eval: Path, rows: list[dict[str, str]]) -> tuple[np.ndarray, dict[str, Outline]]:
     """Thumbnails of `rows` side by side on white, and each work's outline in the canvas."""
     panels = [decode_image((shared_eval / r["path"]).read_bytes(), r["path"]).rgb for r in rows]
     cell_w, cell_h, gutter = 420, 300, 20
