@@ -64,8 +64,10 @@ class DecodedImage:
     @cached_property
     def is_blank(self) -> bool:
         """True when the picture is one flat colour (see BLANK_SPREAD): it cannot be compared with anything."""
-        grey = self.rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-        return float(grey.std()) < BLANK_SPREAD
+        import cv2
+
+        _, std = cv2.meanStdDev(cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY))
+        return float(std[0, 0]) < BLANK_SPREAD
 
     @cached_property
     def panels(self) -> list[Box]:
