@@ -64,10 +64,7 @@ class DecodedImage:
     @cached_property
     def is_blank(self) -> bool:
         """True when the picture is one flat colour (see BLANK_SPREAD): it cannot be compared with anything."""
-        import cv2
-
-        _, std = cv2.meanStdDev(cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY))
-        return float(std[0, 0]) < BLANK_SPREAD
+        return _grey_spread(self.rgb) < BLANK_SPREAD
 
     @cached_property
     def panels(self) -> list[Box]:
@@ -211,16 +208,24 @@ def _flatten_alpha(rgba: Image.Image) -> tuple[Image.Image, str]:
     Some wallpapers are white strokes whose shape lives only in the alpha channel (drawn over a desktop colour):
     on white they vanish, and such a registered work would then match every blank picture."""
     on_white = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
-    if _spread(on_white) >= BLANK_SPREAD:
+    if _grey_spread(_small_rgb(on_white)) >= BLANK_SPREAD:
         return on_white, "white"
     on_black = Image.alpha_composite(Image.new("RGBA", rgba.size, (0, 0, 0, 255)), rgba)
-    if _spread(on_black) >= BLANK_SPREAD:
+    if _grey_spread(_small_rgb(on_black)) >= BLANK_SPREAD:
         return on_black, "black"
     return on_white, "white"
 
 
-def _spread(image: Image.Image) -> float:
-    """Grey-level standard deviation, measured on a small copy (cheap, and enough to tell blank from not)."""
-    small = image.convert("L")
+def _small_rgb(image: Image.Image) -> np.ndarray:
+    """An RGB copy of at most 256 px: enough to tell blank from not, and cheap on a full-size file."""
+    small = image.convert("RGB")
     small.thumbnail((256, 256))
-    return float(np.asarray(small, dtype=np.float32).std())
+    return np.asarray(small, dtype=np.uint8)
+
+
+def _grey_spread(rgb: np.ndarray) -> float:
+    """Grey-level standard deviation (0-255) of an RGB picture: below BLANK_SPREAD it is one flat colour."""
+    import cv2
+
+    _, std = cv2.meanStdDev(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY))
+    return float(std[0, 0])

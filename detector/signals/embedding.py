@@ -72,22 +72,15 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
         )
 
     def compare(self, query: EmbeddingDescriptor, reference: EmbeddingDescriptor) -> Comparison:
-        sims = query.features.vectors @ reference.features.vectors.T
-        qi, ri = np.unravel_index(int(sims.argmax()), sims.shape)
-        glob = float(sims[0, 0])
-        regional = float(sims[qi, ri])
-        qbox, rbox = query.features.boxes[qi], reference.features.boxes[ri]
-        features = {"embedding.global": glob, "embedding.regional": regional}
-        if query.features.layout is not None and reference.features.layout is not None:
-            features["embedding.layout"] = float(query.features.layout @ reference.features.layout)
-        views = [_whole_image_features(p, reference.features) for p in query.panels]
+        features, qbox, rbox = _similarities(query.features, reference.features)
+        views = [_similarities(p, reference.features) for p in query.panels]
         panel_boxes = query.features.boxes[len(query.features.boxes) - len(query.panels) :]
         return Comparison(
-            views=[v for v, _ in views],
+            views=[v for v, _, _ in views],
             extras={
                 "view_regions": [
                     (q.to_polygon(query.width, query.height), r.to_polygon(reference.width, reference.height))
-                    for q, (_, r) in zip(panel_boxes, views, strict=True)
+                    for q, (_, _, r) in zip(panel_boxes, views, strict=True)
                 ]
             },
             features=features,
@@ -98,7 +91,7 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
             },
             query_region=qbox.to_polygon(query.width, query.height),
             reference_region=rbox.to_polygon(reference.width, reference.height),
-            localisation_quality=regional,
+            localisation_quality=features["embedding.regional"],
         )
 
     def background_descriptor(self, image: DecodedImage) -> EmbeddingDescriptor:
@@ -153,15 +146,14 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
         return {"name": self.name, "version": self.version, "embedder": self.embedder.describe()}
 
 
-def _whole_image_features(query: NeuralFeatures, reference: NeuralFeatures) -> tuple[dict[str, float], Box]:
-    """Global, regional and layout similarity of two images embedded by `features` (no extra query scales), and
-    the reference region the query resembles most."""
+def _similarities(query: NeuralFeatures, reference: NeuralFeatures) -> tuple[dict[str, float], Box, Box]:
+    """Global, best region-to-region and layout cosine, with the query and reference regions of the best pair."""
     sims = query.vectors @ reference.vectors.T
-    _, ri = np.unravel_index(int(sims.argmax()), sims.shape)
-    out = {"embedding.global": float(sims[0, 0]), "embedding.regional": float(sims.max())}
+    qi, ri = np.unravel_index(int(sims.argmax()), sims.shape)
+    out = {"embedding.global": float(sims[0, 0]), "embedding.regional": float(sims[qi, ri])}
     if query.layout is not None and reference.layout is not None:
         out["embedding.layout"] = float(query.layout @ reference.layout)
-    return out, reference.boxes[ri]
+    return out, query.boxes[qi], reference.boxes[ri]
 
 
 def _box_list(b: Box) -> list[float]:

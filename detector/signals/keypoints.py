@@ -54,7 +54,8 @@ class KeypointSignal(Signal[KeypointDescriptor]):
 
     def compare(self, query: KeypointDescriptor, reference: KeypointDescriptor) -> Comparison:
         m = _match(query, reference)
-        features = {"keypoints.inliers": float(m.inliers), "keypoints.inlier_ratio": m.inliers / max(m.matches, 1)}
+        everywhere = m.inliers / max(m.matches, 1)
+        features = {"keypoints.inliers": float(m.inliers), "keypoints.inlier_ratio": everywhere}
         evidence: dict[str, object] = {
             "inliers": m.inliers,
             "tentative_matches": m.matches,
@@ -70,7 +71,7 @@ class KeypointSignal(Signal[KeypointDescriptor]):
             # matches are not evidence against this panel (two photos of one landmark stay mixed: same region)
             in_region = _inside(q_region, m.tentative)
             if _inside(q_region, pairs[:, :2]) >= REGION_INLIERS * m.inliers:  # the outline is the inliers' own
-                features["keypoints.inlier_ratio"] = max(m.inliers / max(m.matches, 1), m.inliers / max(in_region, 1))
+                features["keypoints.inlier_ratio"] = max(everywhere, m.inliers / max(in_region, 1))
                 evidence["tentative_matches_in_region"] = in_region
         evidence["homography"] = [[round(float(v), 6) for v in row] for row in homography]
         return Comparison(

@@ -69,9 +69,10 @@ class PdqSignal(Signal[PdqDescriptor]):
         distance = int(distances[best])
         quality = min(query.quality if best < 8 else query.panel_quality[best - 8], reference.quality)
         reliable = quality >= PDQ_MIN_QUALITY
-        match = reliable and distance <= PDQ_STANDARD_THRESHOLD
+        features = _features(distance, reliable)
+        match = features["pdq.match"] > 0
         comp = Comparison(
-            features=_features(distance, reliable),
+            features=features,
             views=[
                 _features(int(d), min(q, reference.quality) >= PDQ_MIN_QUALITY)
                 for d, q in zip(distances[8:], query.panel_quality, strict=True)
