@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +138,34 @@ def test_keypoints_judge_a_pasted_copy_inside_its_own_outline(trio) -> None:  # 
     everywhere = comp.features["keypoints.inliers"] / comp.evidence["tentative_matches"]  # type: ignore[operator]
     assert comp.features["keypoints.inlier_ratio"] >= everywhere
     assert comp.features["keypoints.inlier_ratio"] >= 0.7
+
+
+def test_keypoints_see_through_a_tiled_watermark(shared_eval, pick) -> None:  # type: ignore[no-untyped-def]
+    """A darkened crop of a painting under a tiled, semi-transparent '(c) shop' watermark: the text takes the
+    strongest corners, so only the keypoint set with the light strokes filled in verifies the copy."""
+    from PIL import ImageDraw, ImageEnhance, ImageFont
+
+    original = load(shared_eval, pick(role="original", pair_id="art:turner_shipwreck_minotaur")[0])
+    h, w = original.rgb.shape[:2]
+    crop = Image.fromarray(np.ascontiguousarray(original.rgb[h // 10 : h - h // 10, w // 10 : w - w // 10]))
+    dark = ImageEnhance.Brightness(crop).enhance(0.5).convert("RGBA")
+    layer = Image.new("RGBA", dark.size, (0, 0, 0, 0))
+    draw, (cw, ch) = ImageDraw.Draw(layer), dark.size
+    font = ImageFont.load_default(size=max(12, ch // 12))
+    for y in range(0, ch, max(30, ch // 6)):
+        for x in range(0, cw, max(80, cw // 4)):
+            draw.text((x, y), "\u00a9 shop", fill=(255, 255, 255, 110), font=font)
+    suspect = from_array(np.asarray(Image.alpha_composite(dark, layer).convert("RGB")))
+    kp = KeypointSignal()
+    query, reference = kp.compute_query(suspect), kp.compute(original)
+    assert query.strokes_filled is not None
+    plain = kp.compare(replace(query, strokes_filled=None), reference)
+    comp = kp.compare(query, reference)
+    assert comp.evidence["query_light_strokes_filled"] is True
+    assert comp.features["keypoints.inliers"] >= 40 > plain.features["keypoints.inliers"]
+    assert comp.features["keypoints.inlier_ratio"] >= 0.6
+    # the same darkened crop without the watermark has few thin light strokes: no second set
+    assert kp.compute_query(from_array(np.asarray(dark.convert("RGB")))).strokes_filled is None
 
 
 def test_keypoints_find_nothing_between_unrelated_images(trio) -> None:  # type: ignore[no-untyped-def]
