@@ -43,12 +43,15 @@ class Match:
         return "whole" if self.view == 0 else f"panel {self.view}"
 
     def signal_evidence(self) -> dict[str, dict[str, object]]:
-        """Per signal: its raw evidence plus the features fusion used."""
+        """Per signal: its raw evidence plus the features fusion used, both of the view that decided."""
         out: dict[str, dict[str, object]] = {}
         for key, comp in self.comparisons.items():
             name = key.split(":", 1)[0]
             values = {k.split(".", 1)[1]: round(self.features.get(k, v), 4) for k, v in comp.features.items()}
-            out[name] = {**values, **comp.evidence}  # raw evidence wins (e.g. integer inlier counts)
+            evidence = comp.evidence
+            if 0 < self.view <= len(comp.view_evidence):
+                evidence = {**evidence, **comp.view_evidence[self.view - 1]}
+            out[name] = {**values, **evidence}  # raw evidence wins (e.g. integer inlier counts)
         return out
 
 

@@ -101,6 +101,16 @@ def test_each_collage_panel_is_also_judged_on_its_own(engine, shared_eval, works
         assert m.verdict != "no_match", (ref, m.score, m.view)
     assert any(found[ref].view.startswith("panel ") for ref in truth)
     assert all(found[ref].to_json()["view"] == found[ref].view for ref in truth)
+    h, w = canvas.shape[:2]
+    for ref in truth:  # a panel that decides also gives the raw evidence: its own box and its own PDQ hash
+        m = found[ref]
+        if not m.view.startswith("panel "):
+            continue
+        panel = int(m.view.split()[1])
+        assert m.signals["pdq"]["transform"] == f"panel {panel} of the collage"
+        x0, y0, x1, y1 = m.signals["embedding"]["query_box"]  # type: ignore[misc]
+        box = [(x0 * w, y0 * h), (x1 * w, y0 * h), (x1 * w, y1 * h), (x0 * w, y1 * h)]
+        assert polygon_iou(box, truth[ref]) >= 0.7, (ref, box, truth[ref])
 
 
 def test_a_collage_of_three_works_returns_all_three_with_their_panels(engine, shared_eval, works) -> None:  # type: ignore[no-untyped-def]

@@ -54,6 +54,9 @@ class Comparison:
     """The same features computed from each detected collage panel of the suspect alone (index i = panel i),
     for signals that describe panels separately; empty otherwise. A panel is then judged as if it had been
     uploaded on its own (detector.matching.assess)."""
+    view_evidence: list[dict[str, object]] = field(default_factory=list)
+    """Raw evidence of each panel view (index as `views`), replacing the whole image's entries of the same name
+    when that panel decides the match."""
 
 
 class Signal(ABC, Generic[D]):

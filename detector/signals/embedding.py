@@ -77,6 +77,10 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
         panel_boxes = query.features.boxes[len(query.features.boxes) - len(query.panels) :]
         return Comparison(
             views=[v for v, _, _ in views],
+            view_evidence=[
+                {"query_box": _box_list(q), "reference_box": _box_list(r)}
+                for q, (_, _, r) in zip(panel_boxes, views, strict=True)
+            ],
             extras={
                 "view_regions": [
                     (q.to_polygon(query.width, query.height), r.to_polygon(reference.width, reference.height))

@@ -71,11 +71,19 @@ class PdqSignal(Signal[PdqDescriptor]):
         reliable = quality >= PDQ_MIN_QUALITY
         features = _features(distance, reliable)
         match = features["pdq.match"] > 0
+        panels = [(int(d), min(q, reference.quality)) for d, q in zip(distances[8:], query.panel_quality, strict=True)]
         comp = Comparison(
             features=features,
-            views=[
-                _features(int(d), min(q, reference.quality) >= PDQ_MIN_QUALITY)
-                for d, q in zip(distances[8:], query.panel_quality, strict=True)
+            views=[_features(d, q >= PDQ_MIN_QUALITY) for d, q in panels],
+            view_evidence=[
+                {
+                    "distance": d,
+                    "match": q >= PDQ_MIN_QUALITY and d <= PDQ_STANDARD_THRESHOLD,
+                    "transform": f"panel {i} of the collage",
+                    "quality": q,
+                    "reliable": q >= PDQ_MIN_QUALITY,
+                }
+                for i, (d, q) in enumerate(panels, start=1)
             ],
             evidence={
                 "distance": distance,
