@@ -73,6 +73,14 @@ class DecodedImage:
 
         return find_panels(self.rgb)
 
+    @cached_property
+    def light_strokes_filled(self) -> np.ndarray | None:
+        """A small copy with thin light overlay strokes (a tiled watermark) filled in, or None when the picture has
+        few (see detector.overlay); computed once, for the signals that look past overlays."""
+        from detector.overlay import light_strokes_filled
+
+        return light_strokes_filled(self.rgb)
+
     @property
     def scale(self) -> float:
         """File pixels per working-copy pixel (>= 1)."""

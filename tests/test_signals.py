@@ -140,9 +140,10 @@ def test_keypoints_judge_a_pasted_copy_inside_its_own_outline(trio) -> None:  # 
     assert comp.features["keypoints.inlier_ratio"] >= 0.7
 
 
-def test_keypoints_see_through_a_tiled_watermark(shared_eval, pick) -> None:  # type: ignore[no-untyped-def]
+def test_signals_see_through_a_tiled_watermark(signals, shared_eval, pick) -> None:  # type: ignore[no-untyped-def]
     """A darkened crop of a painting under a tiled, semi-transparent '(c) shop' watermark: the text takes the
-    strongest corners, so only the keypoint set with the light strokes filled in verifies the copy."""
+    strongest corners, so only the keypoint set with the light strokes filled in verifies the copy; the
+    embedding's extra strokes-filled vector resembles the painting far more than the suspect as it is."""
     from PIL import ImageDraw, ImageEnhance, ImageFont
 
     original = load(shared_eval, pick(role="original", pair_id="art:turner_shipwreck_minotaur")[0])
@@ -164,8 +165,12 @@ def test_keypoints_see_through_a_tiled_watermark(shared_eval, pick) -> None:  # 
     assert comp.evidence["query_light_strokes_filled"] is True
     assert comp.features["keypoints.inliers"] >= 40 > plain.features["keypoints.inliers"]
     assert comp.features["keypoints.inlier_ratio"] >= 0.6
+    es = signals["embedding"]
+    emb = es.compare(es.compute_query(suspect), es.compute(original))
+    assert emb.features["embedding.regional"] >= emb.features["embedding.global"] + 0.2, emb.features
     # the same darkened crop without the watermark has few thin light strokes: no second set
-    assert kp.compute_query(from_array(np.asarray(dark.convert("RGB")))).strokes_filled is None
+    plain_dark = from_array(np.asarray(dark.convert("RGB")))
+    assert plain_dark.light_strokes_filled is None and kp.compute_query(plain_dark).strokes_filled is None
 
 
 def test_keypoints_find_nothing_between_unrelated_images(trio) -> None:  # type: ignore[no-untyped-def]

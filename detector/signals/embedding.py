@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from detector.embedders.base import Embedder, NeuralFeatures
-from detector.geometry import Box
+from detector.geometry import FULL, Box
 from detector.intake import DecodedImage
 from detector.signals.base import Comparison, IndexEntries, IndexKind, Signal
 
@@ -54,8 +54,13 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
         return EmbeddingDescriptor(self.embedder.features(image.rgb), image.width, image.height)
 
     def compute_query(self, image: DecodedImage) -> EmbeddingDescriptor:
-        """Suspects add extra scales and, when the image is a collage, one embedding per detected panel."""
+        """Suspects add extra scales, a whole-image vector with light overlay strokes filled in when they have
+        many (detector.overlay: a tiled watermark), and, for a collage, one embedding per detected panel."""
         feats = self.embedder.query_features(image.rgb)
+        filled = image.light_strokes_filled
+        if filled is not None:
+            vector = self.embedder.features(filled).vectors[:1]
+            feats = NeuralFeatures(np.vstack([feats.vectors, vector]), (*feats.boxes, FULL), feats.layout)
         panels = image.panels
         if not panels:
             return EmbeddingDescriptor(feats, image.width, image.height)

@@ -4,9 +4,9 @@ It is the geometric proof behind a `copy` verdict: the number of inliers says ho
 the original under one perspective transform, and the transform gives the outline of the copied region in the
 suspect (e.g. one collage panel) and in the original. ORB is used over SIFT for speed (about 6x faster here).
 
-A tiled, semi-transparent light watermark ("© shop" every few centimetres) over a dark or low-contrast picture
-takes the strongest corners and spoils the descriptors around them: suspects with many such thin light strokes
-get a second keypoint set with the strokes filled in from their surroundings, and the better match is kept.
+A tiled, semi-transparent light watermark over a dark or low-contrast picture takes the strongest corners and
+spoils the descriptors around them: suspects with many thin light strokes (detector.overlay) get a second
+keypoint set computed with the strokes filled in, and the better match is kept.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ import numpy as np
 
 from detector.geometry import Polygon, clip_polygon, polygon_area
 from detector.intake import DecodedImage
+from detector.overlay import WORKING_SIDE
 from detector.signals.base import Comparison, Signal
 
 MAX_FEATURES = 700
 QUERY_FEATURES = 1500
-KEYPOINT_SIDE = (320, 640)
+KEYPOINT_SIDE = WORKING_SIDE
 """Images are resized so their longest side falls in this range: tiny crops need upscaling to have corners."""
 RATIO = 0.8
 RANSAC_PIXELS = 6.0
@@ -32,14 +33,6 @@ MIN_INLIERS = 8
 REGION_INLIERS = 0.9
 """The inlier ratio is judged inside the original's outline only when that outline holds this share of the inliers
 (a degenerate transform's outline can miss them)."""
-STROKE_KERNEL = 5
-"""Light strokes thinner than this (pixels of the working copy) count as overlay: watermark and caption text."""
-STROKE_CONTRAST = 25
-"""How much brighter than its surroundings (grey levels) a pixel must be to count as part of a light stroke."""
-OVERLAY_SHARE = 0.06
-"""Suspects with at least this share of light-stroke pixels get the second, strokes-filled keypoint set. Typical
-photos have under 0.035 (90th percentile of the dev distractors), tiled watermarks 0.075 and up."""
-
 
 @dataclass(frozen=True)
 class KeypointDescriptor:
@@ -51,7 +44,7 @@ class KeypointDescriptor:
     height: int
     strokes_filled: KeypointDescriptor | None = None
     """Suspects only, never stored: keypoints of the image with its thin light strokes (a tiled watermark)
-    filled in, when it has many (`OVERLAY_SHARE`)."""
+    filled in, when it has many (detector.overlay)."""
 
 
 class KeypointSignal(Signal[KeypointDescriptor]):
@@ -60,15 +53,16 @@ class KeypointSignal(Signal[KeypointDescriptor]):
     feature_names: ClassVar[tuple[str, ...]] = ("keypoints.inliers", "keypoints.inlier_ratio")
 
     def compute(self, image: DecodedImage) -> KeypointDescriptor:
-        return _orb(image, _working_grey(image), MAX_FEATURES)
+        return _orb(image, _working_grey(image.rgb), MAX_FEATURES)
 
     def compute_query(self, image: DecodedImage) -> KeypointDescriptor:
         """Suspects get more keypoints, spread over the image, so every panel of a collage keeps its share, and a
         second set with light overlay strokes filled in when they have many."""
-        grey = _working_grey(image)
-        plain = _orb(image, grey, QUERY_FEATURES)
-        filled = _light_strokes_filled(grey)
-        return plain if filled is None else replace(plain, strokes_filled=_orb(image, filled, QUERY_FEATURES))
+        plain = _orb(image, _working_grey(image.rgb), QUERY_FEATURES)
+        filled = image.light_strokes_filled
+        if filled is None:
+            return plain
+        return replace(plain, strokes_filled=_orb(image, _working_grey(filled), QUERY_FEATURES))
 
     def compare(self, query: KeypointDescriptor, reference: KeypointDescriptor) -> Comparison:
         m, used = _match(query, reference), query
@@ -123,9 +117,9 @@ class KeypointSignal(Signal[KeypointDescriptor]):
         return KeypointDescriptor(pts.copy(), des.copy(), width, height)
 
 
-def _working_grey(image: DecodedImage) -> np.ndarray:
-    """The grey working copy, resized so its longest side falls in `KEYPOINT_SIDE`."""
-    grey = cv2.cvtColor(image.rgb, cv2.COLOR_RGB2GRAY)
+def _working_grey(rgb: np.ndarray) -> np.ndarray:
+    """A grey working copy, resized so its longest side falls in `KEYPOINT_SIDE`."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
     h, w = grey.shape
     longest = max(h, w)
     f = min(max(1.0, KEYPOINT_SIDE[0] / longest), KEYPOINT_SIDE[1] / longest)
@@ -134,33 +128,16 @@ def _working_grey(image: DecodedImage) -> np.ndarray:
     return grey
 
 
-def _light_strokes_filled(grey: np.ndarray) -> np.ndarray | None:
-    """The grey copy with thin light strokes replaced by its morphological opening, or None when they are few.
-
-    A white top-hat finds strokes thinner than `STROKE_KERNEL`; the opening is what the picture looks like
-    without them. Real fine detail (stars, window lights) is filled too, which is why this is a second keypoint
-    set and never the only one."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (STROKE_KERNEL, STROKE_KERNEL))
-    opened = cv2.morphologyEx(grey, cv2.MORPH_OPEN, kernel)
-    strokes = (grey.astype(np.int16) - opened) > STROKE_CONTRAST  # the white top-hat
-    if float(strokes.mean()) < OVERLAY_SHARE:
-        return None
-    strokes = cv2.dilate(strokes.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)  # and their antialiasing
-    filled = grey.copy()
-    filled[strokes] = opened[strokes]
-    return filled
-
-
-def _orb(image: DecodedImage, gray: np.ndarray, budget: int) -> KeypointDescriptor:
+def _orb(image: DecodedImage, grey: np.ndarray, budget: int) -> KeypointDescriptor:
     """ORB keypoints of a working copy (`_working_grey`), spread over a 4x4 grid, in the file's displayed pixel
     coordinates."""
     orb = cv2.ORB_create(nfeatures=budget * 3, scaleFactor=1.2, nlevels=8, fastThreshold=12)  # type: ignore[attr-defined]
-    kps, des = orb.detectAndCompute(gray, None)
+    kps, des = orb.detectAndCompute(grey, None)
     if des is None or not kps:
         empty = np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8)
         return KeypointDescriptor(*empty, image.width, image.height)
-    keep = _spread([k.pt for k in kps], [k.response for k in kps], gray.shape, budget)
-    pts = np.asarray([kps[i].pt for i in keep], dtype=np.float32) * (image.width / gray.shape[1])
+    keep = _spread([k.pt for k in kps], [k.response for k in kps], grey.shape, budget)
+    pts = np.asarray([kps[i].pt for i in keep], dtype=np.float32) * (image.width / grey.shape[1])
     return KeypointDescriptor(pts, des[keep].astype(np.uint8), image.width, image.height)
 
 
