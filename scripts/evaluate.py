@@ -530,6 +530,16 @@ def proof_ratio(cands: dict[str, list[Candidate]], negatives: Sequence[QueryCase
     return next((r for r in PROOF_RATIOS if r > worst), PROOF_RATIOS[-1])
 
 
+def written_threshold(t: float) -> float:
+    """A chosen threshold as written to thresholds.toml: 4 decimals, rounded UP, so that the written number never
+    lets in a negative the chosen one kept out (rounding to nearest once let a 6th of 565 tune negatives in)."""
+    t = min(t, 0.999)
+    written = math.ceil(t * 1e4) / 1e4
+    while written < t:  # t just above a 4-decimal score can multiply out to that very integer
+        written = round(written + 1e-4, 4)
+    return written
+
+
 def predictions(
     model: FusionModel,
     cands: dict[str, list[Candidate]],
@@ -762,8 +772,8 @@ def main() -> None:
         weights,
         experts,
         copy_min_inlier_ratio=ratio,
-        copy_threshold=round(min(t_copy, 0.999), 4),
-        derivative_threshold=round(min(t_der, 0.999), 4),
+        copy_threshold=written_threshold(t_copy),
+        derivative_threshold=written_threshold(t_der),
         version=f"calibrated-{args.seed}",
         derivation="logistic experts fitted by scripts/evaluate.py on the tune split",
     )

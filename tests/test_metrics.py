@@ -53,3 +53,17 @@ def test_wilson_interval_matches_the_textbook_values() -> None:
     lo, hi = M.wilson(64, 80)
     assert (lo, hi) == (pytest.approx(0.6999, abs=1e-3), pytest.approx(0.8730, abs=1e-3))
     assert M.wilson(0, 0) == (0.0, 1.0)
+
+
+def test_the_written_threshold_never_admits_a_negative_the_chosen_one_kept_out() -> None:
+    """thresholds.toml holds 4 decimals: rounding to nearest could fall below the (allowed+1)-th negative."""
+    import numpy as np
+    from evaluate import written_threshold
+
+    rng = np.random.default_rng(3)
+    for _ in range(500):
+        tops = list(np.round(rng.uniform(0.3, 0.95, 565), int(rng.integers(4, 8))))
+        chosen = M.threshold_at_far(tops, 0.01)
+        written = written_threshold(chosen)
+        assert chosen <= written <= chosen + 1e-4 + 1e-12
+        assert sum(t >= written for t in tops) <= 5  # floor(1% of 565)
