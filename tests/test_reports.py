@@ -183,3 +183,11 @@ def test_generator_software_in_exif_is_found_and_plain_photos_have_none() -> Non
     assert [i.quote for i in found] == ["Adobe Firefly 3"]
     plain = (DEMO / "suspects" / "unrelated_coffee.jpg").read_bytes()
     assert ai_indicators(plain, read_metadata(plain)) == []
+
+
+def test_every_shipped_expert_is_explained_in_words() -> None:
+    """A report says which expert gave the score: each expert of the shipped model has its own sentence."""
+    from detector.fusion import load_model
+    from service.reports.wording import BASIS
+
+    assert set(load_model().all_experts()) <= set(BASIS)
