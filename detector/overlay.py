@@ -12,8 +12,8 @@ import cv2
 import numpy as np
 
 WORKING_SIDE = (320, 640)
-"""The filled copy's longest side falls in this range (the keypoint signal's working size): stroke widths are
-judged at a known scale."""
+"""The filled copy's longest side falls in this range, as the keypoint signal's working copy does: stroke widths
+are judged at a known scale."""
 STROKE_KERNEL = 5
 """Light strokes thinner than this (pixels of the working copy) count as overlay."""
 STROKE_CONTRAST = 25
@@ -23,14 +23,14 @@ OVERLAY_SHARE = 0.06
 (90th percentile of the dev distractors), tiled watermarks 0.075 and up."""
 
 
-def working_copy(rgb: np.ndarray) -> np.ndarray:
-    """`rgb` resized so its longest side falls in `WORKING_SIDE` (unchanged when it already does)."""
-    h, w = rgb.shape[:2]
+def working_copy(image: np.ndarray) -> np.ndarray:
+    """`image` (RGB or grey) resized so its longest side falls in `WORKING_SIDE` (unchanged when it does)."""
+    h, w = image.shape[:2]
     longest = max(h, w)
     f = min(max(1.0, WORKING_SIDE[0] / longest), WORKING_SIDE[1] / longest)
     if f == 1.0:
-        return rgb
-    return cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+        return image
+    return cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
 
 
 def light_strokes_filled(rgb: np.ndarray) -> np.ndarray | None:

@@ -20,19 +20,18 @@ import numpy as np
 
 from detector.geometry import Polygon, clip_polygon, polygon_area
 from detector.intake import DecodedImage
-from detector.overlay import WORKING_SIDE
+from detector.overlay import working_copy
 from detector.signals.base import Comparison, Signal
 
 MAX_FEATURES = 700
 QUERY_FEATURES = 1500
-KEYPOINT_SIDE = WORKING_SIDE
-"""Images are resized so their longest side falls in this range: tiny crops need upscaling to have corners."""
 RATIO = 0.8
 RANSAC_PIXELS = 6.0
 MIN_INLIERS = 8
 REGION_INLIERS = 0.9
 """The inlier ratio is judged inside the original's outline only when that outline holds this share of the inliers
 (a degenerate transform's outline can miss them)."""
+
 
 @dataclass(frozen=True)
 class KeypointDescriptor:
@@ -118,14 +117,9 @@ class KeypointSignal(Signal[KeypointDescriptor]):
 
 
 def _working_grey(rgb: np.ndarray) -> np.ndarray:
-    """A grey working copy, resized so its longest side falls in `KEYPOINT_SIDE`."""
-    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-    h, w = grey.shape
-    longest = max(h, w)
-    f = min(max(1.0, KEYPOINT_SIDE[0] / longest), KEYPOINT_SIDE[1] / longest)
-    if f != 1.0:
-        grey = cv2.resize(grey, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
-    return grey
+    """A grey working copy at detector.overlay's working size (longest side 320-640): tiny crops need upscaling
+    to have corners, and stroke widths are judged at the same scale."""
+    return working_copy(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
 
 
 def _orb(image: DecodedImage, grey: np.ndarray, budget: int) -> KeypointDescriptor:
