@@ -191,3 +191,13 @@ def test_every_shipped_expert_is_explained_in_words() -> None:
     from service.reports.wording import BASIS
 
     assert set(load_model().all_experts()) <= set(BASIS)
+
+
+def test_the_keypoint_reading_says_when_the_watermark_was_filled_in() -> None:
+    """The court reads which copy of the suspect the geometric evidence came from."""
+    from service.reports.wording import reading
+
+    plain = {"inliers": 70, "tentative_matches": 90}
+    assert "filled in" not in reading("keypoints", plain)
+    assert "filled in" in reading("keypoints", {**plain, "query_light_strokes_filled": True})
+    assert "filled in" not in reading("keypoints", {**plain, "query_light_strokes_filled": False})

@@ -42,6 +42,9 @@ LIMITATIONS = (
     "Neural similarities are judged against a fixed background set of unrelated images (mostly clip art and "
     "desktop wallpapers); two different photographs of the same landmark from a similar viewpoint can still "
     "score as a derivative, and only geometric or hash proof makes a `copy`.",
+    "A suspect covered with thin light strokes (a tiled watermark, text) is also compared with those strokes "
+    "filled in from their surroundings; fine light detail of the picture itself (stars, lit windows) is filled "
+    "too, so that copy is only ever an additional view, never the only one.",
 )
 
 
@@ -99,11 +102,18 @@ def reading(signal: str, ev: dict[str, object]) -> str:
             )
         return text
     if signal == "keypoints":
-        return (
+        text = (
             f"{ev.get('inliers')} local features of the original map onto the suspect under a single "
             f"perspective transform (of {ev.get('tentative_matches')} tentative matches); 20 or more is "
             "geometric evidence that one image contains the other."
         )
+        if ev.get("query_light_strokes_filled") is True:
+            text += (
+                " The suspect's features were taken with its thin light strokes (a tiled watermark or text laid over "
+                "the picture) filled in from their surroundings, which matched more of the original than the "
+                "suspect as it is; the points are drawn on the suspect as it is."
+            )
+        return text
     return ""
 
 
