@@ -531,8 +531,9 @@ def proof_ratio(cands: dict[str, list[Candidate]], negatives: Sequence[QueryCase
 
 
 def written_threshold(t: float) -> float:
-    """A chosen threshold as written to thresholds.toml: 4 decimals, rounded UP, so that the written number never
-    lets in a negative the chosen one kept out (rounding to nearest once let a 6th of 565 tune negatives in)."""
+    """A chosen threshold as written to thresholds.toml: capped at 0.999, then 4 decimals rounded UP, so that the
+    written number lets in no negative the chosen one kept out (rounding to nearest once let a 6th of 565 tune
+    negatives in)."""
     t = min(t, 0.999)
     written = math.ceil(t * 1e4) / 1e4
     while written < t:  # t just above a 4-decimal score can multiply out to that very integer
