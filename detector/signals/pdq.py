@@ -65,34 +65,19 @@ class PdqSignal(Signal[PdqDescriptor]):
 
     def compare(self, query: PdqDescriptor, reference: PdqDescriptor) -> Comparison:
         distances = np.unpackbits(query.hashes ^ reference.hashes[0], axis=1).sum(axis=1)
+
+        def quality(i: int) -> int:
+            return min(query.quality if i < 8 else query.panel_quality[i - 8], reference.quality)
+
+        readings = [_reading(int(d), quality(i), i) for i, d in enumerate(distances)]
         best = int(distances.argmin())
-        distance = int(distances[best])
-        quality = min(query.quality if best < 8 else query.panel_quality[best - 8], reference.quality)
-        reliable = quality >= PDQ_MIN_QUALITY
-        features = _features(distance, reliable)
+        features, evidence = readings[best]
         match = features["pdq.match"] > 0
-        panels = [(int(d), min(q, reference.quality)) for d, q in zip(distances[8:], query.panel_quality, strict=True)]
         comp = Comparison(
             features=features,
-            views=[_features(d, q >= PDQ_MIN_QUALITY) for d, q in panels],
-            view_evidence=[
-                {
-                    "distance": d,
-                    "match": q >= PDQ_MIN_QUALITY and d <= PDQ_STANDARD_THRESHOLD,
-                    "transform": f"panel {i} of the collage",
-                    "quality": q,
-                    "reliable": q >= PDQ_MIN_QUALITY,
-                }
-                for i, (d, q) in enumerate(panels, start=1)
-            ],
-            evidence={
-                "distance": distance,
-                "threshold": PDQ_STANDARD_THRESHOLD,
-                "match": match,
-                "transform": _DIHEDRAL[best] if best < 8 else f"panel {best - 7} of the collage",
-                "quality": quality,
-                "reliable": reliable,
-            },
+            views=[f for f, _ in readings[8:]],  # the collage panels' own hashes
+            view_evidence=[e for _, e in readings[8:]],
+            evidence=evidence,
         )
         if match and best >= 8:  # a panel of the suspect is a PDQ match: that panel is the copied region
             comp.query_region = query.panels[best - 8].to_polygon(query.width, query.height)
@@ -119,13 +104,25 @@ class PdqSignal(Signal[PdqDescriptor]):
         return IndexEntries("hamming", descriptor.hashes, np.zeros(len(descriptor.hashes), dtype=np.int32))
 
 
-def _features(distance: int, reliable: bool) -> dict[str, float]:
-    """Fusion inputs for one Hamming distance: similarity always, closeness and match only for reliable hashes."""
-    return {
+def _reading(distance: int, quality: int, index: int) -> tuple[dict[str, float], dict[str, object]]:
+    """Fusion features and raw evidence of the suspect's `index`-th hash (0-7 the dihedral transforms, 8 on the
+    collage panels) against the work's: similarity always, closeness and match only for reliable hashes."""
+    reliable = quality >= PDQ_MIN_QUALITY
+    match = reliable and distance <= PDQ_STANDARD_THRESHOLD
+    features = {
         "pdq.similarity": 1.0 - distance / PDQ_BITS,
         "pdq.closeness": max(0.0, 1.0 - distance / PDQ_CLOSE_BITS) if reliable else 0.0,
-        "pdq.match": float(reliable and distance <= PDQ_STANDARD_THRESHOLD),
+        "pdq.match": float(match),
     }
+    evidence: dict[str, object] = {
+        "distance": distance,
+        "threshold": PDQ_STANDARD_THRESHOLD,
+        "match": match,
+        "transform": _DIHEDRAL[index] if index < 8 else f"panel {index - 7} of the collage",
+        "quality": quality,
+        "reliable": reliable,
+    }
+    return features, evidence
 
 
 def _shrunk(rgb: np.ndarray) -> np.ndarray:
