@@ -18,6 +18,7 @@ import numpy as np
 import pillow_heif
 from PIL import Image, UnidentifiedImageError
 
+from detector import png_chunks
 from detector.geometry import Box
 
 pillow_heif.register_heif_opener()  # seized phone images are HEIC
@@ -60,6 +61,9 @@ class DecodedImage:
     flattened_on: str = ""
     """Background the transparency was flattened on: "white" (the usual), "black" (only when on white the
     picture would be blank: translucent wallpapers drawn in white on transparency), "" if it has no alpha."""
+    notes: tuple[str, ...] = ()
+    """What intake had to overlook to read the pixels (a PNG's oversized or damaged ancillary chunks), for the
+    evidence: the picture is what every viewer shows, and the file is kept byte for byte as received."""
 
     @cached_property
     def is_blank(self) -> bool:
@@ -93,9 +97,42 @@ def sha256_hex(data: bytes) -> str:
 
 
 def decode_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
-    """Decode `data` (the whole file) or raise IntakeError saying why it cannot be used."""
+    """Decode `data` (the whole file) or raise IntakeError saying why it cannot be used.
+
+    A PNG that Pillow refuses is tried once more with only the chunks that make its pixels, as libpng would read it
+    (detector.png_chunks); what was dropped is kept in `notes`."""
     if not data:
         raise IntakeError(name, "empty file (0 bytes)")
+    try:
+        fmt, width, height, rgb, flattened_on = _decode(data, name, max_pixels)
+        notes: tuple[str, ...] = ()
+    except IntakeError as first:
+        repaired = png_chunks.pixel_chunks_only(data) if first.reason.startswith(_CORRUPT) else None
+        if repaired is None:
+            raise
+        try:
+            fmt, width, height, rgb, flattened_on = _decode(repaired[0], name, max_pixels)
+        except IntakeError:
+            raise first from None
+        notes = (f"PNG ancillary chunks ignored to read the pixels, as libpng does: {', '.join(repaired[1])}",)
+    return DecodedImage(
+        name=name,
+        sha256=sha256_hex(data),
+        size_bytes=len(data),
+        format=fmt,
+        width=width,
+        height=height,
+        rgb=rgb,
+        flattened_on=flattened_on,
+        notes=notes,
+    )
+
+
+_CORRUPT = "truncated or corrupt image data"
+
+
+def _decode(data: bytes, name: str, max_pixels: int) -> tuple[str, int, int, np.ndarray, str]:
+    """(format, displayed width, displayed height, working RGB, flattened_on) of `data`, or IntakeError."""
     try:
         with warnings.catch_warnings(), _pillow_pixel_limit(max_pixels):
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -129,18 +166,11 @@ def decode_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -
         raise IntakeError(name, f"refused as a possible decompression bomb ({exc})") from exc
     except UnidentifiedImageError as exc:
         raise IntakeError(name, "not an image, or an image format this tool cannot read") from exc
+    except MemoryError as exc:
+        raise IntakeError(name, "refused: decoding it would need more memory than this machine has") from exc
     except Exception as exc:  # hostile bytes make decoders fail in many ways (struct.error, TypeError, RuntimeError)
-        raise IntakeError(name, f"truncated or corrupt image data ({exc})") from exc
-    return DecodedImage(
-        name=name,
-        sha256=sha256_hex(data),
-        size_bytes=len(data),
-        format=fmt,
-        width=width,
-        height=height,
-        rgb=rgb,
-        flattened_on=flattened_on,
-    )
+        raise IntakeError(name, f"{_CORRUPT} ({exc})") from exc
+    return fmt, width, height, rgb, flattened_on
 
 
 @contextmanager
@@ -193,9 +223,7 @@ def _canonical_rgb(image: Image.Image, orientation: int) -> tuple[np.ndarray, st
         image = image.transpose(_TRANSPOSE[orientation])
     mode = image.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(image, dtype=np.float64)
-        hi = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
-        image = Image.fromarray(np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
+        image = Image.fromarray(_to_8bit(np.asarray(image, dtype=np.float64), mode), "L")
     elif mode in ("P", "L", "RGB") and "transparency" in image.info:  # palette or tRNS colour-key transparency
         image = image.convert("RGBA")
     flattened_on = ""
@@ -208,6 +236,18 @@ def _canonical_rgb(image: Image.Image, orientation: int) -> tuple[np.ndarray, st
         new = (max(1, round(image.width * f)), max(1, round(image.height * f)))
         image = image.resize(new, Image.Resampling.LANCZOS, reducing_gap=3.0)
     return np.ascontiguousarray(np.asarray(image, dtype=np.uint8)), flattened_on
+
+
+def _to_8bit(arr: np.ndarray, mode: str) -> np.ndarray:
+    """Grey levels of a 16-bit, 32-bit integer or float picture on 0-255. Floats on 0-1 (how scientific and HDR
+    tools write them) are scaled by 255; integers by their range (16-bit, or 8-bit values stored wide)."""
+    arr = np.nan_to_num(arr, nan=0.0, posinf=0.0, neginf=0.0)
+    top = float(arr.max()) if arr.size else 0.0
+    if mode == "F" and float(arr.min()) >= 0.0 and top <= 1.0:
+        hi = 1.0
+    else:
+        hi = 65535.0 if mode.startswith("I;16") or top > 255 else 255.0
+    return np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def _flatten_alpha(rgba: Image.Image) -> tuple[Image.Image, str]:

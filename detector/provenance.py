@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 
 from PIL import ExifTags, Image, IptcImagePlugin
 
+from detector import png_chunks
+
 GENERATOR_SIGNATURES = (
     "stable diffusion",
     "stablediffusion",
@@ -84,12 +86,20 @@ class Indicator:
 
 
 def read_metadata(data: bytes) -> dict[str, object]:
-    """EXIF (selected fields + GPS presence), XMP packet fields, IPTC, PNG text chunks; {} if unreadable."""
+    """EXIF (selected fields + GPS presence), XMP packet fields, IPTC, PNG text chunks; {} if unreadable.
+
+    PNG text is read by detector.png_chunks, within its caps, so a text chunk too large for Pillow is still quoted."""
     out: dict[str, object] = {}
+    repaired = png_chunks.pixel_chunks_only(data)
     try:
         image = Image.open(io.BytesIO(data))
     except Exception:
-        return out
+        if repaired is None:
+            return out
+        try:
+            image = Image.open(io.BytesIO(repaired[0]))
+        except Exception:
+            return out
     try:
         exif = image.getexif()
         fields = {ExifTags.TAGS.get(k, str(k)): v for k, v in exif.items()}
@@ -111,9 +121,11 @@ def read_metadata(data: bytes) -> dict[str, object]:
             out["iptc"] = {f"{k[0]}:{k[1]}": _text(v) for k, v in iptc.items()}
     except Exception:
         pass
-    texts = getattr(image, "text", None)
-    if isinstance(texts, dict) and texts:
+    texts, notes = png_chunks.text_chunks(data)  # {} and [] for anything but a PNG
+    if texts:
         out["png_text"] = {k: _text(v) for k, v in texts.items()}
+    if notes:
+        out["png_text_notes"] = notes
     return out
 
 
