@@ -23,14 +23,20 @@ OVERLAY_SHARE = 0.06
 (90th percentile of the dev distractors), tiled watermarks 0.075 and up."""
 
 
+def working_shape(h: int, w: int) -> tuple[int, int]:
+    """(height, width) of the working copy of an h x w picture: longest side brought into `WORKING_SIDE`."""
+    longest = max(h, w)
+    f = min(max(1.0, WORKING_SIDE[0] / longest), WORKING_SIDE[1] / longest)
+    return (h, w) if f == 1.0 else (max(1, round(h * f)), max(1, round(w * f)))
+
+
 def working_copy(image: np.ndarray) -> np.ndarray:
     """`image` (RGB or grey) resized so its longest side falls in `WORKING_SIDE` (unchanged when it does)."""
     h, w = image.shape[:2]
-    longest = max(h, w)
-    f = min(max(1.0, WORKING_SIDE[0] / longest), WORKING_SIDE[1] / longest)
-    if f == 1.0:
+    shape = working_shape(h, w)
+    if shape == (h, w):
         return image
-    return cv2.resize(image, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(image, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
 
 
 def light_strokes_filled(rgb: np.ndarray) -> np.ndarray | None:

@@ -74,6 +74,11 @@ class Signal(ABC, Generic[D]):
         """Storage key: the name, plus a variant (e.g. the embedder) where one signal type has several."""
         return self.name
 
+    def cannot_describe(self, image: DecodedImage) -> str | None:
+        """Why this signal cannot describe `image` (degenerate geometry: a spacer 640 px wide and 1 px high), or
+        None when it can. Such a picture is compared by the other signals, and the evidence says which did not run."""
+        return None
+
     @abstractmethod
     def compute(self, image: DecodedImage) -> D:
         """Descriptor of `image` (pure: same image, same descriptor)."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from detector.geometry import Polygon, clip_polygon, polygon_area
 from detector.intake import DecodedImage
-from detector.overlay import working_copy
+from detector.overlay import working_copy, working_shape
 from detector.signals.base import Comparison, Signal
 
 MAX_FEATURES = 700
@@ -28,6 +28,12 @@ QUERY_FEATURES = 1500
 RATIO = 0.8
 RANSAC_PIXELS = 6.0
 MIN_INLIERS = 8
+ORB_EDGE = 31
+"""ORB's patch size and border (OpenCV's default): it finds no corner within this many pixels of an edge."""
+MIN_WORKING_SIDE = 2 * ORB_EDGE + 1
+"""A working copy whose short side is below this has no room for a single ORB corner (random noise 640 px wide:
+0 keypoints at 62 px high, 67 at 63), and ORB's pyramid shrinks a strip 1 px high to nothing, where OpenCV fails
+inside resize: spacers and dividers, 1000x2 px and the like, are left to the other signals."""
 REGION_INLIERS = 0.9
 """The inlier ratio is judged inside the original's outline only when that outline holds this share of the inliers
 (a degenerate transform's outline can miss them)."""
@@ -50,6 +56,15 @@ class KeypointSignal(Signal[KeypointDescriptor]):
     name: ClassVar[str] = "keypoints"
     version: ClassVar[int] = 1
     feature_names: ClassVar[tuple[str, ...]] = ("keypoints.inliers", "keypoints.inlier_ratio")
+
+    def cannot_describe(self, image: DecodedImage) -> str | None:
+        h, w = working_shape(*image.rgb.shape[:2])
+        if min(h, w) >= MIN_WORKING_SIDE:
+            return None
+        return (
+            f"the picture ({image.width}x{image.height} px) is too thin for keypoints: its working copy is {w}x{h} "
+            f"px, and ORB needs a short side of at least {MIN_WORKING_SIDE} px"
+        )
 
     def compute(self, image: DecodedImage) -> KeypointDescriptor:
         return _orb(image, _working_grey(image.rgb), MAX_FEATURES)
