@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 SCHEMA_VERSION = 1
 
@@ -87,10 +88,17 @@ class DuplicateWork(Exception):
 
 
 class Registry:
-    """Typed access to the SQLite registry; every write is one transaction."""
+    """Typed access to the SQLite registry; every write is one transaction.
 
-    def __init__(self, path: Path) -> None:
+    `read_only` opens an existing registry without writing anything to its folder (a read-only mount, evidence
+    media): not even SQLite's WAL index, which a read-only folder cannot hold, so it is then opened immutable."""
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = path
+        self.read_only = read_only
+        if read_only:
+            self.db = _connect_read_only(path)
+            return
         self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
@@ -248,6 +256,21 @@ class Registry:
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self.db)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection: shared with live writers where SQLite can, immutable where the folder is read-only."""
+    last: sqlite3.Error | None = None
+    for mode in ("mode=ro", "immutable=1"):
+        db = sqlite3.connect(f"file:{quote(str(path))}?{mode}", uri=True, timeout=60, isolation_level=None)
+        try:
+            db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+            return db
+        except sqlite3.OperationalError as exc:  # WAL without its -shm file in a read-only folder
+            db.close()
+            last = exc
+    assert last is not None
+    raise last
 
 
 class _Transaction:

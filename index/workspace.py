@@ -10,13 +10,17 @@ Layout (default ./semblance-data, or --home / SEMBLANCE_HOME):
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import re
+import sqlite3
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -34,23 +38,72 @@ class WorkspaceError(RuntimeError):
     """A workspace that is missing, incompatible or misused; the message says what to do."""
 
 
+DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """True for the errors a full file system (or quota) gives, from the OS or from SQLite."""
+    if isinstance(exc, OSError):
+        return exc.errno in DISK_FULL
+    return isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)
+
+
 def resolve_home(home: str | None) -> Path:
     return Path(home or os.environ.get("SEMBLANCE_HOME") or DEFAULT_HOME).expanduser().resolve()
 
 
 class Workspace:
+    """An open workspace. A folder that cannot be written (a read-only mount, evidence media) opens in read-only
+    mode: listing, scanning and reporting elsewhere work; registering and removing are refused (`read_only`)."""
+
     def __init__(self, home: Path) -> None:
         self.home = home
-        config_path = home / "config.json"
-        if not config_path.is_file():
-            raise WorkspaceError(f"no Semblance workspace at {home}; run `semblance --home {home} init` first")
-        self.config: dict[str, object] = json.loads(config_path.read_text())
-        self.registry = Registry(home / "registry.sqlite")
-        self.vault = Vault(home / "vault")
+        self.config = _read_config(home)
+        self.read_only: str | None = _unwritable(home)
+        """Why the workspace is read-only (the OS's reason), or None when it can be written."""
+        self.notify: Callable[[str], None] = lambda _message: None
+        """Where notices go (a wait for the lock); the CLI prints them on stderr."""
+        self.registry = self._open_registry()
+        self.vault = Vault(home / "vault", create=self.read_only is None)
         self.index_dir = home / "index"
-        self.index_dir.mkdir(exist_ok=True)
+        if self.read_only is None:
+            self.index_dir.mkdir(exist_ok=True)
         self._indexes: dict[str, SignalIndex] | None = None
         self._index_generation = -1
+
+    def _open_registry(self) -> Registry:
+        path = self.home / "registry.sqlite"
+        if not path.is_file():
+            raise WorkspaceError(
+                f"{path} is missing, though {self.home / 'config.json'} is there: restore the registry from a backup "
+                f"(the original files are kept in {self.home / 'vault'})"
+            )
+        try:
+            try:
+                return Registry(path, read_only=self.read_only is not None)
+            except sqlite3.OperationalError as exc:
+                if "readonly" not in str(exc) and "read-only" not in str(exc):
+                    raise
+                self.read_only = f"the registry cannot be written ({exc})"
+                return Registry(path, read_only=True)
+        except sqlite3.DatabaseError as exc:
+            if is_disk_full(exc):
+                raise WorkspaceError(f"the disk holding {self.home} is full ({exc}); free space and try again") from exc
+            raise WorkspaceError(
+                f"{path} is not a readable Semblance registry ({exc}): restore it from a backup; the original files "
+                f"are kept in {self.home / 'vault'}, and registering them into a new workspace rebuilds it"
+            ) from exc
+
+    def require_writable(self, action: str) -> None:
+        """Refuse `action` (e.g. "register") in a read-only workspace, saying why."""
+        if self.read_only is not None:
+            raise WorkspaceError(f"cannot {action}: {self.read_only_notice()}")
+
+    def read_only_notice(self) -> str:
+        return (
+            f"the workspace {self.home} is read-only ({self.read_only}); listing, scanning and reporting into another "
+            "folder work, registering and removing do not"
+        )
 
     @classmethod
     def create(
@@ -91,11 +144,27 @@ class Workspace:
         self.registry.close()
 
     @contextmanager
-    def lock(self, exclusive: bool) -> Iterator[None]:
-        """Advisory lock on the workspace: writers exclude everyone, readers share."""
-        with open(self.home / "lock", "a+") as f:
-            fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+    def lock(self, exclusive: bool, purpose: str = "") -> Iterator[None]:
+        """Advisory lock on the workspace: writers exclude everyone, readers share. A wait is announced through
+        `notify`, naming the writer (pid and purpose), so that a scan never waits in silence."""
+        if exclusive:
+            self.require_writable(purpose or "write")
+        path = self.home / "lock"
+        if self.read_only is not None and not path.is_file():
+            yield  # a read-only folder without a lock file: nobody can be writing to it
+            return
+        with open(path, "r" if self.read_only is not None else "a+") as f:
+            operation = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
             try:
+                fcntl.flock(f, operation | fcntl.LOCK_NB)
+            except BlockingIOError:
+                self.notify(_waiting_message(f, exclusive))
+                fcntl.flock(f, operation)
+            try:
+                if exclusive:
+                    f.truncate(0)
+                    f.write(f"pid {os.getpid()}: {purpose or 'writing'}\n")
+                    f.flush()
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
@@ -148,15 +217,21 @@ class Workspace:
         self._index_generation = self.registry.generation()
 
     def save_indexes(self) -> None:
-        """Persist the in-memory indexes, stamped with the generation they reflect. Call under the lock."""
-        if self._indexes is None or self._index_generation != self.registry.generation():
+        """Persist the in-memory indexes, stamped with the generation they reflect. Call under the lock.
+
+        The files are caches of the registry: when they cannot be written (a full disk), the next run rebuilds them,
+        so that failure is announced, not raised."""
+        if self.read_only is not None or self._indexes is None or self._index_generation != self.registry.generation():
             return
-        files = {key: idx.save(self.index_dir / _safe(key)) for key, idx in self._indexes.items()}
-        types = {key: idx.type_name for key, idx in self._indexes.items()}
-        write_state(
-            self.index_dir / "state.json",
-            {"generation": self._index_generation, "files": files, "types": types, "saved_at": utc_now()},
-        )
+        try:
+            files = {key: idx.save(self.index_dir / _safe(key)) for key, idx in self._indexes.items()}
+            types = {key: idx.type_name for key, idx in self._indexes.items()}
+            write_state(
+                self.index_dir / "state.json",
+                {"generation": self._index_generation, "files": files, "types": types, "saved_at": utc_now()},
+            )
+        except OSError as exc:
+            self.notify(f"the search-index cache could not be saved ({exc.strerror or exc}); it is rebuilt next time")
 
     def index_state(self) -> dict[str, object]:
         return self._state()
@@ -166,6 +241,55 @@ class Workspace:
             return dict(json.loads((self.index_dir / "state.json").read_text()))
         except (OSError, ValueError):
             return {}
+
+
+def _read_config(home: Path) -> dict[str, object]:
+    """config.json, checked: a missing or damaged one is a WorkspaceError that says what to do."""
+    path = home / "config.json"
+    if not path.is_file():
+        raise WorkspaceError(f"no Semblance workspace at {home}; run `semblance --home {home} init` first")
+    example = '{"embedders": ["effnet-lite0"], "max_pixels": 80000000, "format": 1}'
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise WorkspaceError(
+            f"{path} is corrupt ({exc}): restore it from a backup, or write it again with the embedders the "
+            f"workspace was made with, e.g. {example}; the registry and the vault are untouched"
+        ) from exc
+    problems = []
+    if not isinstance(config, dict):
+        problems.append("it is not a JSON object")
+    else:
+        embedders = config.get("embedders")
+        if not isinstance(embedders, list) or not embedders or not all(isinstance(e, str) for e in embedders):
+            problems.append("'embedders' must be a non-empty list of embedder specs")
+        pixels = config.get("max_pixels")
+        if not isinstance(pixels, int) or isinstance(pixels, bool) or pixels <= 0:
+            problems.append("'max_pixels' must be a positive whole number")
+    if problems:
+        raise WorkspaceError(
+            f"{path} is damaged ({'; '.join(problems)}): restore it from a backup, or write it again, e.g. {example}"
+        )
+    return dict(config)
+
+
+def _unwritable(home: Path) -> str | None:
+    """Why files cannot be created in `home` (read-only mount, permissions), or None when they can."""
+    try:
+        fd, name = tempfile.mkstemp(dir=home, prefix=".write-test-")
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    os.close(fd)
+    os.unlink(name)
+    return None
+
+
+def _waiting_message(f: IO[str], exclusive: bool) -> str:
+    f.seek(0)
+    holder = f.read(200).strip()
+    if exclusive:
+        return "waiting for the other Semblance processes using this workspace to finish…"
+    return f"waiting for a Semblance process that is writing to this workspace ({holder or 'another process'})…"
 
 
 def _safe(key: str) -> str:
