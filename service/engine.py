@@ -8,7 +8,9 @@ sweeps all call this module and never reach into the detector or the index direc
 
 from __future__ import annotations
 
+import base64
 import re
+import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,8 +30,9 @@ from detector.matching import VERIFY_SIGNALS, Match, assess, compare, overall_ve
 from detector.signals import Signal, build_signals
 from index.keys import existing_fingerprint
 from index.registry import DuplicateWork, WorkRecord
-from index.workspace import Workspace, WorkspaceError, resolve_home
+from index.workspace import Workspace, WorkspaceError, is_disk_full, resolve_home
 from service.inputs import InputError, InputItem
+from service.time_budget import DEFAULT_ITEM_SECONDS, ItemTimeout, time_budget
 
 CANDIDATES_PER_SIGNAL = 24
 """Works kept from each signal's nearest-neighbour search before exact re-scoring."""
@@ -48,6 +51,14 @@ AnySignal = Signal[Any]
 
 class EngineError(RuntimeError):
     """A problem the user must fix (workspace, embedder, arguments); the message says how."""
+
+
+class SignalFailed(Exception):
+    """One signal raised on one picture: that picture's error, never the batch's."""
+
+    def __init__(self, signal: str, exc: Exception) -> None:
+        super().__init__(f"the {signal} signal failed on this picture ({type(exc).__name__}: {exc}); not compared")
+        self.signal = signal
 
 
 @dataclass
@@ -69,11 +80,15 @@ class RegisterOutcome:
     ref: str = ""
     sha256: str = ""
     message: str = ""
+    path_bytes_b64: str | None = None
+    """The file name's raw bytes (base64) when it is not valid UTF-8; `path` then shows them as escapes."""
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"path": self.path, "status": self.status, "ref": self.ref, "sha256": self.sha256}
         if self.message:
             out["error" if self.status == "error" else "message"] = self.message
+        if self.path_bytes_b64 is not None:
+            out["path_bytes_b64"] = self.path_bytes_b64
         return out
 
 
@@ -126,20 +141,35 @@ class ScanResult:
     format: str = ""
     elapsed_ms: float = 0.0
     image: DecodedImage | None = None
+    signals_not_run: dict[str, str] = field(default_factory=dict)
+    """Signals that could not describe this picture (degenerate geometry), with the reason; the others decided."""
+    path_bytes_b64: str | None = None
+    """The file name's raw bytes (base64) when it is not valid UTF-8; `path` then shows them as escapes."""
+    intake_notes: tuple[str, ...] = ()
+    """What intake overlooked to read the pixels (detector.intake.DecodedImage.notes)."""
 
     def to_json(self) -> dict[str, object]:
+        out: dict[str, object]
         if self.error is not None:
-            return {"path": self.path, "sha256": self.sha256, "verdict": None, "error": self.error}
-        return {
-            "path": self.path,
-            "sha256": self.sha256,
-            "verdict": self.verdict,
-            "matches": [m.to_json() for m in self.matches],
-            "width": self.width,
-            "height": self.height,
-            "format": self.format,
-            "elapsed_ms": round(self.elapsed_ms, 1),
-        }
+            out = {"path": self.path, "sha256": self.sha256, "verdict": None, "error": self.error}
+        else:
+            out = {
+                "path": self.path,
+                "sha256": self.sha256,
+                "verdict": self.verdict,
+                "matches": [m.to_json() for m in self.matches],
+                "width": self.width,
+                "height": self.height,
+                "format": self.format,
+                "elapsed_ms": round(self.elapsed_ms, 1),
+            }
+            if self.signals_not_run:
+                out["signals_not_run"] = self.signals_not_run
+            if self.intake_notes:
+                out["intake_notes"] = list(self.intake_notes)
+        if self.path_bytes_b64 is not None:
+            out["path_bytes_b64"] = self.path_bytes_b64
+        return out
 
 
 class Engine:
@@ -154,6 +184,8 @@ class Engine:
                 f"{', '.join(specs)}); its vectors would not be comparable"
             )
         self.embedder_spec = embedder or specs[0]
+        self.item_seconds: float | None = DEFAULT_ITEM_SECONDS
+        """Time budget of one input (service.time_budget); None for none."""
         self._embedders: dict[str, Embedder] = {}
         self.model = model or load_model()
         self.primary = self._embedder(self.embedder_spec)
@@ -247,39 +279,58 @@ class Engine:
     ) -> list[RegisterOutcome]:
         """Register works one transaction each; bad files and duplicates are reported, never fatal."""
         out = []
-        signals = self._all_signals()
-        with self.workspace.lock(exclusive=True):
-            self.workspace.recover()
-            self._indexes(signals)
-            try:
-                for item, meta in items:
-                    outcome = self._register_one(item, meta, signals)
-                    out.append(outcome)
-                    if progress:
-                        progress(outcome)
-            finally:
-                self.workspace.save_indexes()
+        for outcome in self.register_each(items):
+            out.append(outcome)
+            if progress:
+                progress(outcome)
         return out
 
-    def _register_one(self, item: InputItem, meta: WorkMetadata, signals: list[AnySignal]) -> RegisterOutcome:
+    def register_each(self, items: Iterable[tuple[InputItem, WorkMetadata]]) -> Iterator[RegisterOutcome]:
+        """Register works one transaction each, yielding each outcome as soon as it is committed, so that a crash
+        later in the batch never hides what was registered. A bad file is its own error outcome; only a workspace
+        fault (a full disk) ends the batch, as an EngineError saying what was kept and what to do."""
+        signals = self._all_signals()
         try:
-            data = item.read()
-            image = decode_image(data, item.name, self.workspace.max_pixels)
+            with self.workspace.lock(exclusive=True, purpose="register"):
+                self.workspace.recover()
+                self._indexes(signals)
+                try:
+                    for item, meta in items:
+                        yield self._register_one(item, meta, signals)
+                finally:
+                    self.workspace.save_indexes()
+        except WorkspaceError as exc:
+            raise EngineError(str(exc)) from exc
+
+    def _register_one(self, item: InputItem, meta: WorkMetadata, signals: list[AnySignal]) -> RegisterOutcome:
+        raw_name = item.name_bytes_b64
+
+        def outcome(status: str, ref: str = "", sha256: str = "", message: str = "") -> RegisterOutcome:
+            return RegisterOutcome(item.name, status, ref, sha256, message, raw_name)
+
+        try:
+            with time_budget(self.item_seconds):  # reading and describing; the commit below is never interrupted
+                data = item.read()
+                image = decode_image(data, item.name, self.workspace.max_pixels)
+                if image.is_blank:
+                    return outcome("error", meta.ref, image.sha256, BLANK_WORK)
+                descriptors, not_run = self._describe(image, signals, query=False)
         except (InputError, IntakeError) as exc:
-            return RegisterOutcome(item.name, "error", meta.ref, message=exc.reason)
-        if image.is_blank:
-            return RegisterOutcome(item.name, "error", meta.ref, image.sha256, BLANK_WORK)
+            return outcome("error", meta.ref, message=exc.reason)
+        except (ItemTimeout, SignalFailed) as exc:
+            return outcome("error", meta.ref, message=str(exc))
         ref = meta.ref or _default_ref(item.name)
         reg = self.workspace.registry
         dup = reg.find_duplicate(image.sha256, ref)
         if dup is not None and dup.existing.sha256 == image.sha256:
-            return RegisterOutcome(item.name, "duplicate", dup.existing.ref, image.sha256, dup.reason)
+            return outcome("duplicate", dup.existing.ref, image.sha256, dup.reason)
         if dup is not None:
             if meta.ref:
-                return RegisterOutcome(item.name, "error", ref, image.sha256, dup.reason)
+                return outcome("error", ref, image.sha256, dup.reason)
             ref = f"{ref}-{image.sha256[:8]}"  # a derived ref collided: disambiguate by content
-        descriptors = {s.key: s.compute(image) for s in signals}
-        self.workspace.vault.put(image.sha256, data)
+        extra = dict(meta.extra)
+        if raw_name is not None:
+            extra["original_name_bytes_b64"] = base64.b64encode(item.name_bytes or b"").decode("ascii")
         record = WorkRecord(
             ref=ref,
             sha256=image.sha256,
@@ -293,61 +344,129 @@ class Engine:
             rights_holder=meta.rights_holder,
             registration_no=meta.registration_no,
             source_url=meta.source_url,
-            metadata=meta.extra,
+            metadata=extra,
         )
+        stored = [s for s in signals if s.key in descriptors]
         try:
-            record = reg.add_work(record, [(s.key, s.version, s.to_bytes(descriptors[s.key])) for s in signals])
+            self.workspace.vault.put(image.sha256, data)
+            record = reg.add_work(record, [(s.key, s.version, s.to_bytes(descriptors[s.key])) for s in stored])
         except DuplicateWork as exc:
-            return RegisterOutcome(item.name, "duplicate", exc.existing.ref, image.sha256, exc.reason)
+            return outcome("duplicate", exc.existing.ref, image.sha256, exc.reason)
+        except (OSError, sqlite3.OperationalError) as exc:
+            raise EngineError(self._write_failed(item.name, exc)) from exc
         added = {}
-        for s in signals:
+        for s in stored:
             entries = s.index_entries(descriptors[s.key])
             if entries is not None:
                 added[s.key] = (entries.rows, entries.region_ids)
         self.workspace.note_added(added, record.id)
-        return RegisterOutcome(item.name, "registered", ref, image.sha256)
+        note = "; ".join(f"{key.split(':', 1)[0]} not computed: {why}" for key, why in not_run.items())
+        return outcome("registered", ref, image.sha256, note)
+
+    def _write_failed(self, name: str, exc: BaseException) -> str:
+        """What to tell the user when the workspace could not be written while registering `name`."""
+        home = self.workspace.home
+        what = "the disk holding the workspace is full" if is_disk_full(exc) else "the workspace could not be written"
+        return (
+            f"{what} while registering {name} ({exc}); works reported as registered are committed and safe, "
+            f"{name} and those after it were not registered. Free space on the file system of {home} (or fix the "
+            "fault) and run the same command again: what is already registered is reported as a duplicate"
+        )
+
+    def _describe(
+        self, image: DecodedImage, signals: list[AnySignal], query: bool
+    ) -> tuple[dict[str, object], dict[str, str]]:
+        """Descriptors of `image` under `signals` (suspect descriptors when `query`), and the signals that cannot
+        describe it with their reasons. A signal that raises is `SignalFailed`: the picture's error."""
+        descriptors: dict[str, object] = {}
+        not_run: dict[str, str] = {}
+        for s in signals:
+            reason = s.cannot_describe(image)
+            if reason is not None:
+                not_run[s.key] = reason
+                continue
+            try:
+                descriptors[s.key] = s.compute_query(image) if query else s.compute(image)
+            except (ItemTimeout, MemoryError):
+                raise
+            except Exception as exc:
+                raise SignalFailed(s.name, exc) from exc
+        return descriptors, not_run
 
     # -- scanning -----------------------------------------------------------------------------------
     def scan(self, item: InputItem, top_k: int = 5, near_misses: bool = False) -> ScanResult:
         return next(self.scan_many([item], top_k, near_misses))
 
     def scan_many(self, items: Iterable[InputItem], top_k: int = 5, near_misses: bool = False) -> Iterator[ScanResult]:
-        """Scan each suspect; unreadable ones yield a result with `error` set."""
-        with self.workspace.lock(exclusive=False):
-            indexes = self._indexes(self.signals)
+        """Scan each suspect; unreadable ones, and any one whose comparison fails, yield a result with `error` set."""
+        try:
+            with self.workspace.lock(exclusive=False):
+                indexes = self._indexes(self.signals)
+        except WorkspaceError as exc:
+            raise EngineError(str(exc)) from exc
         for item in items:
-            started = time.perf_counter()
-            data = b""
-            try:
+            yield self._scan_one(item, indexes, top_k, near_misses)
+
+    def _scan_one(self, item: InputItem, indexes: dict[str, Any], top_k: int, near_misses: bool) -> ScanResult:
+        started = time.perf_counter()
+        data = b""
+
+        def failed(reason: str, sha256: str = "") -> ScanResult:  # the bytes' hash is kept when they could be read
+            digest = sha256 or (sha256_hex(data) if data else "")
+            return ScanResult(item.name, digest, error=reason, path_bytes_b64=item.name_bytes_b64)
+
+        try:
+            with time_budget(self.item_seconds):
                 data = item.read()
                 image = decode_image(data, item.name, self.workspace.max_pixels)
-            except (InputError, IntakeError) as exc:  # the bytes' hash is still recorded when they could be read
-                yield ScanResult(item.name, sha256_hex(data) if data else "", error=exc.reason)
-                continue
-            if image.is_blank:
-                yield ScanResult(item.name, image.sha256, error=BLANK_SUSPECT)
-                continue
-            matches = self._match(image, indexes, top_k, near_misses)
-            yield ScanResult(
-                path=item.name,
-                sha256=image.sha256,
-                verdict=overall_verdict([m.internal for m in matches if m.internal]),
-                matches=matches,
-                width=image.width,
-                height=image.height,
-                format=image.format,
-                elapsed_ms=(time.perf_counter() - started) * 1000,
-                image=image,
-            )
+                if image.is_blank:
+                    return failed(BLANK_SUSPECT, image.sha256)
+                query, not_run = self._describe(image, self.signals, query=True)
+                matches = self._match(image, query, not_run, indexes, top_k, near_misses)
+        except (InputError, IntakeError) as exc:
+            return failed(exc.reason)
+        except (ItemTimeout, SignalFailed) as exc:
+            return failed(str(exc))
+        except MemoryError:
+            return failed("not compared: it needed more memory than this machine has")
+        except (sqlite3.Error, OSError) as exc:
+            home = self.workspace.home
+            raise EngineError(f"the workspace {home} could not be read while scanning {item.name} ({exc})") from exc
+        except Exception as exc:  # a fault of Semblance on this one picture: report it, and go on with the batch
+            return failed(f"not compared: internal error ({type(exc).__name__}: {exc}); please report this file")
+        return ScanResult(
+            path=item.name,
+            sha256=image.sha256,
+            verdict=overall_verdict([m.internal for m in matches if m.internal]),
+            matches=matches,
+            width=image.width,
+            height=image.height,
+            format=image.format,
+            elapsed_ms=(time.perf_counter() - started) * 1000,
+            image=image,
+            signals_not_run={key.split(":", 1)[0]: why for key, why in not_run.items()},
+            path_bytes_b64=item.name_bytes_b64,
+            intake_notes=image.notes,
+        )
 
     def describe_query(self, image: DecodedImage) -> dict[str, object]:
-        """Descriptors of a suspect under the primary signals (for reports and reproduction)."""
-        return {s.key: s.compute_query(image) for s in self.signals}
+        """Descriptors of a suspect under the primary signals (for reports and reproduction); signals that cannot
+        describe the picture are absent."""
+        return self._describe(image, self.signals, query=True)[0]
 
-    def _match(self, image: DecodedImage, indexes: dict[str, Any], top_k: int, near_misses: bool) -> list[MatchResult]:
-        query = self.describe_query(image)
+    def _match(
+        self,
+        image: DecodedImage,
+        query: dict[str, object],
+        not_run: dict[str, str],
+        indexes: dict[str, Any],
+        top_k: int,
+        near_misses: bool,
+    ) -> list[MatchResult]:
         candidates: set[int] = set()
         for s in self.signals:
+            if s.key not in query:
+                continue
             entries = s.query_entries(query[s.key])
             if entries is None or s.key not in indexes:
                 continue
@@ -375,13 +494,26 @@ class Engine:
         assessed.sort(key=lambda m: m.score, reverse=True)
         kept = [m for m in assessed if near_misses or m.verdict != "no_match"][:top_k]
         works = reg.works_by_ids(m.work_id for m in kept)
+
+        def not_compared(m: Match) -> dict[str, dict[str, object]]:
+            """Signals that would have compared this pair but could not run on one side, with the reason."""
+            wanted = [s for s in self.signals if s.name in cheap or m.work_id in verified]
+            out: dict[str, dict[str, object]] = {}
+            for s in wanted:
+                if s.key in not_run:
+                    out[s.name] = {"not_run": f"on the suspect: {not_run[s.key]}"}
+                elif s.key not in refs[m.work_id]:
+                    out[s.name] = {"not_run": "the registered work has no descriptor of this signal (too small or thin "
+                                   "for it when registered)"}
+            return out
+
         return [
             MatchResult(
                 ref=works[m.work_id].ref,
                 title=works[m.work_id].title,
                 score=m.score,
                 verdict=m.verdict,
-                signals=m.signal_evidence(),
+                signals={**not_compared(m), **m.signal_evidence()},
                 region=m.query_region,
                 reference_region=m.reference_region,
                 region_source=m.region_source,
@@ -403,8 +535,14 @@ class Engine:
 
     def remove(self, ref: str, reason: str = "") -> WorkRecord | None:
         """Unregister a work (its file stays in the vault as evidence); leaves an audit record."""
-        with self.workspace.lock(exclusive=True):
-            removed = self.workspace.registry.remove_work(ref, reason)
+        try:
+            with self.workspace.lock(exclusive=True, purpose="remove"):
+                removed = self.workspace.registry.remove_work(ref, reason)
+        except WorkspaceError as exc:
+            raise EngineError(str(exc)) from exc
+        except (OSError, sqlite3.OperationalError) as exc:
+            home = self.workspace.home
+            raise EngineError(f"the workspace {home} could not be written ({exc}); nothing was removed") from exc
         if "baselines" in self.__dict__:  # only if loaded: the next work may be given the removed one's id
             self.baselines.forget()
         return removed
