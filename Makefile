@@ -29,7 +29,7 @@ sample-report: $(VENV)/.installed
 	$(VENV)/bin/semblance --home build/sample-workspace report samples/demo/suspects/collage_auvers_tanguy.jpg \
 		--out docs/sample-report --case-number DEMO-2026-001 --examiner "Demo Examiner" \
 		--authority "Demo Prosecutor's Office" --obtained "bundled demo sample (samples/demo/suspects)"
-	$(VENV)/bin/semblance verify-report docs/sample-report/collage_auvers_tanguy-bundle
+	$(VENV)/bin/semblance --home build/sample-workspace verify-report docs/sample-report/collage_auvers_tanguy-bundle
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

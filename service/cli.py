@@ -11,6 +11,7 @@ semblance models fetch SPEC
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,10 +22,13 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from detector.intake import IntakeError
 from service.engine import Engine, EngineError, RegisterOutcome, ScanResult, WorkMetadata
-from service.inputs import InputError, InputItem, expand, from_manifest
+from service.inputs import IMAGE_SUFFIXES, InputError, InputItem, display, expand, from_manifest
+from service.safe_text import cell, markup_safe
+from service.time_budget import DEFAULT_ITEM_SECONDS
 
 app = typer.Typer(
     add_completion=False,
@@ -41,6 +45,15 @@ err = Console(stderr=True)
 STATE: dict[str, str | None] = {"home": None}
 
 MANIFEST_FIELDS = ("ref", "title", "author", "rights_holder", "registration_no", "source_url")
+UNTRUSTED_KEY_EXIT = 3
+"""`verify-report` exit code for a bundle whose signature is valid but whose key nobody vouched for."""
+
+ItemTimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--item-timeout", min=0, help="Seconds one input may take before it is reported as an error (0: no limit)."
+    ),
+]
 
 
 @app.callback()
@@ -53,18 +66,30 @@ def _main(
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Print `message` (data in it is never taken as markup) and return the exit to raise."""
+    err.print(f"[bold red]error:[/] {markup_safe(message)}", highlight=False)
     return typer.Exit(code)
 
 
+def notice(message: str) -> None:
+    err.print(Text("note: ", style="yellow") + cell(message), highlight=False)
+
+
 @contextmanager
-def engine(embedder: str | None = None) -> Iterator[Engine]:
+def engine(embedder: str | None = None, item_seconds: float = DEFAULT_ITEM_SECONDS) -> Iterator[Engine]:
+    """The workspace's engine; a read-only workspace is stated once, and waits for its lock are announced."""
     try:
         e = Engine.open(STATE["home"], embedder)
     except EngineError as exc:
         raise fail(str(exc)) from exc
+    e.workspace.notify = notice
+    e.item_seconds = item_seconds or None
+    if e.workspace.read_only is not None:
+        notice(e.workspace.read_only_notice())
     try:
         yield e
+    except EngineError as exc:
+        raise fail(str(exc)) from exc
     finally:
         e.close()
 
@@ -94,7 +119,8 @@ def init(
         e = Engine.init(STATE["home"], embedder or ["auto"], max_pixels)
     except (EngineError, RuntimeError, OSError) as exc:
         raise fail(str(exc)) from exc
-    console.print(f"workspace [bold]{e.workspace.home}[/] ready; embedders: {', '.join(e.workspace.embedder_specs)}")
+    specs = ", ".join(e.workspace.embedder_specs)
+    console.print(f"workspace [bold]{markup_safe(e.workspace.home)}[/] ready; embedders: {markup_safe(specs)}")
     e.close()
 
 
@@ -112,8 +138,10 @@ def register(
     registration_no: Annotated[str, typer.Option("--registration-no")] = "",
     source_url: Annotated[str, typer.Option("--source-url")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print outcomes as JSON lines.")] = False,
+    item_timeout: ItemTimeoutOption = DEFAULT_ITEM_SECONDS,
 ) -> None:
-    """Register original works (duplicates by SHA-256 are reported, not stored twice)."""
+    """Register original works (duplicates by SHA-256 are reported, not stored twice). Each outcome is printed as
+    soon as it is committed."""
     if bool(paths) == bool(manifest):
         raise fail("give image PATHs or --manifest, not both or neither")
     try:
@@ -123,14 +151,24 @@ def register(
             found = list(expand(paths or []))
             if ref and len(found) > 1:
                 raise fail(f"--ref names one work but {len(found)} files were given")
-            meta = WorkMetadata(ref or "", title, author, rights_holder, registration_no, source_url)
+            # arguments are text a person typed, but bytes that are not UTF-8 must not reach the registry
+            t = display
+            meta = WorkMetadata(t(ref or ""), t(title), t(author), t(rights_holder), t(registration_no), t(source_url))
             items = [(i, meta) for i in found]
     except InputError as exc:
         raise fail(str(exc)) from exc
-    with engine() as e, progress() as bar:
-        task = bar.add_task("registering", total=len(items))
-        outcomes = e.register_many(items, lambda _: bar.advance(task))
-    _report_registrations(outcomes, as_json)
+    counts = {"registered": 0, "duplicate": 0, "error": 0}
+    try:
+        with engine(item_seconds=item_timeout) as e, progress() as bar:
+            task = bar.add_task("registering", total=len(items))
+            for outcome in e.register_each(items):
+                bar.advance(task)
+                counts[outcome.status] += 1
+                _print_registration(outcome, as_json)
+    finally:
+        if not as_json:
+            done = f"{counts['registered']} registered, {counts['duplicate']} duplicate, {counts['error']} failed"
+            console.print(done)
 
 
 def _meta_from_row(row: dict[str, str]) -> WorkMetadata:
@@ -138,18 +176,17 @@ def _meta_from_row(row: dict[str, str]) -> WorkMetadata:
     return WorkMetadata(**{k: row.get(k, "") for k in MANIFEST_FIELDS}, extra=extra)
 
 
-def _report_registrations(outcomes: list[RegisterOutcome], as_json: bool) -> None:
+def _print_registration(o: RegisterOutcome, as_json: bool) -> None:
+    """One outcome, printed (and flushed) the moment it is known."""
     if as_json:
-        for o in outcomes:
-            print(json.dumps(o.to_json()))
+        print(json.dumps(o.to_json(), ensure_ascii=False), flush=True)
         return
-    table = Table("status", "ref", "file", "note", title="registration")
     colours = {"registered": "green", "duplicate": "yellow", "error": "red"}
-    for o in outcomes:
-        table.add_row(f"[{colours[o.status]}]{o.status}[/]", o.ref, o.path, o.message)
-    console.print(table)
-    counts = {s: sum(o.status == s for o in outcomes) for s in colours}
-    console.print(f"{counts['registered']} registered, {counts['duplicate']} duplicate, {counts['error']} failed")
+    line = cell(f"{o.status:<10}", colours[o.status]) + "  " + cell(o.ref or "-") + "  " + cell(o.path)
+    if o.message:
+        line += cell(f"  ({o.message})", "dim")
+    console.print(line, highlight=False, soft_wrap=True)
+    console.file.flush()
 
 
 @app.command()
@@ -158,14 +195,17 @@ def scan(
     manifest: Annotated[str | None, typer.Option(help="CSV with a `path` column.")] = None,
     top: Annotated[int, typer.Option("--top", min=1, help="Matches to report per suspect.")] = 5,
     jsonl: Annotated[
-        str | None, typer.Option(help="Write one JSON line per suspect to this file ('-': stdout).")
+        str | None,
+        typer.Option(help="Write one JSON line per suspect to this new file ('-': stdout); never over an input."),
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Let --jsonl replace an existing file.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON array instead of tables.")] = False,
     near_misses: Annotated[bool, typer.Option("--near-misses", help="Also list candidates judged no_match.")] = False,
     embedder: Annotated[str | None, typer.Option(help="Embedder to query with (must be enabled).")] = None,
     all_files: Annotated[
         bool, typer.Option("--all-files", help="In folders, try every file, not just image suffixes.")
     ] = False,
+    item_timeout: ItemTimeoutOption = DEFAULT_ITEM_SECONDS,
 ) -> None:
     """Scan suspect images against the registered works."""
     if bool(paths) == bool(manifest):
@@ -174,12 +214,14 @@ def scan(
         items: list[InputItem] = list(from_manifest(manifest)) if manifest else list(expand(paths or [], all_files))
     except InputError as exc:
         raise fail(str(exc)) from exc
+    if jsonl and jsonl != "-":
+        _check_output(jsonl, items, [manifest] if manifest else [], force)
     results: list[ScanResult] = []
     sink: TextIO | None = None
     try:
-        if jsonl:
-            sink = sys.stdout if jsonl == "-" else open(jsonl, "w", encoding="utf-8")  # noqa: SIM115
-        with engine(embedder) as e, progress() as bar:
+        with engine(embedder, item_timeout) as e, progress() as bar:
+            if jsonl:  # opened only now: arguments and workspace are valid, so a failed command truncates nothing
+                sink = sys.stdout if jsonl == "-" else open(jsonl, "w" if force else "x", encoding="utf-8")  # noqa: SIM115
             task = bar.add_task("scanning", total=len(items))
             for r in e.scan_many(items, top, near_misses):
                 bar.advance(task)
@@ -189,7 +231,7 @@ def scan(
                 r.image = None
                 results.append(r)
     except OSError as exc:
-        raise fail(f"{jsonl}: cannot write ({exc.strerror})") from exc
+        raise fail(f"{jsonl}: cannot write ({exc.strerror or exc})") from exc
     finally:
         if sink and sink is not sys.stdout:
             sink.close()
@@ -197,6 +239,26 @@ def scan(
         print(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
     elif jsonl != "-":
         _print_scan(results)
+
+
+def _check_output(target: str, items: list[InputItem], extra_inputs: list[str], force: bool) -> None:
+    """Refuse an output file that is an input, looks like evidence (an image or archive), or exists (without
+    --force): scanning must never destroy what it was given."""
+    suffix = Path(target).suffix.lower()
+    if suffix in IMAGE_SUFFIXES or suffix == ".zip":
+        raise fail(f"{target}: refusing to write JSON lines over a file named like an image or archive (evidence?)")
+    if not os.path.lexists(target):
+        return
+    sources = {i.source_path for i in items if i.source_path} | set(extra_inputs)
+    for source in sources:
+        try:
+            same = os.path.samefile(source, target)
+        except OSError:
+            continue
+        if same:
+            raise fail(f"{target}: is one of the inputs of this scan; refusing to write over it")
+    if not force:
+        raise fail(f"{target}: already exists; choose a new file, or give --force to replace it")
 
 
 def _bbox(poly: list[tuple[float, float]]) -> str:
@@ -208,20 +270,21 @@ def _print_scan(results: list[ScanResult]) -> None:
     colours = {"copy": "bold red", "derivative": "magenta", "no_match": "green"}
     table = Table("suspect", "verdict", "work", "score", "match", "agreeing", "region (x0,y0-x1,y1)", title="scan")
     for r in results:
+        name = cell(Path(r.path).name)
         if r.error is not None:
-            table.add_row(Path(r.path).name, "[red]error[/]", "", "", "", r.error, "")
+            table.add_row(name, cell("error", "red"), "", "", "", cell(r.error), "")
             continue
         if not r.matches:
-            table.add_row(Path(r.path).name, f"[{colours['no_match']}]no_match[/]", "", "", "", "", "")
+            table.add_row(name, cell("no_match", colours["no_match"]), "", "", "", "", "")
         for i, m in enumerate(r.matches):
             region = "" if m.region is None else f"{m.region_source} " + _bbox(m.region)
             first = i == 0
             table.add_row(
-                Path(r.path).name if first else "",
-                f"[{colours[r.verdict]}]{r.verdict}[/]" if first else "",
-                m.ref,
+                name if first else "",
+                cell(r.verdict, colours[r.verdict]) if first else "",
+                cell(m.ref),
                 f"{m.score:.3f}",
-                f"[{colours[m.verdict]}]{m.verdict}[/]",
+                cell(m.verdict, colours[m.verdict]),
                 ", ".join(m.agreeing_signals),
                 region,
             )
@@ -245,7 +308,10 @@ def works_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     table = Table("ref", "title", "author", "rights holder", "size", "sha256", "registered", title="works")
     for w in works:
         table.add_row(
-            w.ref, w.title, w.author, w.rights_holder, f"{w.width}x{w.height}", w.sha256[:16] + "…", w.registered_at
+            *map(cell, (w.ref, w.title, w.author, w.rights_holder)),
+            f"{w.width}x{w.height}",
+            w.sha256[:16] + "…",
+            cell(w.registered_at),
         )
     console.print(table)
 
@@ -263,9 +329,9 @@ def works_show(ref: str, as_json: Annotated[bool, typer.Option("--json")] = Fals
     if as_json:
         print(json.dumps(record, indent=2, ensure_ascii=False))
         return
-    table = Table("field", "value", title=f"work {ref}", show_header=False)
+    table = Table("field", "value", title=cell(f"work {ref}"), show_header=False)
     for k, v in record.items():
-        table.add_row(k, json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v))
+        table.add_row(k, cell(json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v))
     console.print(table)
 
 
@@ -276,7 +342,9 @@ def works_remove(ref: str, reason: Annotated[str, typer.Option(help="Recorded in
         removed = e.remove(ref, reason)
     if removed is None:
         raise fail(f"no registered work with ref '{ref}'")
-    console.print(f"removed '{ref}' (sha256 {removed.sha256}); the audit trail records the removal")
+    console.print(
+        cell(f"removed '{ref}' (sha256 {removed.sha256}); the audit trail records the removal"), highlight=False
+    )
 
 
 @app.command()
@@ -289,7 +357,7 @@ def info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     table = Table("field", "value", title="semblance workspace", show_header=False)
     for k, v in data.items():
-        table.add_row(k, json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v))
+        table.add_row(k, cell(json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v))
     console.print(table)
 
 
@@ -340,28 +408,88 @@ def report(
         except (InputError, IntakeError) as exc:
             raise fail(str(exc)) from exc
     console.print(
-        f"evidence bundle written: [bold]{bundle}[/] (report.html, report.pdf, evidence.json; manifest signed)"
+        f"evidence bundle written: [bold]{markup_safe(bundle)}[/] (report.html, report.pdf, evidence.json; "
+        "manifest signed)"
     )
 
 
 @app.command("verify-report")
 def verify_report(
     bundle: Annotated[str, typer.Argument(help="An evidence bundle folder.")],
-    fingerprint: Annotated[str | None, typer.Option(help="Also require this signing-key fingerprint.")] = None,
+    fingerprint: Annotated[
+        list[str] | None, typer.Option(help="Trust the signing key with this SHA-256 fingerprint (repeatable).")
+    ] = None,
+    trusted_keys: Annotated[
+        str | None,
+        typer.Option("--trusted-keys", help="File of trusted key fingerprints, one per line ('#' starts a comment)."),
+    ] = None,
 ) -> None:
-    """Check a bundle's signature and the SHA-256 of every file in it; exit 1 if anything changed."""
+    """Check a bundle's signature and the SHA-256 of every file in it, and say which key signed it and whether that
+    key is trusted: the workspace's own (--home), one given with --fingerprint, or one in --trusted-keys.
+    Exit 0: intact and trusted; 1: anything changed; 3: intact, but signed by a key nobody vouched for."""
     from service.reports.bundle import verify_bundle
 
-    result = verify_bundle(Path(bundle), fingerprint)
-    if result.ok:
+    trusted = _trusted_keys(fingerprint or [], trusted_keys)
+    result = verify_bundle(Path(bundle), trusted)
+    if not result.ok:
+        for p in result.problems:
+            err.print(Text("FAIL", style="red") + cell(f": {p}"), highlight=False)
+        raise typer.Exit(1)
+    key, files, trusted_by = (result.details[k] for k in ("key_fingerprint", "files", "trusted_by"))
+    if trusted_by is None:
         console.print(
-            f"[green]OK[/]: signature valid, {result.details['files']} files match the manifest "
-            f"(key {result.details['key_fingerprint']})"
+            cell(
+                f"valid signature, untrusted key {key}: {files} files match the manifest, but nothing given vouches "
+                "for this key; anyone can re-sign an edited bundle with a key of their own. Compare it with the "
+                "examiner's published fingerprint, or name the trusted key with --home, --fingerprint or "
+                "--trusted-keys"
+            ),
+            style="yellow",
+            highlight=False,
         )
-        return
-    for p in result.problems:
-        err.print(f"[red]FAIL[/]: {p}", highlight=False)
-    raise typer.Exit(1)
+        raise typer.Exit(UNTRUSTED_KEY_EXIT)
+    console.print(
+        Text("OK", style="green")
+        + cell(f": signature valid, {files} files match the manifest; signed by key {key}, trusted as {trusted_by}"),
+        highlight=False,
+    )
+
+
+def _trusted_keys(fingerprints: list[str], trusted_file: str | None) -> dict[str, str]:
+    """Fingerprint -> who vouches for it, from --home, --fingerprint and --trusted-keys."""
+    from index.keys import existing_fingerprint
+    from index.workspace import resolve_home
+
+    def checked(value: str, where: str) -> str:
+        fp = value.strip().lower()
+        if len(fp) != 64 or any(c not in "0123456789abcdef" for c in fp):
+            raise fail(f"{where}: '{value}' is not a SHA-256 key fingerprint (64 hexadecimal digits)")
+        return fp
+
+    trusted: dict[str, str] = {}
+    if STATE["home"]:  # given with --home or SEMBLANCE_HOME: that workspace's own key is trusted
+        home = resolve_home(STATE["home"])
+        try:
+            own = existing_fingerprint(home)
+        except (OSError, ValueError) as exc:
+            raise fail(f"{home}: cannot read the workspace's signing key ({exc})") from exc
+        if own is None:
+            raise fail(f"{home}: this workspace has no signing key yet (it has made no report)")
+        trusted[own] = f"the signing key of the workspace {home}"
+    for value in fingerprints:
+        trusted[checked(value, "--fingerprint")] = "the fingerprint given with --fingerprint"
+    if trusted_file:
+        try:
+            lines = Path(trusted_file).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise fail(f"{trusted_file}: cannot read the trusted keys ({exc})") from exc
+        for n, line in enumerate(lines, start=1):
+            entry = line.split("#", 1)[0].strip()
+            if entry:
+                fp, _, label = entry.partition(" ")
+                where = f"{trusted_file}:{n}"
+                trusted[checked(fp, where)] = f"listed in {where}" + (f" ({label.strip()})" if label.strip() else "")
+    return trusted
 
 
 @app.command()
@@ -371,7 +499,7 @@ def reproduce(bundle: Annotated[str, typer.Argument(help="An evidence bundle fol
 
     try:
         result = reproduce_bundle(Path(bundle))
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, EngineError) as exc:
         raise fail(f"{bundle}: not a readable evidence bundle ({exc})") from exc
     rows = result.details.get("matches", [])
     for row in rows if isinstance(rows, list) else []:

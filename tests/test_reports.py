@@ -117,9 +117,12 @@ def test_added_or_removed_files_are_detected(collage_bundle, tmp_path: Path) -> 
     assert any("missing file" in p for p in verify_bundle(removed).problems)
 
 
-def test_a_bundle_resigned_with_another_key_fails_the_expected_fingerprint(collage_bundle) -> None:  # type: ignore[no-untyped-def]
-    result = verify_bundle(collage_bundle, expected_fingerprint="0" * 64)
-    assert not result.ok and "expected" in result.problems[0]
+def test_a_bundle_is_trusted_only_when_its_key_is(collage_bundle) -> None:  # type: ignore[no-untyped-def]
+    intact = verify_bundle(collage_bundle)
+    assert intact.ok and intact.details["trusted_by"] is None  # intact, but nobody vouched for the key
+    key = str(intact.details["key_fingerprint"])
+    assert verify_bundle(collage_bundle, {"0" * 64: "another key"}).details["trusted_by"] is None
+    assert verify_bundle(collage_bundle, {key: "the examiner's key"}).details["trusted_by"] == "the examiner's key"
 
 
 def test_reproduction_matches(collage_bundle) -> None:  # type: ignore[no-untyped-def]

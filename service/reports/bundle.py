@@ -1,8 +1,9 @@
 """The evidence bundle: a folder holding the inputs, figures, evidence.json, report.html and report.pdf,
 with a manifest of SHA-256 hashes signed by the workspace's Ed25519 key.
 
-    build_bundle(engine, item, case, out)  -> folder `<name>-bundle`
-    verify_bundle(folder)                  -> every hash and the signature checked; extra files refused
+    build_bundle(engine, item, case, out)  -> a new folder `<name>-bundle` (`-bundle-2`, ... : never replaced)
+    verify_bundle(folder, trusted)         -> every hash and the signature checked; extra files refused; which key
+                                              signed it, and whether that key is one of `trusted`
     reproduce_bundle(folder)               -> the comparison recomputed from the bundle's own inputs
 """
 
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -58,19 +61,48 @@ class CheckResult:
 
 
 def build_bundle(engine: Engine, item: InputItem, case: CaseInfo, out: Path, top_k: int = 5) -> Path:
-    """Scan `item` and write its signed evidence bundle under `out`; returns the bundle folder."""
-    from service.reports.html import render_html
-    from service.reports.pdf import render_pdf
-
+    """Scan `item` and write its signed evidence bundle in a new folder under `out`; returns that folder."""
     data = item.read()
     image = decode_image(data, item.name, engine.workspace.max_pixels)
     result = engine.scan(InputItem(item.name, reader=lambda: data), top_k=min(top_k, 8))
     if result.error is not None:  # e.g. a blank picture: there is nothing to report on
         raise IntakeError(item.name, result.error)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(item.name.split("!")[-1]).stem).strip("-") or "suspect"
-    bundle = out / f"{stem}-bundle"
-    if bundle.exists():
-        shutil.rmtree(bundle)
+    bundle = _new_folder(out, f"{stem}-bundle")
+    try:
+        _write_bundle(engine, bundle, item, data, image, result.matches, result.verdict, case)
+    except BaseException:
+        shutil.rmtree(bundle, ignore_errors=True)  # only the folder this call created: never an earlier bundle
+        raise
+    return bundle
+
+
+def _new_folder(parent: Path, name: str) -> Path:
+    """Create and return `parent/name`, or `name-2`, `name-3`, ... when taken: a signed bundle is never replaced."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        folder = parent / (name if n == 1 else f"{name}-{n}")
+        try:
+            folder.mkdir()
+            return folder
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def _write_bundle(
+    engine: Engine,
+    bundle: Path,
+    item: InputItem,
+    data: bytes,
+    image: DecodedImage,
+    found: list[MatchResult],
+    overall: str,
+    case: CaseInfo,
+) -> None:
+    from service.reports.html import render_html
+    from service.reports.pdf import render_pdf
+
     (bundle / "inputs" / "originals").mkdir(parents=True)
     (bundle / "figures").mkdir()
     (bundle / "method").mkdir()
@@ -82,7 +114,7 @@ def build_bundle(engine: Engine, item: InputItem, case: CaseInfo, out: Path, top
     indicators = [i.to_json() for i in ai_indicators(data, metadata)]
     matches = []
     images: dict[str, bytes] = {}
-    for rank, m in enumerate(result.matches, start=1):
+    for rank, m in enumerate(found, start=1):
         work = engine.work(m.ref)
         assert work is not None
         original_bytes = engine.workspace.vault.read(work.sha256)
@@ -147,7 +179,7 @@ def build_bundle(engine: Engine, item: InputItem, case: CaseInfo, out: Path, top
             "limitations": list(LIMITATIONS),
         },
         "matches": matches,
-        "overall_verdict": result.verdict,
+        "overall_verdict": overall,
         "conclusion": _conclusion(matches),
         "legal_note": LEGAL_NOTE,
     }
@@ -157,7 +189,6 @@ def build_bundle(engine: Engine, item: InputItem, case: CaseInfo, out: Path, top
     (bundle / "report.html").write_text(render_html(evidence, images), encoding="utf-8")
     (bundle / "report.pdf").write_bytes(render_pdf(evidence, images))
     _sign(bundle, key)
-    return bundle
 
 
 def _figures(image: DecodedImage, original: DecodedImage, m: MatchResult, rank: int, bundle: Path) -> dict[str, bytes]:
@@ -236,8 +267,12 @@ def _sign(bundle: Path, key: object) -> None:
     (bundle / PUBLIC_KEY).write_bytes(public_pem(pub))
 
 
-def verify_bundle(bundle: Path, expected_fingerprint: str | None = None) -> CheckResult:
-    """Check the signature over the manifest and every file's hash; any change, addition or removal fails."""
+def verify_bundle(bundle: Path, trusted: Mapping[str, str] | None = None) -> CheckResult:
+    """Check the signature over the manifest and every file's hash; any change, addition or removal fails.
+
+    `ok` says the bundle is intact and signed by the key it carries. Whether that key is anyone's in particular is
+    a separate question: `details["trusted_by"]` names the entry of `trusted` (fingerprint -> who vouches for it)
+    that matches the signing key, or is None, since anyone can re-sign an edited bundle with a key of their own."""
     problems: list[str] = []
     try:
         body = (bundle / MANIFEST).read_bytes()
@@ -246,6 +281,9 @@ def verify_bundle(bundle: Path, expected_fingerprint: str | None = None) -> Chec
         manifest = json.loads(body)
     except (OSError, ValueError) as exc:
         return CheckResult(False, [f"cannot read the bundle's manifest, signature or key: {exc}"])
+    listed = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(listed, dict) or not all(isinstance(v, str) for v in listed.values()):
+        return CheckResult(False, ["manifest.json is not a Semblance manifest (no table of files and their SHA-256)"])
     try:
         pub.verify(signature, body)
     except InvalidSignature:
@@ -253,9 +291,6 @@ def verify_bundle(bundle: Path, expected_fingerprint: str | None = None) -> Chec
     fp = fingerprint(pub)
     if manifest.get("public_key_fingerprint_sha256") != fp:
         problems.append("the manifest names a different signing key than public_key.pem")
-    if expected_fingerprint and fp != expected_fingerprint:
-        problems.append(f"signed by key {fp[:16]}…, not the expected {expected_fingerprint[:16]}…")
-    listed: dict[str, str] = manifest.get("files", {})
     actual = _files(bundle)
     for name, digest in listed.items():
         if name not in actual:
@@ -263,7 +298,8 @@ def verify_bundle(bundle: Path, expected_fingerprint: str | None = None) -> Chec
         elif actual[name] != digest:
             problems.append(f"altered file: {name} (sha256 {actual[name][:16]}…, manifest says {digest[:16]}…)")
     problems += [f"file not in the manifest: {name}" for name in actual if name not in listed]
-    return CheckResult(not problems, problems, {"files": len(listed), "key_fingerprint": fp})
+    trusted_by = (trusted or {}).get(fp)
+    return CheckResult(not problems, problems, {"files": len(listed), "key_fingerprint": fp, "trusted_by": trusted_by})
 
 
 def reproduce_bundle(bundle: Path) -> CheckResult:
