@@ -474,8 +474,9 @@ def _trusted_keys(fingerprints: list[str], trusted_file: str | None) -> dict[str
         except (OSError, ValueError) as exc:
             raise fail(f"{home}: cannot read the workspace's signing key ({exc})") from exc
         if own is None:
-            raise fail(f"{home}: this workspace has no signing key yet (it has made no report)")
-        trusted[own] = f"the signing key of the workspace {home}"
+            notice(f"the workspace {home} has no signing key yet (it has made no report), so it vouches for none")
+        else:
+            trusted[own] = f"the signing key of the workspace {home}"
     for value in fingerprints:
         trusted[checked(value, "--fingerprint")] = "the fingerprint given with --fingerprint"
     if trusted_file:

@@ -308,26 +308,30 @@ class Engine:
         def outcome(status: str, ref: str = "", sha256: str = "", message: str = "") -> RegisterOutcome:
             return RegisterOutcome(item.name, status, ref, sha256, message, raw_name)
 
-        try:
-            with time_budget(self.item_seconds):  # reading and describing; the commit below is never interrupted
+        try:  # reading, decoding and describing run under the budget; the commit below is never interrupted
+            with time_budget(self.item_seconds):
                 data = item.read()
                 image = decode_image(data, item.name, self.workspace.max_pixels)
-                if image.is_blank:
-                    return outcome("error", meta.ref, image.sha256, BLANK_WORK)
-                descriptors, not_run = self._describe(image, signals, query=False)
         except (InputError, IntakeError) as exc:
             return outcome("error", meta.ref, message=exc.reason)
-        except (ItemTimeout, SignalFailed) as exc:
+        except ItemTimeout as exc:
             return outcome("error", meta.ref, message=str(exc))
+        if image.is_blank:
+            return outcome("error", meta.ref, image.sha256, BLANK_WORK)
         ref = meta.ref or _default_ref(item.name)
         reg = self.workspace.registry
-        dup = reg.find_duplicate(image.sha256, ref)
+        dup = reg.find_duplicate(image.sha256, ref)  # before describing: a duplicate costs no descriptors
         if dup is not None and dup.existing.sha256 == image.sha256:
             return outcome("duplicate", dup.existing.ref, image.sha256, dup.reason)
         if dup is not None:
             if meta.ref:
                 return outcome("error", ref, image.sha256, dup.reason)
             ref = f"{ref}-{image.sha256[:8]}"  # a derived ref collided: disambiguate by content
+        try:
+            with time_budget(self.item_seconds):
+                descriptors, not_run = self._describe(image, signals, query=False)
+        except (ItemTimeout, SignalFailed) as exc:
+            return outcome("error", meta.ref, image.sha256, str(exc))
         extra = dict(meta.extra)
         if raw_name is not None:
             extra["original_name_bytes_b64"] = base64.b64encode(item.name_bytes or b"").decode("ascii")

@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from types import FrameType
 
 DEFAULT_ITEM_SECONDS = 120.0
-"""Per-item budget: about 100x the median scan of a real dev image (1.1 s on 2 cores) and 10x the slowest one
-measured (an 80-megapixel TIFF at the pixel cap, decoded and scanned in about 12 s)."""
+"""Per-item budget: over 100x a typical scan of a real image on these 2 cores (0.6-1 s), and far above a picture
+at the 80-megapixel cap (see docs/RELIABILITY.md for the measured time), so only a stuck item ever reaches it."""
 
 
 class ItemTimeout(Exception):
