@@ -3,12 +3,17 @@
 SQLite is the single source of truth. Every registration or removal is one transaction that also bumps a
 `generation` counter; the FAISS files are caches stamped with the generation they were built from, so a crash
 at any point leaves either a complete registration or none, and stale caches are rebuilt.
+
+The schema is versioned (`meta.schema_version`): opening an older registry runs the `MIGRATIONS` it lacks, each
+in one transaction; a registry from a newer Semblance is refused. Each thread gets its own SQLite connection, so
+one registry serves a server's worker threads.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -16,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,6 +53,25 @@ CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, ref TEXT NOT NULL,
     sha256 TEXT NOT NULL, details TEXT NOT NULL DEFAULT '{}');
 """
+"""The schema as release 1 made it; `MIGRATIONS` bring it to `SCHEMA_VERSION`."""
+
+MIGRATIONS: dict[int, str] = {
+    2: """
+    CREATE TABLE IF NOT EXISTS descriptor_gaps (
+        work_id INTEGER NOT NULL REFERENCES works(id) ON DELETE CASCADE,
+        signal TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        PRIMARY KEY (work_id, signal));
+    CREATE INDEX IF NOT EXISTS audit_by_ref ON audit(ref);
+    """,
+}
+"""Version -> the SQL that brings a registry from the version before it. 2: why a signal has no descriptor of a
+work (a strip too thin for keypoints), so a missing descriptor is a recorded fact, never a silent 0; and the audit
+trail indexed by ref (`works show` reads it per work)."""
+
+
+class RegistryVersionError(RuntimeError):
+    """The registry was written by a newer Semblance than this one."""
 
 
 def utc_now() -> str:
@@ -96,19 +120,56 @@ class Registry:
     def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = path
         self.read_only = read_only
-        if read_only:
-            self.db = _connect_read_only(path)
-            return
-        self.db = sqlite3.connect(path, timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.executescript(SCHEMA)
-        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        db = self.db  # the first connection: a damaged file fails here, at open
+        if not read_only:
+            db.executescript(SCHEMA)
+            fresh = db.execute("SELECT 1 FROM meta WHERE key='schema_version'").fetchone() is None
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', '1')")
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+            self._migrate(fresh)
+        self.schema_version = int(self.get_meta("schema_version") or 1)
+        if self.schema_version > SCHEMA_VERSION:
+            self.close()
+            raise RegistryVersionError(
+                f"{path} has schema version {self.schema_version}, made by a newer Semblance than this one (which "
+                f"reads up to {SCHEMA_VERSION}); upgrade Semblance to open it"
+            )
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if conn is None:
+            conn = _connect_read_only(self.path) if self.read_only else _connect(self.path)
+            self._local.db = conn
+            with self._guard:
+                self._connections.append(conn)
+        return conn
+
+    def _migrate(self, fresh: bool) -> None:
+        """Apply the migrations this registry lacks, each with its version bump in one transaction."""
+        version = int(self.get_meta("schema_version") or 1)
+        if version > SCHEMA_VERSION:
+            return  # refused by the caller
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self._transaction():
+                if int(self.get_meta("schema_version") or 1) >= target:
+                    continue  # another process migrated first
+                for statement in _statements(MIGRATIONS[target]):
+                    self.db.execute(statement)
+                self.set_meta("schema_version", str(target))
+                if not fresh:
+                    self._audit("migrate", "", "", {"from_schema": target - 1, "to_schema": target})
 
     def close(self) -> None:
-        self.db.close()
+        with self._guard:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()
 
     # -- meta and embedders -------------------------------------------------------------------------
     def generation(self) -> int:
@@ -141,8 +202,14 @@ class Registry:
             return DuplicateWork(by_ref, f"ref '{ref}' is already used by another file")
         return None
 
-    def add_work(self, work: WorkRecord, descriptors: Iterable[tuple[str, int, bytes]]) -> WorkRecord:
-        """Insert a work, its descriptors and an audit line atomically; raises DuplicateWork."""
+    def add_work(
+        self,
+        work: WorkRecord,
+        descriptors: Iterable[tuple[str, int, bytes]],
+        gaps: dict[str, str] | None = None,
+    ) -> WorkRecord:
+        """Insert a work, its descriptors, why any signal has none (`gaps`: signal key -> reason) and an audit line
+        atomically; raises DuplicateWork."""
         dup = self.find_duplicate(work.sha256, work.ref)
         if dup is not None:
             raise dup
@@ -173,6 +240,9 @@ class Registry:
             self.db.executemany(
                 "INSERT INTO descriptors VALUES (?, ?, ?, ?)",
                 [(work.id, sig, ver, data) for sig, ver, data in descriptors],
+            )
+            self.db.executemany(
+                "INSERT INTO descriptor_gaps VALUES (?, ?, ?)", [(work.id, k, why) for k, why in (gaps or {}).items()]
             )
             self._audit("register", work.ref, work.sha256, {"original_name": work.original_name})
             self._bump()
@@ -230,6 +300,19 @@ class Registry:
             out.setdefault(str(key), set()).add(int(version))
         return out
 
+    def gaps(self, work_ids: Iterable[int]) -> dict[int, dict[str, str]]:
+        """Why a signal has no descriptor of each of these works (work id -> signal key -> reason), where recorded."""
+        ids = list(work_ids)
+        if not ids or self.schema_version < 2:  # a read-only registry of release 1 records none
+            return {}
+        marks = ",".join("?" * len(ids))
+        out: dict[int, dict[str, str]] = {}
+        for work_id, signal, reason in self.db.execute(
+            f"SELECT work_id, signal, reason FROM descriptor_gaps WHERE work_id IN ({marks})", ids
+        ):
+            out.setdefault(int(work_id), {})[str(signal)] = str(reason)
+        return out
+
     def signals_of(self, work_id: int) -> set[str]:
         rows = self.db.execute("SELECT signal FROM descriptors WHERE work_id=?", (work_id,))
         return {str(r[0]) for r in rows}
@@ -258,11 +341,27 @@ class Registry:
         return _Transaction(self.db)
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    # check_same_thread=False only so that close() may close every thread's connection; each is used by its own
+    db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL statements of a migration script (none of ours holds a ';' inside a literal)."""
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     """A read-only connection: shared with live writers where SQLite can, immutable where the folder is read-only."""
     last: sqlite3.Error | None = None
     for mode in ("mode=ro", "immutable=1"):
-        db = sqlite3.connect(f"file:{quote(str(path))}?{mode}", uri=True, timeout=60, isolation_level=None)
+        db = sqlite3.connect(
+            f"file:{quote(str(path))}?{mode}", uri=True, timeout=60, isolation_level=None, check_same_thread=False
+        )
         try:
             db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
             return db

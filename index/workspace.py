@@ -24,7 +24,7 @@ from typing import IO
 
 import numpy as np
 
-from index.registry import Registry, utc_now
+from index.registry import Registry, RegistryVersionError, utc_now
 from index.search_index import SignalIndex, file_sha256, write_state
 from index.vault import Vault
 
@@ -81,6 +81,8 @@ class Workspace:
         try:
             try:
                 return Registry(path, read_only=self.read_only is not None)
+            except RegistryVersionError as exc:
+                raise WorkspaceError(str(exc)) from exc
             except sqlite3.OperationalError as exc:
                 if "readonly" not in str(exc) and "read-only" not in str(exc):
                     raise
@@ -209,12 +211,17 @@ class Workspace:
         return idx
 
     def note_added(self, key_rows: dict[str, tuple[np.ndarray, np.ndarray]], work_id: int) -> None:
-        """Keep the in-memory indexes in step with a registration just committed."""
+        """Keep the in-memory indexes in step with a registration just committed (under the exclusive lock). If
+        any other commit happened since they were loaded, they are dropped and rebuilt on next use instead."""
         if self._indexes is None:
+            return
+        generation = self.registry.generation()
+        if generation != self._index_generation + 1:
+            self._indexes, self._index_generation = None, -1
             return
         for key, (rows, regions) in key_rows.items():
             self._indexes[key].add(rows, work_id, regions)
-        self._index_generation = self.registry.generation()
+        self._index_generation = generation
 
     def save_indexes(self) -> None:
         """Persist the in-memory indexes, stamped with the generation they reflect. Call under the lock.

@@ -293,11 +293,12 @@ class Engine:
         try:
             with self.workspace.lock(exclusive=True, purpose="register"):
                 self.workspace.recover()
-                self._indexes(signals)
-                try:
-                    for item, meta in items:
-                        yield self._register_one(item, meta, signals)
-                finally:
+            try:
+                for item, meta in items:
+                    yield self._register_one(item, meta, signals)
+            finally:  # leave the index caches current (rebuilt if a crash left them stale), for the next process
+                with self.workspace.lock(exclusive=True, purpose="register"):
+                    self._indexes(signals)
                     self.workspace.save_indexes()
         except WorkspaceError as exc:
             raise EngineError(str(exc)) from exc
@@ -351,19 +352,23 @@ class Engine:
             metadata=extra,
         )
         stored = [s for s in signals if s.key in descriptors]
-        try:
-            self.workspace.vault.put(image.sha256, data)
-            record = reg.add_work(record, [(s.key, s.version, s.to_bytes(descriptors[s.key])) for s in stored])
-        except DuplicateWork as exc:
-            return outcome("duplicate", exc.existing.ref, image.sha256, exc.reason)
-        except (OSError, sqlite3.OperationalError) as exc:
-            raise EngineError(self._write_failed(item.name, exc)) from exc
+        rows = [(s.key, s.version, s.to_bytes(descriptors[s.key])) for s in stored]
         added = {}
         for s in stored:
             entries = s.index_entries(descriptors[s.key])
             if entries is not None:
                 added[s.key] = (entries.rows, entries.region_ids)
-        self.workspace.note_added(added, record.id)
+        # exclusive for this work's writes only: scans (and other writers) run between the works of a batch
+        with self.workspace.lock(exclusive=True, purpose="register"):
+            self._indexes(signals)  # brought up to date first, should another process have registered meanwhile
+            try:
+                self.workspace.vault.put(image.sha256, data)
+                record = reg.add_work(record, rows, not_run)
+            except DuplicateWork as exc:
+                return outcome("duplicate", exc.existing.ref, image.sha256, exc.reason)
+            except (OSError, sqlite3.OperationalError) as exc:
+                raise EngineError(self._write_failed(item.name, exc)) from exc
+            self.workspace.note_added(added, record.id)
         note = "; ".join(f"{key.split(':', 1)[0]} not computed: {why}" for key, why in not_run.items())
         return outcome("registered", ref, image.sha256, note)
 
@@ -498,6 +503,7 @@ class Engine:
         assessed.sort(key=lambda m: m.score, reverse=True)
         kept = [m for m in assessed if near_misses or m.verdict != "no_match"][:top_k]
         works = reg.works_by_ids(m.work_id for m in kept)
+        gaps = reg.gaps(m.work_id for m in kept)
 
         def not_compared(m: Match) -> dict[str, dict[str, object]]:
             """Signals that would have compared this pair but could not run on one side, with the reason."""
@@ -507,8 +513,8 @@ class Engine:
                 if s.key in not_run:
                     out[s.name] = {"not_run": f"on the suspect: {not_run[s.key]}"}
                 elif s.key not in refs[m.work_id]:
-                    out[s.name] = {"not_run": "the registered work has no descriptor of this signal (too small or thin "
-                                   "for it when registered)"}
+                    why = gaps.get(m.work_id, {}).get(s.key, "no reason was recorded")
+                    out[s.name] = {"not_run": f"the registered work has no descriptor of this signal: {why}"}
             return out
 
         return [

@@ -7,6 +7,8 @@ embed without downloading anything. The package's 296 tensors load, in order and
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 
@@ -54,6 +56,8 @@ class EffNetLite0Embedder(Embedder):
         model.load_state_dict(dict(zip(target_keys, state.values(), strict=True)), strict=True)
         self.model = model.eval().to(memory_format=torch.channels_last)
         self._mid: list[torch.Tensor] = []
+        self._forward = threading.Lock()
+        """One forward pass at a time: the layout hook writes `_mid`, and one instance serves every thread."""
         stage: torch.nn.Module = self.model.blocks[LAYOUT_BLOCK]  # type: ignore[index,assignment]
         stage.register_forward_hook(lambda _m, _i, out: self._mid.append(out))
 
@@ -69,11 +73,11 @@ class EffNetLite0Embedder(Embedder):
 
     def _at_side(self, rgb: np.ndarray, side: int) -> NeuralFeatures:
         x = _to_input(rgb, side)
-        self._mid.clear()
-        with torch.inference_mode():
+        with self._forward, torch.inference_mode():
+            self._mid.clear()
             fmap = self.model.forward_features(x)[0]  # type: ignore[operator]
             layout = _layout(self._mid[0][0])
-        self._mid.clear()
+            self._mid.clear()
         vectors, boxes = pool_regions(fmap)
         return NeuralFeatures(vectors=l2_normalise(vectors), boxes=boxes, layout=layout)
 
