@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 from helpers_clip import REPO, make_images, offline_env
@@ -46,7 +45,7 @@ def test_eight_threads_scan_while_a_process_registers(tmp_path: Path) -> None:
                 result = engine.scan(InputItem(name, reader=lambda n=name: suspects[n]))
                 with guard:
                     seen.append((name, _judgement(result), engine.workspace.registry.count()))
-        except BaseException as exc:  # noqa: BLE001 - any failure in a thread fails the test below
+        except BaseException as exc:  # any failure in a thread fails the test below
             errors.append(exc)
 
     threads = [threading.Thread(target=scanner, args=(i,)) for i in range(THREADS)]

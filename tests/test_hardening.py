@@ -435,3 +435,20 @@ def test_duplicate_zip_member_names_each_get_a_result(home: Path, env: dict[str,
     done = semblance(home, "scan", str(archive), "--json", env=env)
     verdicts = {Path(r["path"]).name: r["verdict"] for r in json.loads(done.stdout)}
     assert verdicts == {"a.zip!x.jpg": "copy", "a.zip!x.jpg#2": "no_match"}
+
+
+def test_a_report_on_a_thin_spacer_builds_verifies_and_reproduces(tmp_path: Path) -> None:
+    from service.reports.bundle import CaseInfo, build_bundle, reproduce_bundle, verify_bundle
+
+    e = Engine.init(str(tmp_path / "ws"), ["effnet-lite0"])
+    try:
+        e.register(item("divider.png", noise_png(1000, 2)), WorkMetadata(ref="divider"))
+        bundle = build_bundle(e, item("divider.png", noise_png(1000, 2)), CaseInfo(), tmp_path / "out")
+    finally:
+        e.close()
+    assert verify_bundle(bundle).ok
+    assert reproduce_bundle(bundle).ok
+    evidence = json.loads((bundle / "evidence.json").read_text())
+    assert evidence["matches"][0]["readings"]["keypoints"].startswith("Not compared by this signal")
+    side = Image.open(bundle / "figures" / "match-1-side-by-side.jpg")
+    assert side.width <= 3 * 420 * 2 + 24  # fitted, not 210,000 px wide

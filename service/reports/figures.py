@@ -13,6 +13,9 @@ from detector.geometry import Polygon
 from detector.intake import DecodedImage
 
 HEIGHT = 420
+MAX_WIDTH = 3 * HEIGHT
+"""A picture in a figure is at most this wide: a 1000x2 divider drawn 420 px high would be 210,000 px wide, past what
+JPEG can hold, so extreme shapes are fitted into a HEIGHT x MAX_WIDTH box instead."""
 GAP = 24
 OUTLINE = (255, 40, 40)
 LINE_COLOURS = ((0, 200, 255), (255, 200, 0), (120, 255, 120), (255, 120, 255))
@@ -28,11 +31,15 @@ def _jpeg(a: np.ndarray | Image.Image) -> bytes:
     return buf.getvalue()
 
 
+def _boxed(im: Image.Image, height: int, width: int = MAX_WIDTH) -> Image.Image:
+    """`im` scaled to `height`, or less where that would make it wider than `width` (aspect kept)."""
+    f = min(height / im.height, width / im.width)
+    return im.resize((max(1, round(im.width * f)), max(1, round(im.height * f))), Image.Resampling.LANCZOS)
+
+
 def _fit(img: DecodedImage, height: int) -> tuple[Image.Image, float]:
-    """The working copy resized to `height`; returns it and display pixels per file pixel."""
-    h, w = img.rgb.shape[:2]
-    f = height / h
-    im = Image.fromarray(img.rgb).resize((max(1, round(w * f)), height), Image.Resampling.LANCZOS)
+    """The working copy fitted into `height` x MAX_WIDTH; returns it and display pixels per file pixel."""
+    im = _boxed(Image.fromarray(img.rgb), height)
     return im, im.width / img.width
 
 
@@ -46,7 +53,7 @@ def side_by_side(
     """Suspect (left) and registered original (right), regions outlined, up to 40 correspondences joined."""
     left, fl = _fit(suspect, HEIGHT)
     right, fr = _fit(original, HEIGHT)
-    canvas = Image.new("RGB", (left.width + GAP + right.width, HEIGHT), "white")
+    canvas = Image.new("RGB", (left.width + GAP + right.width, max(left.height, right.height)), "white")
     canvas.paste(left, (0, 0))
     canvas.paste(right, (left.width + GAP, 0))
     d = ImageDraw.Draw(canvas)
@@ -104,9 +111,8 @@ def aligned_overlay(
     heat = cv2.applyColorMap(scaled, cv2.COLORMAP_INFERNO)[..., ::-1].copy()
     heat[~m] = 255
     panels = [Image.fromarray(np.ascontiguousarray(x)) for x in (a, b, heat)]
-    h = 300
-    panels = [p.resize((max(1, round(p.width * h / p.height)), h)) for p in panels]
-    canvas = Image.new("RGB", (sum(p.width for p in panels) + 2 * GAP, h), "white")
+    panels = [_boxed(p, 300) for p in panels]
+    canvas = Image.new("RGB", (sum(p.width for p in panels) + 2 * GAP, max(p.height for p in panels)), "white")
     x = 0
     for p in panels:
         canvas.paste(p, (x, 0))

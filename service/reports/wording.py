@@ -78,6 +78,8 @@ def basis(name: str, view: str = "whole") -> str:
 
 def reading(signal: str, ev: dict[str, object]) -> str:
     """One line saying what a signal's value means, for a reader without the code."""
+    if "not_run" in ev:
+        return f"Not compared by this signal: {ev['not_run']}."
     if signal == "pdq":
         return (
             f"PDQ perceptual hashes differ in {ev.get('distance')} of 256 bits (31 or fewer: the same picture "
