@@ -23,13 +23,16 @@ demo: $(VENV)/.installed
 	@echo "JSON lines for every suspect: $(DEMO_HOME)/scan.jsonl"
 
 sample-report: $(VENV)/.installed
-	rm -rf build/sample-workspace docs/sample-report
+	# built under build/ and moved in at the end: the tree stays clean while the report records its git commit
+	rm -rf build/sample-workspace build/sample-report
 	$(VENV)/bin/semblance --home build/sample-workspace init --embedder effnet-lite0
 	$(VENV)/bin/semblance --home build/sample-workspace register --manifest samples/demo/works.csv
 	$(VENV)/bin/semblance --home build/sample-workspace report samples/demo/suspects/collage_auvers_tanguy.jpg \
-		--out docs/sample-report --case-number DEMO-2026-001 --examiner "Demo Examiner" \
+		--out build/sample-report --case-number DEMO-2026-001 --examiner "Demo Examiner" \
 		--authority "Demo Prosecutor's Office" --obtained "bundled demo sample (samples/demo/suspects)"
-	$(VENV)/bin/semblance --home build/sample-workspace verify-report docs/sample-report/collage_auvers_tanguy-bundle
+	$(VENV)/bin/semblance --home build/sample-workspace verify-report build/sample-report/collage_auvers_tanguy-bundle
+	rm -rf docs/sample-report
+	mv build/sample-report docs/sample-report
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
