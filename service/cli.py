@@ -446,12 +446,14 @@ def verify_report(
             ),
             style="yellow",
             highlight=False,
+            soft_wrap=True,  # the fingerprint stays whole on its line, for a reader and for grep
         )
         raise typer.Exit(UNTRUSTED_KEY_EXIT)
     console.print(
         Text("OK", style="green")
         + cell(f": signature valid, {files} files match the manifest; signed by key {key}, trusted as {trusted_by}"),
         highlight=False,
+        soft_wrap=True,
     )
 
 
