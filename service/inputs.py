@@ -121,7 +121,7 @@ def _walk(folder: str, all_files: bool) -> Iterator[InputItem]:
                 continue
             problem = _not_regular(child)
             if problem == _FOLDER:
-                continue  # a link to a folder: os.walk lists it among files only when it cannot follow it
+                continue  # became a folder since os.walk listed it (folders, and links to them, are in `dirs`)
             if problem is not None:
                 yield _named(child, error=problem)
             elif suffix == ".zip":
