@@ -313,6 +313,33 @@ class Registry:
             out.setdefault(int(work_id), {})[str(signal)] = str(reason)
         return out
 
+    def lacking(self, signal: str) -> list[int]:
+        """Works with neither a descriptor of `signal` nor a recorded reason for having none: made before the signal
+        existed (or its embedder was enabled), to be backfilled, never scored as if the signal had said 0."""
+        query = (
+            "SELECT w.id FROM works w"
+            " WHERE NOT EXISTS (SELECT 1 FROM descriptors d WHERE d.work_id = w.id AND d.signal = ?)"
+        )
+        args = [signal]
+        if self.schema_version >= 2:  # a read-only registry of release 1 records no reasons
+            query += " AND NOT EXISTS (SELECT 1 FROM descriptor_gaps g WHERE g.work_id = w.id AND g.signal = ?)"
+            args.append(signal)
+        return [int(r[0]) for r in self.db.execute(query + " ORDER BY w.id", args)]
+
+    def backfill(
+        self, work: WorkRecord, descriptor: tuple[str, int, bytes] | None, gap: tuple[str, str] | None
+    ) -> None:
+        """Add one signal's missing descriptor of a registered work (or the reason it has none), with an audit line,
+        in one transaction; the generation moves, so index caches are rebuilt."""
+        with self._transaction():
+            if descriptor is not None:
+                self.db.execute("INSERT INTO descriptors VALUES (?, ?, ?, ?)", (work.id, *descriptor))
+            if gap is not None:
+                self.db.execute("INSERT INTO descriptor_gaps VALUES (?, ?, ?)", (work.id, *gap))
+            signal = descriptor[0] if descriptor else gap[0] if gap else ""
+            self._audit("backfill", work.ref, work.sha256, {"signal": signal, "computed": descriptor is not None})
+            self._bump()
+
     def signals_of(self, work_id: int) -> set[str]:
         rows = self.db.execute("SELECT signal FROM descriptors WHERE work_id=?", (work_id,))
         return {str(r[0]) for r in rows}

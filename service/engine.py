@@ -201,6 +201,48 @@ class Engine:
                 f"{workspace.home} holds descriptors from another version of Semblance: "
                 f"{'; '.join(stale)}; register the works again in a new workspace"
             )
+        self._backfill()
+
+    def _backfill(self) -> None:
+        """Compute, from the vault, every descriptor of an enabled signal that a registered work lacks without a
+        recorded reason (a workspace made before that signal existed): a missing descriptor is never scored as 0.
+        A read-only workspace cannot be backfilled, so it is refused with what to do."""
+        reg = self.workspace.registry
+        lacking = {s.key: ids for s in self.signals if (ids := reg.lacking(s.key))}
+        if not lacking:
+            return
+        if self.workspace.read_only is not None:
+            counts = ", ".join(f"{len(ids)} lack {key}" for key, ids in lacking.items())
+            raise EngineError(
+                f"works in {self.workspace.home} lack descriptors of enabled signals ({counts}), and the workspace is "
+                f"read-only ({self.workspace.read_only}): open it once where it can be written (any command, e.g. "
+                f"`semblance --home {self.workspace.home} info`) and they are computed from the vault"
+            )
+        by_key = {s.key: s for s in self.signals}
+        try:
+            with self.workspace.lock(exclusive=True, purpose="backfill"):
+                for key in lacking:
+                    for work_id in reg.lacking(key):  # again under the lock: another process may have done it
+                        self._backfill_one(by_key[key], work_id)
+        except WorkspaceError as exc:
+            raise EngineError(str(exc)) from exc
+
+    def _backfill_one(self, signal: AnySignal, work_id: int) -> None:
+        work = self.workspace.registry.work_by("id", work_id)
+        assert work is not None
+        try:
+            image = decode_image(self.workspace.vault.read(work.sha256), work.original_name, self.workspace.max_pixels)
+        except (OSError, IntakeError) as exc:
+            raise EngineError(
+                f"work '{work.ref}' lacks its {signal.key} descriptor and its original cannot be read from the vault "
+                f"({exc}); restore {self.workspace.vault.path(work.sha256)} from a backup"
+            ) from exc
+        reason = signal.cannot_describe(image)
+        if reason is not None:
+            self.workspace.registry.backfill(work, None, (signal.key, reason))
+        else:
+            data = signal.to_bytes(signal.compute(image))
+            self.workspace.registry.backfill(work, (signal.key, signal.version, data), None)
 
     @cached_property
     def baselines(self) -> Baselines:
