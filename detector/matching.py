@@ -13,6 +13,7 @@ from typing import Any
 from detector.background import with_excess
 from detector.fusion import VERDICT_RANK, FusionModel, Verdict, agreeing_signals, decide, fuse_explained
 from detector.geometry import Polygon
+from detector.intake import DecodedImage
 from detector.signals.base import Comparison, Signal
 
 VERIFY_SIGNALS = frozenset({"keypoints"})
@@ -53,6 +54,36 @@ class Match:
                 evidence = {**evidence, **comp.view_evidence[self.view - 1]}
             out[name] = {**values, **evidence}  # raw evidence wins (e.g. integer inlier counts)
         return out
+
+
+class SignalFailed(Exception):
+    """One signal raised on one picture: that picture's error, never the batch's."""
+
+    def __init__(self, signal: str, exc: Exception) -> None:
+        super().__init__(f"the {signal} signal failed on this picture ({type(exc).__name__}: {exc}); not compared")
+        self.signal = signal
+
+
+def describe(
+    signals: Sequence[Signal[Any]], image: DecodedImage, query: bool
+) -> tuple[dict[str, object], dict[str, str]]:
+    """Descriptors of `image` under `signals` (suspect descriptors when `query`), and the signals that cannot
+    describe it (`Signal.cannot_describe`) with their reasons. The one rule for registration, scanning, backfill
+    and reproduction. A signal that raises is `SignalFailed`: the picture's error."""
+    descriptors: dict[str, object] = {}
+    not_run: dict[str, str] = {}
+    for s in signals:
+        reason = s.cannot_describe(image)
+        if reason is not None:
+            not_run[s.key] = reason
+            continue
+        try:
+            descriptors[s.key] = s.compute_query(image) if query else s.compute(image)
+        except MemoryError:
+            raise
+        except Exception as exc:
+            raise SignalFailed(s.name, exc) from exc
+    return descriptors, not_run
 
 
 def compare(

@@ -90,10 +90,10 @@ def read_metadata(data: bytes) -> dict[str, object]:
 
     PNG text is read by detector.png_chunks, within its caps, so a text chunk too large for Pillow is still quoted."""
     out: dict[str, object] = {}
-    repaired = png_chunks.pixel_chunks_only(data)
     try:
         image = Image.open(io.BytesIO(data))
     except Exception:
+        repaired = png_chunks.pixel_chunks_only(data)
         if repaired is None:
             return out
         try:

@@ -152,9 +152,7 @@ class Registry:
     def _migrate(self, fresh: bool) -> None:
         """Apply the migrations this registry lacks, each with its version bump in one transaction."""
         version = int(self.get_meta("schema_version") or 1)
-        if version > SCHEMA_VERSION:
-            return  # refused by the caller
-        for target in range(version + 1, SCHEMA_VERSION + 1):
+        for target in range(version + 1, SCHEMA_VERSION + 1):  # none for a newer registry: the caller refuses it
             with self._transaction():
                 if int(self.get_meta("schema_version") or 1) >= target:
                     continue  # another process migrated first

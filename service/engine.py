@@ -26,7 +26,16 @@ from detector.embedders import ClipWeightsMissing, Embedder, load_embedder, reso
 from detector.fusion import FusionModel, load_model
 from detector.geometry import Polygon
 from detector.intake import DEFAULT_MAX_PIXELS, DecodedImage, IntakeError, decode_image, sha256_hex
-from detector.matching import VERIFY_SIGNALS, Match, assess, compare, overall_verdict, prescore
+from detector.matching import (
+    VERIFY_SIGNALS,
+    Match,
+    SignalFailed,
+    assess,
+    compare,
+    describe,
+    overall_verdict,
+    prescore,
+)
 from detector.signals import Signal, build_signals
 from index.keys import existing_fingerprint
 from index.registry import DuplicateWork, WorkRecord
@@ -51,14 +60,6 @@ AnySignal = Signal[Any]
 
 class EngineError(RuntimeError):
     """A problem the user must fix (workspace, embedder, arguments); the message says how."""
-
-
-class SignalFailed(Exception):
-    """One signal raised on one picture: that picture's error, never the batch's."""
-
-    def __init__(self, signal: str, exc: Exception) -> None:
-        super().__init__(f"the {signal} signal failed on this picture ({type(exc).__name__}: {exc}); not compared")
-        self.signal = signal
 
 
 @dataclass
@@ -232,16 +233,16 @@ class Engine:
         assert work is not None
         try:
             image = decode_image(self.workspace.vault.read(work.sha256), work.original_name, self.workspace.max_pixels)
-        except (OSError, IntakeError) as exc:
+            descriptors, not_run = describe([signal], image, query=False)
+        except (OSError, IntakeError, SignalFailed) as exc:
             raise EngineError(
-                f"work '{work.ref}' lacks its {signal.key} descriptor and its original cannot be read from the vault "
-                f"({exc}); restore {self.workspace.vault.path(work.sha256)} from a backup"
+                f"work '{work.ref}' lacks its {signal.key} descriptor, and it cannot be computed from the original in "
+                f"the vault ({exc}); restore {self.workspace.vault.path(work.sha256)} from a backup"
             ) from exc
-        reason = signal.cannot_describe(image)
-        if reason is not None:
-            self.workspace.registry.backfill(work, None, (signal.key, reason))
+        if signal.key in not_run:
+            self.workspace.registry.backfill(work, None, (signal.key, not_run[signal.key]))
         else:
-            data = signal.to_bytes(signal.compute(image))
+            data = signal.to_bytes(descriptors[signal.key])
             self.workspace.registry.backfill(work, (signal.key, signal.version, data), None)
 
     @cached_property
@@ -372,7 +373,7 @@ class Engine:
             ref = f"{ref}-{image.sha256[:8]}"  # a derived ref collided: disambiguate by content
         try:
             with time_budget(self.item_seconds):
-                descriptors, not_run = self._describe(image, signals, query=False)
+                descriptors, not_run = describe(signals, image, query=False)
         except (ItemTimeout, SignalFailed) as exc:
             return outcome("error", meta.ref, image.sha256, str(exc))
         extra = dict(meta.extra)
@@ -424,26 +425,6 @@ class Engine:
             "fault) and run the same command again: what is already registered is reported as a duplicate"
         )
 
-    def _describe(
-        self, image: DecodedImage, signals: list[AnySignal], query: bool
-    ) -> tuple[dict[str, object], dict[str, str]]:
-        """Descriptors of `image` under `signals` (suspect descriptors when `query`), and the signals that cannot
-        describe it with their reasons. A signal that raises is `SignalFailed`: the picture's error."""
-        descriptors: dict[str, object] = {}
-        not_run: dict[str, str] = {}
-        for s in signals:
-            reason = s.cannot_describe(image)
-            if reason is not None:
-                not_run[s.key] = reason
-                continue
-            try:
-                descriptors[s.key] = s.compute_query(image) if query else s.compute(image)
-            except (ItemTimeout, MemoryError):
-                raise
-            except Exception as exc:
-                raise SignalFailed(s.name, exc) from exc
-        return descriptors, not_run
-
     # -- scanning -----------------------------------------------------------------------------------
     def scan(self, item: InputItem, top_k: int = 5, near_misses: bool = False) -> ScanResult:
         return next(self.scan_many([item], top_k, near_misses))
@@ -472,7 +453,7 @@ class Engine:
                 image = decode_image(data, item.name, self.workspace.max_pixels)
                 if image.is_blank:
                     return failed(BLANK_SUSPECT, image.sha256)
-                query, not_run = self._describe(image, self.signals, query=True)
+                query, not_run = describe(self.signals, image, query=True)
                 matches = self._match(image, query, not_run, indexes, top_k, near_misses)
         except (InputError, IntakeError) as exc:
             return failed(exc.reason)
@@ -503,7 +484,7 @@ class Engine:
     def describe_query(self, image: DecodedImage) -> dict[str, object]:
         """Descriptors of a suspect under the primary signals (for reports and reproduction); signals that cannot
         describe the picture are absent."""
-        return self._describe(image, self.signals, query=True)[0]
+        return describe(self.signals, image, query=True)[0]
 
     def _match(
         self,

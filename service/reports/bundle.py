@@ -28,7 +28,7 @@ from detector.background import Baselines, load_background
 from detector.embedders import load_embedder
 from detector.fusion import load_model
 from detector.intake import DecodedImage, IntakeError, decode_image
-from detector.matching import assess, compare
+from detector.matching import assess, compare, describe
 from detector.provenance import ai_indicators, read_metadata
 from detector.signals import build_signals
 from index.keys import fingerprint, load_or_create, load_public, public_pem
@@ -322,15 +322,15 @@ def reproduce_bundle(bundle: Path) -> CheckResult:
     if hashlib.sha256(suspect_bytes).hexdigest() != ev["suspect"]["sha256"]:
         problems.append("the suspect file's SHA-256 differs from the one recorded")
     suspect = decode_image(suspect_bytes, ev["suspect"]["name"])
-    query = {s.key: s.compute_query(suspect) for s in signals if s.cannot_describe(suspect) is None}
+    query, _ = describe(signals, suspect, query=True)
     rows = []
     for m in ev["matches"]:
         original = decode_image((bundle / m["original_file"]).read_bytes(), m["original_file"])
         if original.sha256 != m["work"]["sha256"]:
             problems.append(f"match {m['rank']}: original file differs from the registered one")
-        reference = {  # as stored: a signal that cannot describe the original has no descriptor of it
-            s.key: s.from_bytes(s.to_bytes(s.compute(original))) for s in signals if s.cannot_describe(original) is None
-        }
+        by_key = {s.key: s for s in signals}
+        computed, _ = describe(signals, original, query=False)
+        reference = {k: by_key[k].from_bytes(by_key[k].to_bytes(d)) for k, d in computed.items()}  # as stored
         again = assess(model, 0, compare(signals, query, reference), baselines.of(reference))
         diffs = {
             k: (v, again.features.get(k))
