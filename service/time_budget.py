@@ -21,8 +21,10 @@ DEFAULT_ITEM_SECONDS = 120.0
 ever reaches it."""
 
 
-class ItemTimeout(Exception):
-    """An item went past its time budget."""
+class ItemTimeout(BaseException):
+    """An item went past its time budget. An interruption like KeyboardInterrupt, not an Exception: decoders and
+    signals turn every Exception of theirs into that item's error ("truncated or corrupt", "signal failed"), and
+    must not swallow the timeout into one of those (a PNG would then be retried with no budget left)."""
 
     def __init__(self, seconds: float) -> None:
         super().__init__(f"took longer than its time budget of {seconds:g} s; skipped")

@@ -142,6 +142,17 @@ def test_an_item_past_its_time_budget_is_its_own_error(engine: Engine) -> None:
     assert cafe.error is None and cafe.verdict == "copy"
 
 
+def test_a_budget_running_out_while_decoding_is_reported_as_a_timeout(engine: Engine) -> None:
+    big = noise_png(4000, 4000)  # 16 megapixels of noise: its decode alone takes far longer than the budget
+    engine.item_seconds = 0.05
+    try:
+        result = engine.scan(item("big.png", big))
+    finally:
+        engine.item_seconds = 120.0
+    # not "truncated or corrupt (took longer ...)": the decoder must not swallow the timeout and retry unbudgeted
+    assert result.error is not None and result.error.startswith("took longer than its time budget"), result.error
+
+
 def test_registration_outcomes_are_committed_as_they_stream(tmp_path: Path) -> None:
     e = Engine.init(str(tmp_path / "ws"), ["effnet-lite0"])
     originals = sorted((DEMO / "originals").glob("*.jpg"))
