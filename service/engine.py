@@ -273,9 +273,14 @@ class Engine:
     @classmethod
     def open(cls, home: str | None, embedder: str | None = None, model: FusionModel | None = None) -> Engine:
         try:
-            return cls(Workspace(resolve_home(home)), embedder, model)
+            workspace = Workspace(resolve_home(home))
         except WorkspaceError as exc:
             raise EngineError(str(exc)) from exc
+        try:
+            return cls(workspace, embedder, model)
+        except BaseException:
+            workspace.close()  # a refused open leaves no database file held open (a mount could not be released)
+            raise
 
     def close(self) -> None:
         self.workspace.close()
