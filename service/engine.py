@@ -8,7 +8,6 @@ sweeps all call this module and never reach into the detector or the index direc
 
 from __future__ import annotations
 
-import base64
 import re
 import sqlite3
 import time
@@ -383,7 +382,7 @@ class Engine:
             return outcome("error", meta.ref, image.sha256, str(exc))
         extra = dict(meta.extra)
         if raw_name is not None:
-            extra["original_name_bytes_b64"] = base64.b64encode(item.name_bytes or b"").decode("ascii")
+            extra["original_name_bytes_b64"] = raw_name
         record = WorkRecord(
             ref=ref,
             sha256=image.sha256,
