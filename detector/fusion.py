@@ -3,9 +3,9 @@
 The score is the strongest of a few calibrated *experts*, each a logistic combination of features: the combined
 expert weighs every signal; narrower experts let one decisive line of evidence stand on its own (the spatial
 layout that AI re-renderings keep, a reliable PDQ match), which an additive model would dilute. The evaluation
-fits every expert (scripts/evaluate.py) and writes them to `thresholds.toml` with the measured false-alarm and
-true-positive rates behind each threshold. The maximum of monotone experts is monotone: more similarity under
-any signal never lowers the score.
+fits every expert (scripts/evaluate.py, or `semblance calibrate`) and writes them, per embedder, to
+`detector/calibration/<embedder>.toml` with the measured false-alarm and true-positive rates behind each
+threshold. The maximum of monotone experts is monotone: more similarity under any signal never lowers the score.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import tomllib
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -52,6 +51,10 @@ class FusionModel:
     agreement: dict[str, float]
     rates: dict[str, object] = field(default_factory=dict)
     source: str = ""
+    weights_sha256: str = ""
+    """SHA-256 of the embedder weights the model was fitted with ("" in files that predate the field)."""
+    background_sha256: str = ""
+    """SHA-256 of the background set the `*.excess` features were measured against ("" when none)."""
     experts: dict[str, Expert] = field(default_factory=dict)
     """Experts besides the combined one (`bias`, `weights`)."""
 
@@ -62,6 +65,8 @@ class FusionModel:
         return {
             "version": self.version,
             "embedder": self.embedder,
+            "embedder_weights_sha256": self.weights_sha256,
+            "background_sha256": self.background_sha256,
             "derivation": self.derivation,
             "copy_threshold": self.copy_threshold,
             "derivative_threshold": self.derivative_threshold,
@@ -74,13 +79,8 @@ class FusionModel:
         }
 
 
-def default_thresholds_path() -> Path:
-    return Path(str(resources.files("detector").joinpath("thresholds.toml")))
-
-
-def load_model(path: Path | None = None) -> FusionModel:
-    """Read the fusion model from `path` (default: the packaged thresholds.toml)."""
-    path = path or default_thresholds_path()
+def load_model(path: Path) -> FusionModel:
+    """Read a fusion model file (detector/calibration/<embedder>.toml, or a workspace's or bundle's copy)."""
     with open(path, "rb") as f:
         cfg = tomllib.load(f)
     verdict = cfg["verdict"]
@@ -98,6 +98,8 @@ def load_model(path: Path | None = None) -> FusionModel:
         agreement={k: float(v) for k, v in cfg.get("agreement", {}).items()},
         rates=dict(cfg.get("rates", {})),
         source=str(path),
+        weights_sha256=str(cfg.get("embedder_weights_sha256", "")),
+        background_sha256=str(cfg.get("background_sha256", "")),
         experts={
             str(name): Expert(float(e["bias"]), {k: float(v) for k, v in e["weights"].items()})
             for name, e in cfg["fusion"].get("experts", {}).items()

@@ -5,6 +5,7 @@ Layout (default ./semblance-data, or --home / SEMBLANCE_HOME):
     registry.sqlite    works, descriptors, audit trail (source of truth)
     vault/             original files by SHA-256
     index/             FAISS caches + state.json (the registry generation they reflect)
+    calibration/       the workspace's own calibration (`semblance calibrate`): model.toml, background.npz
     lock               advisory lock: one writer, many readers
 """
 
@@ -144,6 +145,36 @@ class Workspace:
 
     def close(self) -> None:
         self.registry.close()
+
+    @property
+    def calibration_dir(self) -> Path:
+        return self.home / "calibration"
+
+    def calibration_files(self) -> tuple[Path, Path | None] | None:
+        """(model.toml, background.npz or None) of the workspace's own calibration, or None when it has none."""
+        model = self.calibration_dir / "model.toml"
+        if not model.is_file():
+            return None
+        background = self.calibration_dir / "background.npz"
+        return model, background if background.is_file() else None
+
+    def save_calibration(self, model_toml: str, background: bytes | None) -> Path:
+        """Write the workspace's calibration atomically (background first, the model last: a model file is only
+        ever beside the background it was fitted with). Returns the model file's path."""
+        self.require_writable("calibrate")
+        folder = self.calibration_dir
+        folder.mkdir(exist_ok=True)
+        files = [("background.npz", background)] if background is not None else []
+        if background is None:
+            (folder / "background.npz").unlink(missing_ok=True)
+        for name, data in [*files, ("model.toml", model_toml.encode())]:
+            tmp = folder / f".{name}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, folder / name)
+        return folder / "model.toml"
 
     @contextmanager
     def lock(self, exclusive: bool, purpose: str = "") -> Iterator[None]:

@@ -36,32 +36,27 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import metrics as M
-import synthetic as S
-
 from detector import __version__
-from detector.background import EXCESS_SUFFIX, load_background
+from detector import synthetic as S
+from detector.background import BackgroundSet, load_background
+from detector.background import packaged_path as packaged_background_path
+from detector.calibration import Calibration, packaged_model_path
+from detector.calibration import fit as F
+from detector.calibration import metrics as M
+from detector.calibration.fit import COPY_FAR, DERIVATIVE_FAR, EXCESS_EMBEDDING, RAW_EMBEDDING
+from detector.calibration.writer import model_toml
+from detector.embedders import DEFAULT_EMBEDDER, load_embedder
 from detector.fusion import Expert, FusionModel, decide, fuse, has_proof, load_model, transform
 from detector.geometry import polygon_area, polygon_iou
 from detector.intake import decode_image
 from detector.matching import strongest_view
+from detector.signals.embedding import EmbeddingSignal
 from detector.signals.pdq import PdqSignal
 from detector.signals.phash import PhashSignal
 from service.engine import Engine
 from service.inputs import InputItem
 
 REPO = Path(__file__).resolve().parents[1]
-RAW_EMBEDDING = ("embedding.global", "embedding.regional", "embedding.layout")
-EXCESS_EMBEDDING = tuple(f + EXCESS_SUFFIX for f in RAW_EMBEDDING)
-FEATURES = (
-    "pdq.closeness",
-    "pdq.match",
-    "phash.similarity",
-    *EXCESS_EMBEDDING,
-    "keypoints.inliers",
-    "keypoints.inlier_ratio",
-)
-"""Neural similarities enter as their excess over the work's background baseline (detector.background)."""
 ABLATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "pdq": (("pdq.closeness", "pdq.match"), ()),
     "phash": (("phash.similarity",), ()),
@@ -71,13 +66,6 @@ ABLATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "background normalisation": (EXCESS_EMBEDDING, RAW_EMBEDDING),
 }
 """Ablation name -> (features removed, raw features put in their place)."""
-EXPERTS: dict[str, tuple[str, ...]] = {
-    "layout": ("embedding.layout.excess",),
-    "pdq": ("pdq.closeness", "pdq.match"),
-}
-"""Narrow experts beside the combined one (detector.fusion). Chosen on the tune split: each raised a family's
-recall there (layout: painterly re-renderings 0.38 -> 0.57 at 1% false alarms; PDQ: collage panels 0.53 -> 0.58)
-without lowering any other family's; a keypoint-only expert lowered re-renderings and was left out."""
 
 TUNE_SOURCES = frozenset(
     {"deb_wallpapers", "deb_gcompris", "deb_libjxl", "deb_openclipart", "pypi_samples", "npm_samples"}
@@ -118,14 +106,15 @@ RELATED = {"depth_map", "stereo_viewpoint", "sibling_original"}
 SYNTH_FAMILY_GROUP = {
     "near_copy": "near_copy",
     "crop": "crop",
-    "screenshot": "crop",
+    "screenshot": "screenshot",
+    "mockup": "mockup",
+    "crop_small": "crop",
     "collage": "collage",
     "perspective": "near_copy",
     "photo_of_print": "photo_of_print",
     "composite": "composite",
     "restyle": "restyle",
 }
-COPY_FAR, DERIVATIVE_FAR = 0.001, 0.01
 
 
 @dataclass
@@ -191,6 +180,44 @@ def distractor_split(sha1: str) -> str:
     (scripts/build_background.py) and the other tunes the fusion and thresholds."""
     h = int(hashlib.sha1(sha1.encode()).hexdigest(), 16)
     return "report" if h % 2 else "background" if h % 4 == 0 else "tune"
+
+
+FILLER_SHARE = 0.5
+"""Share of every designed set of distractors (a folder of clip art, icons, pictograms, monuments) registered as
+filler works. A real registry holds whole collections; with half of each set registered, the other half are
+negatives whose siblings are registered, the hardest false alarms a registry meets."""
+
+
+def filler_rows(rows: list[dict[str, str]], share: float) -> list[dict[str, str]]:
+    """Distractors registered as filler works: `share` of each set (folder) with at least two members, chosen by
+    SHA-1, never from the background share (its images must stay unseen by queries and registry alike)."""
+    if share <= 0:
+        return []
+    sets: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for r in rows:
+        if r["role"] == "distractor" and distractor_split(r["sha1"]) != "background":
+            sets[os.path.dirname(r["path"])].append(r)
+    chosen = []
+    for members in sets.values():
+        if len(members) < 2:
+            continue
+        ranked = sorted(members, key=lambda r: hashlib.sha1(("filler:" + r["sha1"]).encode()).hexdigest())
+        chosen += ranked[: round(share * len(members))]
+    return chosen
+
+
+def bootstrap_model(embedder_id: str, weights_sha256: str, background_sha256: str) -> FusionModel:
+    """A provisional model for collecting features before an embedder has a calibration: the effnet-lite0 file's
+    shape with this embedder's identity. Its scores are never reported; the fit replaces every number."""
+    base = load_model(packaged_model_path(DEFAULT_EMBEDDER))
+    return replace(
+        base,
+        embedder=embedder_id,
+        weights_sha256=weights_sha256,
+        background_sha256=background_sha256,
+        version="provisional",
+        rates={},
+    )
 
 
 def encode(a: np.ndarray, fmt: str = "JPEG") -> bytes:
@@ -259,6 +286,14 @@ def build_cases(
                 origin="dev",
             )
         )
+
+    # backgrounds for product photos and collages, clip art for collages: unregistered distractors only
+    def loader(r: dict[str, str]) -> Callable[[], np.ndarray]:
+        return lambda: decode_image((root / r["path"]).read_bytes(), r["path"]).rgb
+
+    by_sha = sorted(distractors, key=lambda r: r["sha1"])
+    scenes = [loader(r) for r in by_sha if r["source"] != "deb_openclipart"] or [loader(r) for r in by_sha]
+    clips = [loader(r) for r in by_sha if r["source"] == "deb_openclipart"] or scenes
     # synthetic positives from every registered original
     decoded = {pid: decode_image((root / o["path"]).read_bytes(), o["path"]).rgb for pid, o in originals.items()}
     pids = sorted(decoded)
@@ -278,6 +313,14 @@ def build_cases(
         # the page's other listings are real (small) copies of registered works: neither right nor wrong
         case = _synthetic_case(f"syn:{pid}:screenshot", "screenshot", s, split, pid)
         cases.append(replace(case, ignore=frozenset(listed)))
+        scene = scenes[int(rng.integers(len(scenes)))]
+        cases.append(_synthetic_case(f"syn:{pid}:mockup", "mockup", S.mockup(a, rng, scene()), split, pid))
+        # a listing whose picture is itself a mock-up or a re-rendering
+        shown = S.mockup(a, rng, scene()) if rng.random() < 0.5 else S.restyle(a, rng)
+        s = S.screenshot(shown.image, rng, [decoded[p] for p in listed])
+        s = replace(s, relation=f"marketplace_page_of_{shown.relation}")
+        case = _synthetic_case(f"syn:{pid}:screenshot_of_{shown.family}", "screenshot", s, split, pid)
+        cases.append(replace(case, ignore=frozenset(listed), regions_in_suspect={}))
     # collages: panels from originals of one split, 2-9 panels, with and without gutters
     for split in ("tune", "report"):
         pool = [p for p in pids if split_of(originals[p]["source"]) == split]
@@ -302,6 +345,30 @@ def build_cases(
                 regions_in_suspect=dict(zip(chosen, regions, strict=True)),
             )
             cases.append(qc)
+    # AI-rendered collages: re-renderings of 2-4 works of one split, rotated, on a photo or a texture, with a
+    # caption and unrelated clip art (distractors that are not registered)
+    for split in ("tune", "report"):
+        pool = [p for p in pids if split_of(originals[p]["source"]) == split]
+        for c in range(max(4, len(pool) // 3)):
+            chosen = [str(p) for p in rng.choice(pool, min(int(rng.integers(2, 5)), len(pool)), replace=False)]
+            art = [clips[int(i)]() for i in rng.choice(len(clips), 2, replace=False)]
+            canvas, regions = S.ai_collage([decoded[p] for p in chosen], rng, scenes[c % len(scenes)](), art)
+            area = canvas.shape[0] * canvas.shape[1]
+            cases.append(
+                QueryCase(
+                    id=f"syn:ai_collage:{split}:{c}",
+                    name=f"ai_collage_{split}_{c}.jpg",
+                    data=encode(canvas),
+                    split=split,
+                    group="ai_collage",
+                    family="syn:ai_collage",
+                    relation=f"ai_collage_{len(chosen)}_panels",
+                    origin="synthetic",
+                    truth=frozenset(chosen),
+                    area_fraction=min(polygon_area(r) for r in regions) / area,
+                    regions_in_suspect=dict(zip(chosen, regions, strict=True)),
+                )
+            )
     # synthetic negatives: transformed distractors (hard negatives: same transformations as positives)
     for i, r in enumerate(sorted(distractors, key=lambda r: r["sha1"])[:synth_negatives]):
         a = decode_image((root / r["path"]).read_bytes(), r["path"]).rgb
@@ -417,8 +484,18 @@ def run_engine(
     return out, peers, elapsed
 
 
-def peer_scores(cases: list[QueryCase], originals: dict[str, bytes], engine: Engine) -> dict[str, list[M.Prediction]]:
-    """Peers run on their own, brute force over every original: pHash, PDQ, and the global CNN embedding."""
+PEER_PREFIXES = ("pHash", "PDQ", "global ")
+"""Methods that are peers (run alone, brute force), not ablations of Semblance."""
+QUERY_NORMALISATION_TOP = 3
+"""DISC21-style score normalisation of the global-descriptor peer: a query's similarities minus the mean of its 3
+highest similarities to the background set (the setting fixed in advance in the engine issue's comparison)."""
+
+
+def peer_scores(
+    cases: list[QueryCase], originals: dict[str, bytes], engine: Engine, background: BackgroundSet | None
+) -> dict[str, list[M.Prediction]]:
+    """Peers run on their own, brute force over every registered work: pHash, PDQ, the embedder's global
+    descriptor alone, and that descriptor with DISC21 query normalisation against the background set."""
     ph, pdq = PhashSignal(), PdqSignal()
     emb = engine.primary
     refs = sorted(originals)
@@ -426,19 +503,31 @@ def peer_scores(cases: list[QueryCase], originals: dict[str, bytes], engine: Eng
     ref_ph = np.stack([ph.compute(dec[r]) for r in refs])
     ref_pdq = np.stack([pdq.compute(dec[r]).hashes[0] for r in refs])
     ref_emb = np.stack([emb.features(dec[r].rgb).global_vector for r in refs])
-    preds: dict[str, list[M.Prediction]] = {"pHash": [], "PDQ (t=31)": [], "global CNN": []}
+    key = f"embedding:{emb.id}"
+    bg_emb = None
+    if background is not None and key in background.descriptors:
+        sig = EmbeddingSignal(emb)
+        bg_emb = np.stack([sig.from_bytes(b).features.vectors[0] for b in background.descriptors[key]])
+    glob, norm = f"global {emb.id}", f"global {emb.id} + normalisation"
+    preds: dict[str, list[M.Prediction]] = {"pHash": [], "PDQ (t=31)": [], glob: []}
+    if bg_emb is not None:
+        preds[norm] = []
     for c in cases:
         img = decode_image(c.data, c.id)
         q_ph = ph.compute(img)
         d_ph = np.unpackbits(ref_ph ^ q_ph, axis=1).sum(1)
         q_pdq = pdq.compute(img).hashes
         d_pdq = np.unpackbits(q_pdq[:, None, :] ^ ref_pdq[None], axis=2).sum(2).min(0)
-        sims = ref_emb @ emb.features(img.rgb).global_vector
+        q = emb.features(img.rgb).global_vector
+        sims = ref_emb @ q
+        offset = float(np.sort(bg_emb @ q)[-QUERY_NORMALISATION_TOP:].mean()) if bg_emb is not None else 0.0
         for j, r in enumerate(refs):
             preds["pHash"].append((c.id, r, 1 - d_ph[j] / 64))
             if d_pdq[j] <= 31:  # PDQ at its standard threshold: a match or nothing
                 preds["PDQ (t=31)"].append((c.id, r, 1 - d_pdq[j] / 256))
-            preds["global CNN"].append((c.id, r, float(sims[j])))
+            preds[glob].append((c.id, r, float(sims[j])))
+            if bg_emb is not None:
+                preds[norm].append((c.id, r, float(sims[j]) - offset))
     return preds
 
 
@@ -461,30 +550,9 @@ def design(
 def fit_fusion(
     cands: dict[str, list[Candidate]], cases: Sequence[QueryCase], features: Sequence[str]
 ) -> tuple[float, dict[str, float]]:
-    """Class-balanced logistic regression with non-negative weights.
-
-    Non-negative weights make the fused score monotone: more similarity under any signal can never lower it,
-    which keeps the model explainable in court and stops it exploiting collinear features."""
-    from scipy.optimize import minimize
-
+    """The combined expert over `features`, fitted on the cases' candidates (detector.calibration.fit)."""
     X, y, _ = design(cands, cases, features)
-    pos = max(1, int(y.sum()))
-    neg = max(1, len(y) - pos)
-    sample_w = np.where(y == 1, len(y) / (2 * pos), len(y) / (2 * neg))
-    l2 = 1e-3
-
-    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        z = theta[0] + X @ theta[1:]
-        p = 1 / (1 + np.exp(-np.clip(z, -40, 40)))
-        ll = -(sample_w * (y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))).sum() / len(y)
-        g = sample_w * (p - y) / len(y)
-        grad = np.concatenate([[g.sum()], X.T @ g]) + 2 * l2 * np.concatenate([[0], theta[1:]])
-        return float(ll + l2 * (theta[1:] ** 2).sum()), grad
-
-    theta0 = np.zeros(len(features) + 1)
-    bounds = [(None, None)] + [(0.0, None)] * len(features)
-    res = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
-    return float(res.x[0]), {f: float(w) for f, w in zip(features, res.x[1:], strict=True)}
+    return F.fit_logistic(X, y, features)
 
 
 def with_fusion(
@@ -502,43 +570,21 @@ def fit_experts(
     cands: dict[str, list[Candidate]], cases: Sequence[QueryCase], available: Sequence[str]
 ) -> dict[str, Expert]:
     """Fit every narrow expert whose features are all available."""
-    out = {}
-    for name, feats in EXPERTS.items():
-        if all(f in available for f in feats):
-            b, w = fit_fusion(cands, cases, feats)
-            out[name] = Expert(b, w)
-    return out
-
-
-PROOF_RATIOS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+    X, y, _ = design(cands, cases, available)
+    return F.fit_experts(X, y, list(available))
 
 
 def proof_ratio(cands: dict[str, list[Candidate]], negatives: Sequence[QueryCase], min_inliers: int) -> float:
-    """The smallest inlier ratio (of PROOF_RATIOS) at which no tune negative has geometric proof of copying.
-
-    Two photos of one landmark can share 36 inliers that are 61% of the matches in the area they cover (the
-    Eiffel tower among the tune distractors): the ratio that counts as proof is set above every such case."""
-    worst = max(
-        (
-            cand.features.get("keypoints.inlier_ratio", 0.0)
-            for c in negatives
-            for cand in cands.get(c.id, [])
-            if cand.features.get("keypoints.inliers", 0.0) >= min_inliers
-        ),
-        default=0.0,
+    """detector.calibration.fit.proof_ratio over the negatives' candidates."""
+    pairs = (
+        (cand.features.get("keypoints.inliers", 0.0), cand.features.get("keypoints.inlier_ratio", 0.0))
+        for c in negatives
+        for cand in cands.get(c.id, [])
     )
-    return next((r for r in PROOF_RATIOS if r > worst), PROOF_RATIOS[-1])
+    return F.proof_ratio(pairs, min_inliers)
 
 
-def written_threshold(t: float) -> float:
-    """A chosen threshold as written to thresholds.toml: capped at 0.999, then 4 decimals rounded UP, so that the
-    written number lets in no negative the chosen one kept out (rounding to nearest once let a 6th of 565 tune
-    negatives in)."""
-    t = min(t, 0.999)
-    written = math.ceil(t * 1e4) / 1e4
-    while written < t:  # t just above a 4-decimal score can multiply out to that very integer
-        written = round(written + 1e-4, 4)
-    return written
+written_threshold = F.written_threshold
 
 
 def predictions(
@@ -654,7 +700,7 @@ def localisation(cands: dict[str, list[Candidate]], cases: Sequence[QueryCase]) 
 
 # -- main -----------------------------------------------------------------------------------------------------
 def group_key(c: QueryCase) -> str:
-    if c.group == "crop" and c.origin == "synthetic" and c.family == "syn:crop":
+    if c.group == "crop" and c.origin == "synthetic" and c.family in ("syn:crop", "syn:crop_small"):
         return "crop (synthetic, >=30% area)" if c.area_fraction >= 0.3 else "crop (synthetic, <30% area)"
     return {
         "near_copy": "near copies",
@@ -664,6 +710,9 @@ def group_key(c: QueryCase) -> str:
         "photo_of_print": "photos of prints",
         "composite": "composites",
         "restyle": "painterly re-renderings (synthetic)",
+        "mockup": "product mock-ups",
+        "screenshot": "marketplace screenshots",
+        "ai_collage": "AI-rendered collages",
         "related": "related (not copies)",
     }.get(c.group, c.group)
 
@@ -673,10 +722,11 @@ def main() -> None:
     ap.add_argument("--manifest", default=str(REPO.parent / "shared/eval/manifest.csv"))
     ap.add_argument("--root", default=None, help="Folder the manifest's paths are relative to (default: its own).")
     ap.add_argument("--docs", default=str(REPO / "docs"))
+    ap.add_argument("--embedder", default=DEFAULT_EMBEDDER, help="Built-in embedder to evaluate and calibrate.")
     ap.add_argument(
         "--thresholds",
-        default=str(REPO / "detector/thresholds.toml"),
-        help="Where to write the calibrated model ('' to skip).",
+        default=None,
+        help="Where to write the calibrated model (default detector/calibration/<embedder>.toml; '' to skip).",
     )
     ap.add_argument("--seed", type=int, default=20261128)
     ap.add_argument(
@@ -689,21 +739,17 @@ def main() -> None:
     ap.add_argument("--max-distractors", type=int, default=None)
     ap.add_argument("--max-originals", type=int, default=None, help="Quick runs: register only this many.")
     ap.add_argument(
-        "--fillers",
-        type=int,
-        default=0,
-        help="Register this many distractors as filler works "
-        "(they are then not used as negatives); no query may match them.",
+        "--filler-share",
+        type=float,
+        default=FILLER_SHARE,
+        help="Share of every designed set of distractors registered as filler works (0 for none): siblings of "
+        "registered works are then among the negatives, as in a real registry.",
     )
     args = ap.parse_args()
     manifest, root, rows = read_manifest(args.manifest, args.root, "evaluate")
     rng = np.random.default_rng(args.seed)
     t_start = time.perf_counter()
-    fillers = (
-        sorted((r for r in rows if r["role"] == "distractor"), key=lambda r: r["sha1"])[-args.fillers :]
-        if args.fillers
-        else []
-    )
+    fillers = filler_rows(rows, args.filler_share)
     filler_paths = {r["path"] for r in fillers}
     if args.max_originals is not None:
         keep = {
@@ -711,7 +757,8 @@ def main() -> None:
             for r in sorted((r for r in rows if r["role"] == "original"), key=lambda r: r["sha1"])[: args.max_originals]
         }
         rows = [r for r in rows if r["role"] != "original" or r["pair_id"] in keep]
-    background = load_background("effnet-lite0")
+    embedder = load_embedder(args.embedder)
+    background = load_background(embedder.id)
     bg_hashes = background.source_sha256 if background else frozenset()
     in_background = {
         r["path"] for r in rows if hashlib.sha256((root / r["path"]).read_bytes()).hexdigest() in bg_hashes
@@ -720,7 +767,12 @@ def main() -> None:
         print(f"leaving out {len(in_background)} images of the shipped background set (never queries)", flush=True)
     rows_eval = [r for r in rows if r["path"] not in filler_paths and r["path"] not in in_background]
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine.init(os.path.join(tmp, "ws"), ["effnet-lite0"])
+        Engine.init(os.path.join(tmp, "ws"), [args.embedder]).close()
+        # features are collected before any calibration exists: scores under this provisional model are unused
+        provisional = bootstrap_model(embedder.id, embedder.weights_sha256, background.digest if background else "")
+        bg_path = packaged_background_path(embedder.id) if background else None
+        given = Calibration(provisional, background, "given", bg_path)
+        engine = Engine.open(os.path.join(tmp, "ws"), calibration=given)
         from service.engine import WorkMetadata
 
         originals = [r for r in rows if r["role"] == "original"]
@@ -748,14 +800,17 @@ def main() -> None:
         cands, _, scan_ms = run_engine(engine, cases)
         print("peers...", flush=True)
         orig_bytes = {r["pair_id"]: (root / r["path"]).read_bytes() for r in originals if r["pair_id"] in refs}
-        peers = peer_scores(cases, orig_bytes, engine)
+        filler_bytes = {f"filler:{r['sha1'][:12]}": (root / r["path"]).read_bytes() for r in fillers}
+        peers = peer_scores(cases, {**orig_bytes, **filler_bytes}, engine, background)
         engine.close()
 
     if args.records:
         write_records(Path(args.records), cases, cands)
-    base = load_model(REPO / "detector/thresholds.toml")
+    base = provisional
     tune = [c for c in cases if c.split == "tune"]
     report = [c for c in cases if c.split == "report"]
+    observed = {k for cs in cands.values() for cand in cs for k in cand.features}
+    FEATURES = F.features_for((k.removesuffix(".excess") for k in observed), background is not None)
     bias, weights = fit_fusion(cands, tune, FEATURES)
     experts = fit_experts(cands, tune, FEATURES)
     tune_neg = [c for c in tune if c.group == "negative"]
@@ -781,6 +836,8 @@ def main() -> None:
 
     results: dict[str, object] = {
         "version": __version__,
+        "embedder": embedder.describe(),
+        "fillers": len(fillers),
         "seed": args.seed,
         "manifest": str(manifest),
         "queries": len(cases),
@@ -807,7 +864,9 @@ def main() -> None:
     for name, preds in peers.items():
         methods[name] = [p for p in preds if p[0] in report_ids]
     for g, (removed, added) in ABLATIONS.items():
-        kept = [f for f in FEATURES if f not in removed] + list(added)
+        if not set(removed) & set(FEATURES):
+            continue  # nothing to remove (e.g. no layout from this embedder)
+        kept = [f for f in FEATURES if f not in removed] + [f for f in added if f in observed]
         b, w = fit_fusion(cands, tune, kept)
         methods[f"without {g}"] = predictions(with_fusion(base, b, w, fit_experts(cands, tune, kept)), cands, report)
     methods["combined expert only"] = predictions(with_fusion(base, bias, weights), cands, report)
@@ -849,8 +908,9 @@ def main() -> None:
     plot_pr(methods, report, docs / "evaluation")
     gallery(cases, cands, model, docs / "evaluation" / "gallery.png")
     write_markdown(results, docs / "EVALUATION.md")
-    if args.thresholds:
-        write_thresholds(model, rates, Path(args.thresholds), results)
+    thresholds = packaged_model_path(embedder.id) if args.thresholds is None else args.thresholds
+    if thresholds:
+        write_thresholds(model, rates, Path(thresholds), results)
     print_summary(results)
     print(f"done in {results['elapsed_s']:.0f} s; wrote {docs / 'EVALUATION.md'}")
 
@@ -897,7 +957,6 @@ def print_summary(r: dict[str, object]) -> None:
 def targets(r: dict[str, Any]) -> list[dict[str, object]]:
     """Every target of the Evaluation issue against the measured figure (report split unless stated)."""
     full = r["report_by_family"]["Semblance (full)"]
-    shipped = r["report_at_shipped_threshold"]
     loc = r["localisation_report"]
     out: list[dict[str, object]] = []
 
@@ -908,30 +967,55 @@ def targets(r: dict[str, Any]) -> list[dict[str, object]]:
         value = table.get(family, {}).get(key)
         add(name, f">= {minimum:.2f}", value, (value or 0) >= minimum)
 
-    at_least("near copies: recall at <=0.1% false alarms", full, "near copies", "recall@FAR0.1%", 0.99)
+    at_least("near copies: recall at 1% false alarms", full, "near copies", "recall@FAR1%", 0.99)
     at_least(
-        "crops keeping >=30% of the area: recall at the shipped threshold",
-        shipped,
+        "crops of >=30% of the area: recall at 1% false alarms",
+        full,
         "crop (synthetic, >=30% area)",
-        "recall@shipped",
-        0.95,
+        "recall@FAR1%",
+        0.9,
     )
-    at_least("collage panels: recall at the shipped threshold", shipped, "collages", "recall@shipped", 0.95)
+    at_least(
+        "crops of 10-30% of the area: recall at 1% false alarms",
+        full,
+        "crop (synthetic, <30% area)",
+        "recall@FAR1%",
+        0.9,
+    )
+    for fam in ("product mock-ups", "marketplace screenshots", "AI re-renderings", "AI-rendered collages"):
+        at_least(f"{fam}: recall at 1% false alarms", full, fam, "recall@FAR1%", 0.9)
     for g in ("crop", "collage"):
         iou = loc.get(g, {}).get("median_iou")
         add(f"{g}s: median localisation IoU", ">= 0.7", iou, (iou or 0) >= 0.7)
-    at_least("AI re-renderings: recall at <=1% false alarms", full, "AI re-renderings", "recall@FAR1%", 0.80)
+    negatives = r["verdicts_report"].get("negative", {})
+    far = negatives.get("false_alarm_rate")
+    add("negatives: false alarms at the `derivative` threshold (report split)", "<= 0.01", far, (far or 0) <= 0.01)
     copies = sum(int(v.get("wrong_copy_verdicts", 0)) for k, v in r["verdicts_report"].items() if k == "negative")
     copies += sum(int(v.get("wrong_copy_verdicts", 0)) for k, v in r["verdicts_tune"].items() if k == "negative")
-    add("distractors (both splits, real and synthetic): `copy` verdicts", "0", float(copies), copies == 0)
-    peers = [m for m in r["report_by_family"] if m in ("pHash", "PDQ (t=31)", "global CNN")]
+    add("negatives (both splits, real and synthetic): `copy` verdicts", "0", float(copies), copies == 0)
+    peers = [m for m in r["report_by_family"] if m.startswith(PEER_PREFIXES)]
     for fam, row in full.items():
         best_name = max(peers, key=lambda m: r["report_by_family"][m].get(fam, {}).get("uAP", 0.0))
         best = r["report_by_family"][best_name].get(fam, {}).get("uAP", 0.0)
-        if best < 0.85:
+        if best > 0.78:
+            add(f"µAP on {fam} (best peer {best_name} {best:.3f} > 0.78)", ">= 0.98", row["uAP"], row["uAP"] >= 0.98)
+        else:
             gain = row["uAP"] - best
-            add(f"µAP gain over the best peer ({best_name}) on {fam}", ">= 0.15", gain, gain >= 0.15)
+            add(f"µAP gain over the best peer ({best_name}) on {fam}", ">= 0.20", gain, gain >= 0.2)
     return out
+
+
+RATE_GROUPS = (
+    "near_copy",
+    "crop",
+    "collage",
+    "ai",
+    "photo_of_print",
+    "composite",
+    "screenshot",
+    "mockup",
+    "ai_collage",
+)
 
 
 def rates_at_thresholds(
@@ -953,7 +1037,7 @@ def rates_at_thresholds(
                 "false_alarm_rate": fa / max(1, len(negs)),
                 "false_alarm_ci95": list(M.wilson(fa, len(negs))),
             }
-            for g in ("near_copy", "crop", "collage", "ai", "photo_of_print", "composite"):
+            for g in RATE_GROUPS:
                 pos = [M.Query(c.id, c.truth, c.ignore) for c in part if c.group == g and c.truth]
                 if pos:
                     f, n = M.recall_at(pos, preds, t)
@@ -977,7 +1061,7 @@ def plot_pr(methods: dict[str, list[M.Prediction]], report: Sequence[QueryCase],
     for ax, g in zip(axes[0], groups, strict=True):
         qs = [M.Query(c.id, c.truth, c.ignore) for c in report if c.group == g and c.truth]
         ids = {q.id for q in qs} | {q.id for q in negs}
-        for name in ("Semblance (full)", "pHash", "PDQ (t=31)", "global CNN"):
+        for name in [m for m in methods if m == "Semblance (full)" or m.startswith(PEER_PREFIXES)]:
             preds = [p for p in methods[name] if p[0] in ids]
             ap, rec, prec = M.micro_ap(qs + negs, preds)
             ax.plot(rec, prec, label=f"{name} (µAP {ap:.2f})")
@@ -1164,61 +1248,18 @@ def write_markdown(r: dict[str, object], path: Path) -> None:
 
 def write_thresholds(model: FusionModel, rates: dict[str, object], path: Path, r: dict[str, object]) -> None:
     """The calibrated fusion model in the format detector.fusion.load_model reads."""
-    L = [
-        "# Semblance fusion model and verdict thresholds: the one place where decision numbers live.",
-        "#",
-        "# Written by scripts/evaluate.py (do not edit by hand; re-run it). How they were derived:",
-        "# logistic experts over the signal features, fitted on the TUNE split (Debian/PyPI/npm sources and",
-        "# their synthetic families, a quarter of the distractors); thresholds chosen so that at most 1% of the",
-        "# tune distractors raise any alarm (derivative) and at most 0.1% would be called a copy (score and proof);",
-        "# rates below measured on the REPORT split (style-transfer and diffusion sources, half of the",
-        "# distractors), never seen when fitting. The last quarter of the distractors is the background set.",
-        f"# Run: seed {r['seed']}, manifest {r['manifest']}, {r['queries']} queries.",
-        "",
-        f'version = "{model.version}"',
-        f'embedder = "{model.embedder}"',
-        f'derivation = "{model.derivation}"',
-        "",
-        "[fusion]",
-        "# score = the maximum over the experts of sigmoid(bias + sum(weight * feature)); this table is the",
-        "# combined expert, [fusion.experts.*] the narrow ones. Keypoint inliers enter as log1p(n) / log1p(100),",
-        "# capped at 1; `*.excess` features are similarities minus the work's background baseline.",
-        f"bias = {model.bias:.6f}",
-        "[fusion.weights]",
-        *[f'"{k}" = {v:.6f}' for k, v in model.weights.items()],
-        "",
+    header = [
+        "Written by scripts/evaluate.py (do not edit by hand; re-run it). How they were derived:",
+        "logistic experts over the signal features, fitted on the TUNE split (Debian/PyPI/npm sources and",
+        "their synthetic families, a quarter of the distractors); thresholds chosen so that at most 1% of the",
+        "tune distractors raise any alarm (derivative) and at most 0.1% would be called a copy (score and proof);",
+        "rates below measured on the REPORT split (style-transfer and diffusion sources, half of the",
+        "distractors), never seen when fitting. The last quarter of the distractors is the background set.",
+        f"Registry: the originals plus {r['fillers']} filler works (half of every designed set of distractors).",
+        f"Run: seed {r['seed']}, manifest {r['manifest']}, {r['queries']} queries.",
     ]
-    for name, e in model.experts.items():
-        L += [
-            f"[fusion.experts.{name}]",
-            f"bias = {e.bias:.6f}",
-            f"[fusion.experts.{name}.weights]",
-            *[f'"{k}" = {v:.6f}' for k, v in e.weights.items()],
-            "",
-        ]
-    L += [
-        "[verdict]",
-        "# `copy` needs the score AND geometric or hash proof; `derivative` needs the score alone.",
-        "# Geometric proof: copy_min_inliers inliers that are at least copy_min_inlier_ratio of the tentative",
-        "# matches inside the original's outline; the ratio is the smallest above every tune negative's.",
-        f"copy = {model.copy_threshold}",
-        f"derivative = {model.derivative_threshold}",
-        f"copy_min_inliers = {model.copy_min_inliers}",
-        f"copy_min_inlier_ratio = {model.copy_min_inlier_ratio}",
-        f"copy_max_pdq_distance = {model.copy_max_pdq_distance}",
-        "",
-        "[agreement]",
-        *[f'"{k}" = {v}' for k, v in model.agreement.items()],
-        "",
-        "[rates]",
-        "# Measured at the thresholds above; tpr_* are true-positive rates per family, *_ci95 Wilson intervals.",
-    ]
-    for name, row in rates.items():
-        assert isinstance(row, dict)
-        L.append(f'[rates."{name}"]')
-        for k, v in row.items():
-            L.append(f"{k} = {json.dumps(v)}")
-    path.write_text("\n".join(L) + "\n")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(model_toml(model, rates, header))
 
 
 if __name__ == "__main__":

@@ -220,6 +220,7 @@ def scan(
     sink: TextIO | None = None
     try:
         with engine(embedder, item_timeout) as e, progress() as bar:
+            _ = e.calibration  # no calibration, no scan: refused before the output file is made
             if jsonl:  # opened only now: arguments and workspace are valid, so a failed command truncates nothing
                 sink = sys.stdout if jsonl == "-" else open(jsonl, "w" if force else "x", encoding="utf-8")  # noqa: SIM115
             task = bar.add_task("scanning", total=len(items))

@@ -21,8 +21,16 @@ import numpy as np
 
 from detector import __version__
 from detector.background import Baselines, load_background
-from detector.embedders import ClipWeightsMissing, Embedder, load_embedder, resolve_auto
-from detector.fusion import FusionModel, load_model
+from detector.background import packaged_path as packaged_background_path
+from detector.calibration import (
+    Calibration,
+    CalibrationMismatch,
+    CalibrationMissing,
+    load_calibration,
+    packaged_calibration,
+)
+from detector.embedders import ClipWeightsMissing, Embedder, SscdUnavailable, load_embedder, resolve_auto
+from detector.fusion import FusionModel
 from detector.geometry import Polygon
 from detector.intake import DEFAULT_MAX_PIXELS, DecodedImage, IntakeError, decode_image, sha256_hex
 from detector.matching import (
@@ -175,7 +183,15 @@ class ScanResult:
 class Engine:
     """A workspace opened for registering and scanning with one primary embedder."""
 
-    def __init__(self, workspace: Workspace, embedder: str | None = None, model: FusionModel | None = None) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        embedder: str | None = None,
+        model: FusionModel | None = None,
+        calibration: Calibration | None = None,
+    ) -> None:
+        """`calibration` (or `model` alone, with the packaged background set) replaces the one the workspace would
+        use: the evaluation collects features with it before any calibration exists."""
         self.workspace = workspace
         specs = workspace.embedder_specs
         if embedder is not None and embedder not in specs:
@@ -187,8 +203,12 @@ class Engine:
         self.item_seconds: float | None = DEFAULT_ITEM_SECONDS
         """Time budget of one input (service.time_budget); None for none."""
         self._embedders: dict[str, Embedder] = {}
-        self.model = model or load_model()
         self.primary = self._embedder(self.embedder_spec)
+        if calibration is None and model is not None:
+            bg_path = packaged_background_path(self.primary.id)
+            calibration = Calibration(model, load_background(self.primary.id), "given", bg_path)
+        if calibration is not None:
+            self.__dict__["calibration"] = calibration
         self.signals: list[AnySignal] = build_signals(self.primary)
         stored = workspace.registry.signal_versions()
         stale = [
@@ -245,10 +265,38 @@ class Engine:
             self.workspace.registry.backfill(work, (signal.key, signal.version, data), None)
 
     @cached_property
+    def calibration(self) -> Calibration:
+        """The calibration verdicts come from: the workspace's own (`semblance calibrate`), else the one packaged
+        for the primary embedder. Loaded on first use (registering never needs one); never one made for another
+        embedder. Raises EngineError naming `semblance calibrate` when there is none."""
+        home = self.workspace.home
+        try:
+            local = self.workspace.calibration_files()
+            if local is not None:
+                return load_calibration(local[0], local[1], self.primary, "workspace")
+            return packaged_calibration(self.primary)
+        except CalibrationMissing as exc:
+            raise EngineError(
+                f"{exc}, so its similarities cannot be turned into verdicts with known error rates: run "
+                f"`semblance --home {home} calibrate` (synthetic copies of the registered works, or --manifest with "
+                "labelled pairs) to fit one for this workspace"
+            ) from exc
+        except (CalibrationMismatch, OSError, ValueError, KeyError) as exc:
+            raise EngineError(
+                f"the calibration for embedder '{self.primary.id}' cannot be used ({exc}); run "
+                f"`semblance --home {home} calibrate` again"
+            ) from exc
+
+    @property
+    def model(self) -> FusionModel:
+        """The fusion model and verdict thresholds of `calibration`."""
+        return self.calibration.model
+
+    @cached_property
     def baselines(self) -> Baselines:
-        """Background baselines of the works (detector.background), loaded on first use: registering and
-        listing works never need the background set."""
-        return Baselines(load_background(self.primary.id), self.signals)
+        """Background baselines of the works (detector.background), from the calibration's background set,
+        loaded on first use: registering and listing works never need it."""
+        return Baselines(self.calibration.background, self.signals)
 
     # -- opening ------------------------------------------------------------------------------------
     @classmethod
@@ -270,13 +318,19 @@ class Engine:
         return cls(ws)
 
     @classmethod
-    def open(cls, home: str | None, embedder: str | None = None, model: FusionModel | None = None) -> Engine:
+    def open(
+        cls,
+        home: str | None,
+        embedder: str | None = None,
+        model: FusionModel | None = None,
+        calibration: Calibration | None = None,
+    ) -> Engine:
         try:
             workspace = Workspace(resolve_home(home))
         except WorkspaceError as exc:
             raise EngineError(str(exc)) from exc
         try:
-            return cls(workspace, embedder, model)
+            return cls(workspace, embedder, model, calibration)
         except BaseException:
             workspace.close()  # a refused open leaves no database file held open (a mount could not be released)
             raise
@@ -434,7 +488,9 @@ class Engine:
         return next(self.scan_many([item], top_k, near_misses))
 
     def scan_many(self, items: Iterable[InputItem], top_k: int = 5, near_misses: bool = False) -> Iterator[ScanResult]:
-        """Scan each suspect; unreadable ones, and any one whose comparison fails, yield a result with `error` set."""
+        """Scan each suspect; unreadable ones, and any one whose comparison fails, yield a result with `error` set.
+        Without a calibration for the primary embedder nothing is scanned (EngineError naming `calibrate`)."""
+        _ = self.baselines  # the calibration and its background set, before any suspect is read
         try:
             with self.workspace.lock(exclusive=False):
                 indexes = self._indexes(self.signals)
@@ -605,7 +661,18 @@ class Engine:
             },
             "max_pixels": ws.max_pixels,
             "signing_key_fingerprint": existing_fingerprint(ws.home),
-            "thresholds": self.model.describe(),
+            **self._calibration_info(),
+        }
+
+    def _calibration_info(self) -> dict[str, object]:
+        """The calibration in use for `info`, or why there is none (listing must work without one)."""
+        try:
+            cal = self.calibration
+        except EngineError as exc:
+            return {"calibration": {"missing": str(exc)}, "thresholds": None, "background": None}
+        return {
+            "calibration": cal.describe(),
+            "thresholds": cal.model.describe(),
             "background": self.baselines.describe(),
         }
 
@@ -613,7 +680,7 @@ class Engine:
 def _load(spec: str) -> Embedder:
     try:
         return load_embedder(spec)
-    except (ClipWeightsMissing, ValueError) as exc:
+    except (ClipWeightsMissing, SscdUnavailable, ValueError) as exc:
         raise EngineError(str(exc)) from exc
 
 

@@ -114,9 +114,7 @@ def test_background_images_come_only_from_the_background_share(background, share
 def test_painterly_re_renderings_of_the_demo_works_find_their_original(tmp_path: Path) -> None:
     """End to end on the bundled sample: each demo painting re-rendered (stylised, cartoon, sketch, brush
     strokes, new palette, slight warp) is matched to its own original first, with excess features recorded."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    import synthetic
-
+    from detector import synthetic
     from service.engine import Engine, WorkMetadata
     from service.inputs import InputItem
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-
-import metrics as M
+from detector.calibration import metrics as M
 
 
 def test_micro_ap_pools_every_prediction_and_skips_ignored_refs() -> None:

@@ -109,6 +109,9 @@ def _write_bundle(
     suffix = Path(item.name).suffix.lower() or ".img"
     (bundle / "inputs" / f"suspect{suffix}").write_bytes(data)
     shutil.copyfile(engine.model.source, bundle / "method" / "thresholds.toml")
+    cal = engine.calibration
+    if cal.origin != "packaged" and cal.background_path is not None:  # a packaged set is found again by its id
+        shutil.copyfile(cal.background_path, bundle / "method" / "background.npz")
 
     metadata = read_metadata(data)
     indicators = [i.to_json() for i in ai_indicators(data, metadata)]
@@ -175,6 +178,7 @@ def _write_bundle(
             "rescoring": "Candidates found by approximate (FAISS) search were re-scored exactly from the stored "
             "descriptors of each registered work; every number below is an exact comparison.",
             "thresholds": engine.model.describe() | {"source": "method/thresholds.toml"},
+            "calibration": engine.calibration.describe(),
             "background": engine.baselines.describe(),
             "limitations": list(LIMITATIONS),
         },
@@ -312,7 +316,8 @@ def reproduce_bundle(bundle: Path) -> CheckResult:
     if embedder.weights_sha256 != method["embedder"]["weights_sha256"]:
         problems.append(f"embedder weights differ: {embedder.weights_sha256} vs {method['embedder']['weights_sha256']}")
     signals = build_signals(embedder)
-    background = load_background(embedder.id)
+    own = bundle / "method" / "background.npz"  # a workspace's own calibration travels with the bundle
+    background = load_background(embedder.id, own if own.is_file() else None)
     recorded_bg = method.get("background") or {}
     found_bg = background.digest if background else None
     if recorded_bg.get("sha256") != found_bg:

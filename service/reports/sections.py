@@ -70,6 +70,7 @@ def method_rows(ev: dict[str, Any]) -> Rows:
         ("Signals", method["signals"]),
         ("Index", method["index"]),
         ("Exact re-scoring", method["rescoring"]),
+        ("Calibration", method.get("calibration") or {"version": th.get("version"), "embedder": th.get("embedder")}),
         ("Thresholds", {k: th.get(k) for k in THRESHOLD_FIELDS}),
         ("Measured error rates at these thresholds", th.get("rates") or "not calibrated"),
     ]

@@ -1,0 +1,120 @@
+"""Fitting a calibration: the feature list, the logistic experts and the threshold choice, over plain arrays.
+
+Shared by `scripts/evaluate.py` (labelled dev set, packaged calibrations) and `semblance calibrate` (a workspace's
+own works), so both fit, choose and write thresholds by the same rules.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+
+from detector.background import EXCESS_SUFFIX
+from detector.fusion import Expert
+
+COPY_FAR, DERIVATIVE_FAR = 0.001, 0.01
+"""Target false-alarm rates on the fitting negatives: any alarm (`derivative`) at most 1%; a `copy` verdict (score
+and proof) at most 0.1%. The product promises these; everything else is measured against them."""
+RAW_EMBEDDING = ("embedding.global", "embedding.regional", "embedding.layout")
+EXCESS_EMBEDDING = tuple(f + EXCESS_SUFFIX for f in RAW_EMBEDDING)
+FEATURES = (
+    "pdq.closeness",
+    "pdq.match",
+    "phash.similarity",
+    *EXCESS_EMBEDDING,
+    "keypoints.inliers",
+    "keypoints.inlier_ratio",
+)
+"""Fusion inputs. Neural similarities enter as their excess over the work's background baseline
+(detector.background); without a background set, as raw similarities (`features_for`)."""
+EXPERTS: dict[str, tuple[str, ...]] = {
+    "layout": ("embedding.layout.excess",),
+    "pdq": ("pdq.closeness", "pdq.match"),
+}
+"""Narrow experts beside the combined one (detector.fusion). Chosen on the tune split: each raised a family's
+recall there (layout: painterly re-renderings 0.38 -> 0.57 at 1% false alarms; PDQ: collage panels 0.53 -> 0.58)
+without lowering any other family's; a keypoint-only expert lowered re-renderings and was left out."""
+COPY_MIN_INLIERS = 20
+"""Keypoint inliers that count as geometric proof, with the ratio below: a named constant, not fitted. Below ~20
+RANSAC finds chance homographies between unrelated pictures of one subject (ORB's usual acceptance level)."""
+PROOF_RATIOS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
+"""Inlier ratios tried as geometric proof; the fit takes the smallest above every fitting negative's."""
+
+
+def features_for(observed: Iterable[str], has_background: bool) -> tuple[str, ...]:
+    """The fusion inputs available: FEATURES whose values were observed, raw similarities without a background."""
+    seen = set(observed)
+    out = []
+    for f in FEATURES:
+        name = f.removesuffix(EXCESS_SUFFIX) if not has_background else f
+        if name in seen:
+            out.append(name)
+    return tuple(out)
+
+
+def experts_for(features: Sequence[str]) -> dict[str, tuple[str, ...]]:
+    """Narrow experts whose features are all available (raw names when there is no background)."""
+    out = {}
+    for name, feats in EXPERTS.items():
+        mapped = tuple(f if f in features else f.removesuffix(EXCESS_SUFFIX) for f in feats)
+        if all(f in features for f in mapped):
+            out[name] = mapped
+    return out
+
+
+def fit_logistic(X: np.ndarray, y: np.ndarray, features: Sequence[str]) -> tuple[float, dict[str, float]]:
+    """Class-balanced logistic regression with non-negative weights.
+
+    Non-negative weights make the fused score monotone: more similarity under any signal can never lower it,
+    which keeps the model explainable in court and stops it exploiting collinear features."""
+    from scipy.optimize import minimize
+
+    pos = max(1, int(y.sum()))
+    neg = max(1, len(y) - pos)
+    sample_w = np.where(y == 1, len(y) / (2 * pos), len(y) / (2 * neg))
+    l2 = 1e-3
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = theta[0] + X @ theta[1:]
+        p = 1 / (1 + np.exp(-np.clip(z, -40, 40)))
+        ll = -(sample_w * (y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))).sum() / len(y)
+        g = sample_w * (p - y) / len(y)
+        grad = np.concatenate([[g.sum()], X.T @ g]) + 2 * l2 * np.concatenate([[0], theta[1:]])
+        return float(ll + l2 * (theta[1:] ** 2).sum()), grad
+
+    theta0 = np.zeros(len(features) + 1)
+    bounds = [(None, None)] + [(0.0, None)] * len(features)
+    res = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds)
+    return float(res.x[0]), {f: float(w) for f, w in zip(features, res.x[1:], strict=True)}
+
+
+def fit_experts(X: np.ndarray, y: np.ndarray, features: Sequence[str]) -> dict[str, Expert]:
+    """Fit every narrow expert whose features are all among `features` (the columns of X)."""
+    out = {}
+    for name, feats in experts_for(features).items():
+        cols = [features.index(f) for f in feats]
+        b, w = fit_logistic(X[:, cols], y, feats)
+        out[name] = Expert(b, w)
+    return out
+
+
+def proof_ratio(negative_inliers_and_ratios: Iterable[tuple[float, float]], min_inliers: int) -> float:
+    """The smallest inlier ratio (of PROOF_RATIOS) at which no fitting negative has geometric proof of copying.
+
+    Two photos of one landmark can share 36 inliers that are 61% of the matches in the area they cover (the
+    Eiffel tower among the tune distractors): the ratio that counts as proof is set above every such case."""
+    worst = max((ratio for inliers, ratio in negative_inliers_and_ratios if inliers >= min_inliers), default=0.0)
+    return next((r for r in PROOF_RATIOS if r > worst), PROOF_RATIOS[-1])
+
+
+def written_threshold(t: float) -> float:
+    """A chosen threshold as written to the calibration file: capped at 0.999, then 4 decimals rounded UP, so the
+    written number lets in no negative the chosen one kept out (rounding to nearest once let a 6th of 565 tune
+    negatives in)."""
+    t = min(t, 0.999)
+    written = math.ceil(t * 1e4) / 1e4
+    while written < t:  # t just above a 4-decimal score can multiply out to that very integer
+        written = round(written + 1e-4, 4)
+    return written

@@ -1,0 +1,63 @@
+"""Writing a calibration file: the fusion model, thresholds and measured rates in the format `load_model` reads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+
+from detector.fusion import FusionModel
+
+
+def model_toml(model: FusionModel, rates: Mapping[str, object], header: Sequence[str]) -> str:
+    """TOML text of `model` with `rates` (name -> {metric: value}); `header` lines say how it was derived."""
+    L = [
+        "# Semblance fusion model and verdict thresholds for one embedder: the one place where decision numbers live.",
+        "#",
+        *[f"# {h}" if h else "#" for h in header],
+        "",
+        f"version = {json.dumps(model.version)}",
+        f"embedder = {json.dumps(model.embedder)}",
+        f"embedder_weights_sha256 = {json.dumps(model.weights_sha256)}",
+        f"background_sha256 = {json.dumps(model.background_sha256)}",
+        f"derivation = {json.dumps(model.derivation)}",
+        "",
+        "[fusion]",
+        "# score = the maximum over the experts of sigmoid(bias + sum(weight * feature)); this table is the",
+        "# combined expert, [fusion.experts.*] the narrow ones. Keypoint inliers enter as log1p(n) / log1p(100),",
+        "# capped at 1; `*.excess` features are similarities minus the work's background baseline.",
+        f"bias = {model.bias:.6f}",
+        "[fusion.weights]",
+        *[f"{json.dumps(k)} = {v:.6f}" for k, v in model.weights.items()],
+        "",
+    ]
+    for name, e in model.experts.items():
+        L += [
+            f"[fusion.experts.{name}]",
+            f"bias = {e.bias:.6f}",
+            f"[fusion.experts.{name}.weights]",
+            *[f"{json.dumps(k)} = {v:.6f}" for k, v in e.weights.items()],
+            "",
+        ]
+    L += [
+        "[verdict]",
+        "# `copy` needs the score AND geometric or hash proof; `derivative` needs the score alone.",
+        "# Geometric proof: copy_min_inliers inliers that are at least copy_min_inlier_ratio of the tentative",
+        "# matches inside the original's outline; the ratio is the smallest above every fitting negative's.",
+        f"copy = {model.copy_threshold}",
+        f"derivative = {model.derivative_threshold}",
+        f"copy_min_inliers = {model.copy_min_inliers}",
+        f"copy_min_inlier_ratio = {model.copy_min_inlier_ratio}",
+        f"copy_max_pdq_distance = {model.copy_max_pdq_distance}",
+        "",
+        "[agreement]",
+        *[f"{json.dumps(k)} = {v}" for k, v in model.agreement.items()],
+        "",
+        "[rates]",
+        "# Measured at the thresholds above; tpr_* are true-positive rates per family, *_ci95 Wilson intervals.",
+    ]
+    for name, row in rates.items():
+        assert isinstance(row, Mapping)
+        L.append(f"[rates.{json.dumps(name)}]")
+        for k, v in row.items():
+            L.append(f"{json.dumps(k)} = {json.dumps(v)}")
+    return "\n".join(L) + "\n"
