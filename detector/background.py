@@ -86,7 +86,15 @@ def save_background(
     source_sha256: Sequence[str],
     description: str,
 ) -> None:
-    """Write a background set (used by scripts/build_background.py)."""
+    """Write a background set (scripts/build_background.py, `semblance calibrate`)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(encode_background(embedder_id, descriptors, source_sha256, description))
+
+
+def encode_background(
+    embedder_id: str, descriptors: Mapping[str, Sequence[bytes]], source_sha256: Sequence[str], description: str
+) -> bytes:
+    """The .npz bytes of a background set: per signal key the descriptors' bytes and offsets, plus metadata."""
     arrays: dict[str, Any] = {}
     for key, items in descriptors.items():
         arrays[f"data:{key}"] = np.frombuffer(b"".join(items), dtype=np.uint8)
@@ -98,10 +106,9 @@ def save_background(
         "description": description,
     }
     arrays["meta"] = np.asarray(json.dumps(meta))
-    path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
-    path.write_bytes(buf.getvalue())
+    return buf.getvalue()
 
 
 class Baselines:

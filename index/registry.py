@@ -342,6 +342,11 @@ class Registry:
         rows = self.db.execute("SELECT signal FROM descriptors WHERE work_id=?", (work_id,))
         return {str(r[0]) for r in rows}
 
+    def record(self, action: str, details: dict[str, object]) -> None:
+        """An audit line for a workspace-wide event (a calibration fitted), in its own transaction."""
+        with self._transaction():
+            self._audit(action, "", "", details)
+
     def audit_trail(self, ref: str | None = None) -> list[dict[str, object]]:
         q = "SELECT at, action, ref, sha256, details FROM audit"
         rows = self.db.execute(q + " WHERE ref=? ORDER BY id", (ref,)) if ref else self.db.execute(q + " ORDER BY id")

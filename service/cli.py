@@ -363,6 +363,49 @@ def info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @app.command()
+def calibrate(
+    manifest: Annotated[
+        str | None, typer.Option(help="Labelled CSV (path, role, pair_id: the shared/eval format) instead of synthetic.")
+    ] = None,
+    root: Annotated[str | None, typer.Option(help="Folder the manifest's paths are relative to.")] = None,
+    negatives: Annotated[
+        str | None,
+        typer.Option(help="Folder of images unrelated to the works: half the background set, half negatives."),
+    ] = None,
+    per_work: Annotated[int, typer.Option(min=1, help="Synthetic transformations per registered work.")] = 6,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic transformations.")] = 20261202,
+) -> None:
+    """Fit this workspace's own calibration for its primary embedder, with measured error rates."""
+    from service.calibrate import calibrate as run_calibration
+    from service.calibrate import describe_rates
+
+    if manifest and negatives:
+        raise fail("give --manifest (its distractors are the negatives) or --negatives, not both")
+    for given in (manifest, root, negatives):
+        if given and not os.path.exists(given):
+            raise fail(f"{given}: not found")
+    with engine() as e, progress() as bar:
+        task = bar.add_task("calibrating", total=None)
+        outcome = run_calibration(
+            e,
+            Path(manifest) if manifest else None,
+            Path(root) if root else None,
+            Path(negatives) if negatives else None,
+            per_work,
+            seed,
+            lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    console.print(
+        Text(
+            f"calibrated {outcome.model.embedder} on {outcome.works} works, {outcome.queries} queries "
+            f"({outcome.background_images} background images): {outcome.path}"
+        )
+    )
+    for line in describe_rates(outcome.rates):
+        console.print(Text(line))
+
+
+@app.command()
 def report(
     suspect: Annotated[str, typer.Argument(help="The suspect image.")],
     out: Annotated[str, typer.Option(help="Folder to write the evidence bundle into.")] = "reports",

@@ -13,7 +13,7 @@ its own (`semblance calibrate`, for an embedder nothing is packaged for, such as
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -30,6 +30,7 @@ __all__ = [
     "packaged_calibration",
     "packaged_calibration_exists",
     "packaged_model_path",
+    "provisional_model",
 ]
 
 
@@ -59,6 +60,20 @@ class Calibration:
             "derivation": self.model.derivation,
             "background_sha256": None if self.background is None else self.background.digest,
         }
+
+
+def provisional_model(embedder_id: str, weights_sha256: str, background_sha256: str) -> FusionModel:
+    """A stand-in for collecting features before an embedder is calibrated: the effnet-lite0 file's shape with this
+    embedder's identity. Its scores and verdicts are never reported; the fit replaces every number in it."""
+    base = load_model(packaged_model_path("effnet-lite0"))
+    return replace(
+        base,
+        embedder=embedder_id,
+        weights_sha256=weights_sha256,
+        background_sha256=background_sha256,
+        version="provisional",
+        rates={},
+    )
 
 
 def packaged_model_path(embedder_id: str) -> Path:

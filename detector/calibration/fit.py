@@ -32,10 +32,13 @@ FEATURES = (
 EXPERTS: dict[str, tuple[str, ...]] = {
     "layout": ("embedding.layout.excess",),
     "pdq": ("pdq.closeness", "pdq.match"),
+    "descriptor": ("embedding.global.excess", "embedding.regional.excess"),
 }
-"""Narrow experts beside the combined one (detector.fusion). Chosen on the tune split: each raised a family's
-recall there (layout: painterly re-renderings 0.38 -> 0.57 at 1% false alarms; PDQ: collage panels 0.53 -> 0.58)
-without lowering any other family's; a keypoint-only expert lowered re-renderings and was left out."""
+"""Narrow experts beside the combined one (detector.fusion). Layout and PDQ were chosen on the tune split: each
+raised a family's recall there (layout: painterly re-renderings 0.38 -> 0.57 at 1% false alarms; PDQ: collage
+panels 0.53 -> 0.58) without lowering any other family's; a keypoint-only expert lowered re-renderings and was left
+out. `descriptor` lets a copy-detection descriptor (SSCD) stand on its own, as it does in DISC21 with score
+normalisation: on held-out data that alone beat the whole pipeline on near copies and crops (the engine issue)."""
 COPY_MIN_INLIERS = 20
 """Keypoint inliers that count as geometric proof, with the ratio below: a named constant, not fitted. Below ~20
 RANSAC finds chance homographies between unrelated pictures of one subject (ORB's usual acceptance level)."""
@@ -45,12 +48,12 @@ PROOF_RATIOS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 
 def features_for(observed: Iterable[str], has_background: bool) -> tuple[str, ...]:
     """The fusion inputs available: FEATURES whose values were observed, raw similarities without a background."""
-    seen = set(observed)
+    seen = {f.removesuffix(EXCESS_SUFFIX) for f in observed}
     out = []
     for f in FEATURES:
-        name = f.removesuffix(EXCESS_SUFFIX) if not has_background else f
-        if name in seen:
-            out.append(name)
+        raw = f.removesuffix(EXCESS_SUFFIX)
+        if raw in seen:
+            out.append(f if has_background else raw)
     return tuple(out)
 
 
