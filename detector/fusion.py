@@ -18,7 +18,6 @@ from typing import Literal
 
 Verdict = Literal["copy", "derivative", "no_match"]
 VERDICT_RANK: dict[str, int] = {"no_match": 0, "derivative": 1, "copy": 2}
-INLIER_SCALE = math.log1p(100.0)
 
 
 @dataclass(frozen=True)
@@ -108,10 +107,12 @@ def load_model(path: Path) -> FusionModel:
 
 
 def transform(features: dict[str, float]) -> dict[str, float]:
-    """Map raw signal features to the [0, 1] inputs the model is fitted on."""
+    """Map raw signal features to the [0, 1] inputs the model is fitted on: each signal's own `fusion_inputs`."""
+    from detector.signals import SIGNAL_TYPES
+
     out = dict(features)
-    if "keypoints.inliers" in out:
-        out["keypoints.inliers"] = min(1.0, math.log1p(max(0.0, out["keypoints.inliers"])) / INLIER_SCALE)
+    for cls in SIGNAL_TYPES.values():
+        out.update(cls.fusion_inputs(features))
     return out
 
 
@@ -145,29 +146,15 @@ def decide(model: FusionModel, score: float, features: dict[str, float]) -> Verd
 
 
 def has_proof(model: FusionModel, features: dict[str, float]) -> bool:
-    """Geometric proof (enough keypoint inliers, most of the tentative matches) or a reliable PDQ match."""
-    pdq_distance = round((1.0 - features.get("pdq.similarity", 0.0)) * 256)
-    reliable_pdq = features.get("pdq.match", 0.0) > 0 or features.get("pdq.closeness", 0.0) > 0
-    geometric = (
-        features.get("keypoints.inliers", 0.0) >= model.copy_min_inliers
-        and features.get("keypoints.inlier_ratio", 0.0) >= model.copy_min_inlier_ratio
-    )
-    return geometric or (reliable_pdq and pdq_distance <= model.copy_max_pdq_distance)
+    """Whether any registered signal proves copying by its own rule (`Signal.proves_copy`: geometric proof from
+    keypoints, a reliable PDQ match)."""
+    from detector.signals import SIGNAL_TYPES
+
+    return any(cls.proves_copy(features, model) for cls in SIGNAL_TYPES.values())
 
 
 def agreeing_signals(model: FusionModel, features: dict[str, float]) -> list[str]:
-    """Signals that on their own would say the suspect copies the work, by the [agreement] thresholds."""
-    a = model.agreement
-    out = []
-    pdq_distance = (1 - features.get("pdq.similarity", 0.0)) * 256
-    if features.get("pdq.closeness", 0.0) > 0 and pdq_distance <= a.get("pdq.max_distance", 31):
-        out.append("pdq")
-    if "phash.similarity" in features and (1 - features["phash.similarity"]) * 64 <= a.get("phash.max_distance", 10):
-        out.append("phash")
-    if features.get("embedding.global", 0.0) >= a.get("embedding.global", 1.1) or features.get(
-        "embedding.regional", 0.0
-    ) >= a.get("embedding.regional", 1.1):
-        out.append("embedding")
-    if features.get("keypoints.inliers", 0.0) >= a.get("keypoints.inliers", 1e9):
-        out.append("keypoints")
-    return out
+    """Signals that on their own would say the suspect copies the work, each by its own rule (`Signal.agrees`)."""
+    from detector.signals import SIGNAL_TYPES
+
+    return [name for name, cls in SIGNAL_TYPES.items() if cls.agrees(features, model)]

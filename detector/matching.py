@@ -14,10 +14,8 @@ from detector.background import with_excess
 from detector.fusion import VERDICT_RANK, FusionModel, Verdict, agreeing_signals, decide, fuse_explained
 from detector.geometry import Polygon
 from detector.intake import DecodedImage
+from detector.signals import SIGNAL_TYPES
 from detector.signals.base import Comparison, Signal
-
-VERIFY_SIGNALS = frozenset({"keypoints"})
-"""Signals too costly to run on every candidate: only the best `verify` candidates get them."""
 
 
 @dataclass
@@ -38,6 +36,8 @@ class Match:
     """Which view of the suspect gave the score: 0 the whole image, i the i-th detected collage panel alone."""
     views: list[dict[str, float]] = field(default_factory=list)
     """Features of every view (index as `view`; `features` is views[view]), so a calibration can re-score them."""
+    verified: bool = True
+    """Whether the costly verifier signals ran on this candidate (detector.pipeline)."""
 
     @property
     def view_name(self) -> str:
@@ -169,12 +169,13 @@ def strongest_view(model: FusionModel, views: Sequence[dict[str, float]]) -> tup
 
 
 def prescore(comparisons: Mapping[str, Comparison]) -> float:
-    """Cheap ordering key for choosing which candidates to verify: the strongest single similarity."""
+    """Cheap ordering key for choosing which candidates to verify: the strongest single similarity of the signals
+    that rank candidates (`Signal.ranks_candidates`)."""
     best = 0.0
-    for comp in comparisons.values():
-        for name, v in comp.features.items():
-            if name.startswith(("embedding.", "pdq.")):
-                best = max(best, v)
+    for key, comp in comparisons.items():
+        cls = SIGNAL_TYPES.get(key.split(":", 1)[0])
+        if cls is not None and cls.ranks_candidates:
+            best = max(best, *comp.features.values(), 0.0)
     return best
 
 

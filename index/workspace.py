@@ -5,7 +5,8 @@ Layout (default ./semblance-data, or --home / SEMBLANCE_HOME):
     registry.sqlite    works, descriptors, audit trail (source of truth)
     vault/             original files by SHA-256
     index/             FAISS caches + state.json (the registry generation they reflect)
-    calibration/       the workspace's own calibration (`semblance calibrate`): model.toml, background.npz
+    calibration/       the workspace's own calibrations (`semblance calibrate`), a folder per embedder:
+                       model.toml, background.npz
     lock               advisory lock: one writer, many readers
 """
 
@@ -146,24 +147,24 @@ class Workspace:
     def close(self) -> None:
         self.registry.close()
 
-    @property
-    def calibration_dir(self) -> Path:
-        return self.home / "calibration"
+    def calibration_dir(self, embedder_id: str) -> Path:
+        """Where the workspace's own calibration for one embedder lives (one folder per embedder)."""
+        return self.home / "calibration" / _safe(embedder_id)
 
-    def calibration_files(self) -> tuple[Path, Path | None] | None:
-        """(model.toml, background.npz or None) of the workspace's own calibration, or None when it has none."""
-        model = self.calibration_dir / "model.toml"
+    def calibration_files(self, embedder_id: str) -> tuple[Path, Path | None] | None:
+        """(model.toml, background.npz or None) of the workspace's own calibration for `embedder_id`, or None."""
+        model = self.calibration_dir(embedder_id) / "model.toml"
         if not model.is_file():
             return None
-        background = self.calibration_dir / "background.npz"
+        background = model.parent / "background.npz"
         return model, background if background.is_file() else None
 
-    def save_calibration(self, model_toml: str, background: bytes | None) -> Path:
+    def save_calibration(self, embedder_id: str, model_toml: str, background: bytes | None) -> Path:
         """Write the workspace's calibration atomically (background first, the model last: a model file is only
         ever beside the background it was fitted with). Returns the model file's path."""
         self.require_writable("calibrate")
-        folder = self.calibration_dir
-        folder.mkdir(exist_ok=True)
+        folder = self.calibration_dir(embedder_id)
+        folder.mkdir(parents=True, exist_ok=True)
         files = [("background.npz", background)] if background is not None else []
         if background is None:
             (folder / "background.npz").unlink(missing_ok=True)

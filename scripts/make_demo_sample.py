@@ -14,6 +14,8 @@ Output layout (all paths in the CSVs are relative to the CSV's own folder)::
       suspects/crop_*.jpg     ~40 % of the area of one original, resized
       suspects/collage_*.jpg  two originals as side-by-side panels on a white canvas
       suspects/recolour_*.jpg hue-shifted, contrast-changed full original
+      suspects/ai_collage_*.jpg painterly, AI-like re-renderings of two originals, rotated, in a collage with a
+                              caption and unrelated clip art: how the infringers in the brief's case work
       suspects/unrelated_*.jpg public-domain / CC0 images not derived from any original
       suspects/expected.csv   path,expected_refs,kind (refs joined by ';')
       LICENCES.md             origin, licence and processing of every bundled file
@@ -25,7 +27,7 @@ Usage::
 
     python scripts/make_demo_sample.py [--shared ../shared] [--out samples/demo]
 
-Needs Pillow and numpy only.
+Needs Pillow, numpy and OpenCV (the re-renderings are detector.synthetic's).
 """
 
 from __future__ import annotations
@@ -144,6 +146,13 @@ COLLAGE_PANEL_HEIGHT = 560
 COLLAGE_GUTTER = 24
 COLLAGE_MARGIN = 16
 RECOLOUR_REF = "vangogh-langlois-bridge"
+AI_COLLAGE_REFS = ("vangogh-night-cafe", "vangogh-langlois-bridge")
+AI_COLLAGE_CLIPART = (
+    "images/deb_openclipart/food/beverages/mug.png",
+    "images/deb_openclipart/food/apple_bitten_dan_gerhard_01.png",
+)
+"""Public-domain clip art pasted beside the re-rendered panels (unrelated to any work)."""
+AI_COLLAGE_SEED = 20261202
 
 
 def fail(message: str) -> NoReturn:
@@ -357,6 +366,8 @@ def write_suspects(sample: Sample, eval_dir: Path, images: dict[str, Image.Image
     recolour, how = make_recolour(images[RECOLOUR_REF], rng)
     sample.derived("recolour_langlois_bridge.jpg", (RECOLOUR_REF,), "recolour", recolour, how)
 
+    write_ai_collage(sample, eval_dir, images)
+
     for d in DISTRACTORS:
         src = load_rgb(eval_dir / d.manifest_path)
         im = limit_side(src)
@@ -376,6 +387,30 @@ def write_suspects(sample: Sample, eval_dir: Path, images: dict[str, Image.Image
         writer.writerow(["path", "expected_refs", "kind"])
         writer.writerows(sample.expected)
     sample.written.append(expected_csv)
+
+
+def write_ai_collage(sample: Sample, eval_dir: Path, images: dict[str, Image.Image]) -> None:
+    """The crime the tool exists for: AI-like re-renderings (detector.synthetic.restyle) of two works, each rotated
+    a little, on a paper texture with a caption and two pieces of public-domain clip art beside them."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from detector import synthetic
+
+    clipart = [np.asarray(load_rgb(eval_dir / path)) for path in AI_COLLAGE_CLIPART]
+    rng = np.random.default_rng(AI_COLLAGE_SEED)
+    texture = np.full((64, 64, 3), 225, np.uint8)  # the collage draws its own paper grain when `rng` picks texture
+    panels = [np.asarray(images[r]) for r in AI_COLLAGE_REFS]
+    canvas, _ = synthetic.ai_collage(panels, rng, texture, clipart)
+    how = (
+        f"detector.synthetic.ai_collage (seed {AI_COLLAGE_SEED}): each original re-rendered by "
+        "detector.synthetic.restyle (stylisation, new palette, slight warp), rotated by up to 12 degrees, on a "
+        "paper texture or a flat background, with a caption and the public-domain clip art "
+        + ", ".join(f"`{p}`" for p in AI_COLLAGE_CLIPART)
+    )
+    name = "ai_collage_cafe_bridge.jpg"
+    sample.derived(name, AI_COLLAGE_REFS, "ai_collage", limit_side(Image.fromarray(canvas)), how)
+    for path in AI_COLLAGE_CLIPART:
+        row = sample.rows[path]
+        sample.note(f"suspects/{name} (clip art)", row["origin"], row["licence"], "pasted beside the panels, resized")
 
 
 def write_licences(sample: Sample) -> None:
@@ -419,7 +454,7 @@ def build(shared: Path, out: Path) -> list[Path]:
     for d in DISTRACTORS:
         if d.manifest_path in work_paths:
             fail(f"distractor {d.manifest_path} is also a registered original")
-    paths = [w.manifest_path for w in WORKS] + [d.manifest_path for d in DISTRACTORS]
+    paths = [w.manifest_path for w in WORKS] + [d.manifest_path for d in DISTRACTORS] + list(AI_COLLAGE_CLIPART)
     rows = {p: checked_row(manifest, eval_dir, p) for p in paths}
     # derived() looks rows up by ref as well as by manifest path.
     rows.update({w.ref: rows[w.manifest_path] for w in WORKS})

@@ -244,7 +244,7 @@ def calibrate(
         f"Background set: {bg_count} unrelated images." if bg_count else "Background set: none (raw similarities).",
         "Fitted on the queries of half of the works (by SHA-256); rates measured on the other half.",
     ]
-    path = engine.workspace.save_calibration(model_toml(model, rates, header), bg_bytes)
+    path = engine.workspace.save_calibration(e.id, model_toml(model, rates, header), bg_bytes)
     engine.workspace.registry.record(
         "calibrate",
         {"embedder": e.id, "version": model.version, "source": source, "queries": len(queries), "rates": rates},

@@ -365,7 +365,7 @@ def info(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @app.command()
 def calibrate(
     manifest: Annotated[
-        str | None, typer.Option(help="Labelled CSV (path, role, pair_id: the shared/eval format) instead of synthetic.")
+        str | None, typer.Option(help="Labelled CSV (path, role, pair_id: the shared/eval format), not synthetic.")
     ] = None,
     root: Annotated[str | None, typer.Option(help="Folder the manifest's paths are relative to.")] = None,
     negatives: Annotated[
@@ -374,8 +374,9 @@ def calibrate(
     ] = None,
     per_work: Annotated[int, typer.Option(min=1, help="Synthetic transformations per registered work.")] = 6,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic transformations.")] = 20261202,
+    embedder: Annotated[str | None, typer.Option(help="Enabled embedder to calibrate (default: the primary).")] = None,
 ) -> None:
-    """Fit this workspace's own calibration for its primary embedder, with measured error rates."""
+    """Fit this workspace's own calibration for an embedder, with measured error rates."""
     from service.calibrate import calibrate as run_calibration
     from service.calibrate import describe_rates
 
@@ -384,7 +385,7 @@ def calibrate(
     for given in (manifest, root, negatives):
         if given and not os.path.exists(given):
             raise fail(f"{given}: not found")
-    with engine() as e, progress() as bar:
+    with engine(embedder) as e, progress() as bar:
         task = bar.add_task("calibrating", total=None)
         outcome = run_calibration(
             e,

@@ -33,16 +33,8 @@ from detector.embedders import ClipWeightsMissing, Embedder, SscdUnavailable, lo
 from detector.fusion import FusionModel
 from detector.geometry import Polygon
 from detector.intake import DEFAULT_MAX_PIXELS, DecodedImage, IntakeError, decode_image, sha256_hex
-from detector.matching import (
-    VERIFY_SIGNALS,
-    Match,
-    SignalFailed,
-    assess,
-    compare,
-    describe,
-    overall_verdict,
-    prescore,
-)
+from detector.matching import Match, SignalFailed, describe, overall_verdict
+from detector.pipeline import score
 from detector.signals import Signal, build_signals
 from index.keys import existing_fingerprint
 from index.registry import DuplicateWork, WorkRecord
@@ -51,16 +43,18 @@ from service.inputs import InputError, InputItem
 from service.time_budget import DEFAULT_ITEM_SECONDS, ItemTimeout, time_budget
 
 CANDIDATES_PER_SIGNAL = 24
-"""Works kept from each signal's nearest-neighbour search before exact re-scoring."""
+"""Works kept from each indexed signal's nearest-neighbour search before exact re-scoring (the pipeline sees the
+union). Retrieval, not a verdict: it decides what can be found, and every recall in docs/EVALUATION.md is measured
+with it. A named constant, not fitted: three times VERIFY_TOP, so the verifiers choose among candidates from every
+signal."""
 NEIGHBOURS_PER_ROW = 32
+"""Index hits per query row (a suspect has one row per region, scale and panel); several rows of one work merge,
+so 32 rows' hits leave CANDIDATES_PER_SIGNAL distinct works in all but degenerate cases. Not fitted."""
 BLANK_WORK = (
     "refused: the picture is blank (one flat colour), so nothing in it can be matched, "
     "and as a registered work it would match every other blank picture"
 )
 BLANK_SUSPECT = "not compared: the picture is blank (one flat colour), so no signal can tell what it copies"
-VERIFY_TOP = 8  # plus two per detected collage panel
-"""Candidates that get keypoint verification (the expensive signal), best pre-score first; matches ranked below
-them in a long `--top` list carry no keypoint evidence."""
 
 AnySignal = Signal[Any]
 
@@ -270,21 +264,23 @@ class Engine:
         for the primary embedder. Loaded on first use (registering never needs one); never one made for another
         embedder. Raises EngineError naming `semblance calibrate` when there is none."""
         home = self.workspace.home
+        command = f"semblance --home {home} calibrate" + (
+            f" --embedder {self.embedder_spec}" if self.embedder_spec != self.workspace.embedder_specs[0] else ""
+        )
         try:
-            local = self.workspace.calibration_files()
+            local = self.workspace.calibration_files(self.primary.id)
             if local is not None:
                 return load_calibration(local[0], local[1], self.primary, "workspace")
             return packaged_calibration(self.primary)
         except CalibrationMissing as exc:
             raise EngineError(
                 f"{exc}, so its similarities cannot be turned into verdicts with known error rates: run "
-                f"`semblance --home {home} calibrate` (synthetic copies of the registered works, or --manifest with "
-                "labelled pairs) to fit one for this workspace"
+                f"`{command}` (synthetic copies of the registered works, or --manifest with labelled pairs) to fit "
+                "one for this workspace"
             ) from exc
         except (CalibrationMismatch, OSError, ValueError, KeyError) as exc:
             raise EngineError(
-                f"the calibration for embedder '{self.primary.id}' cannot be used ({exc}); run "
-                f"`semblance --home {home} calibrate` again"
+                f"the calibration for embedder '{self.primary.id}' cannot be used ({exc}); run `{command}` again"
             ) from exc
 
     @property
@@ -573,24 +569,21 @@ class Engine:
         refs: dict[int, dict[str, object]] = {
             w: {s.key: s.from_bytes(stored[s.key][w]) for s in self.signals if w in stored[s.key]} for w in candidates
         }
-        cheap = frozenset(s.name for s in self.signals) - VERIFY_SIGNALS
-        first = {w: compare(self.signals, query, refs[w], cheap) for w in candidates}
-        ordered = sorted(candidates, key=lambda w: prescore(first[w]), reverse=True)
-        verified = set(ordered[: VERIFY_TOP + 2 * len(image.panels)])  # a collage's panels each need a verification
-        assessed = []
-        for w in ordered:
-            comps = first[w]
-            if w in verified:
-                comps = {**comps, **compare(self.signals, query, refs[w], VERIFY_SIGNALS)}
-            assessed.append(assess(self.model, w, comps, self.baselines.of(refs[w], cache_key=w)))
-        assessed.sort(key=lambda m: m.score, reverse=True)
+        assessed = score(
+            self.model,
+            self.signals,
+            query,
+            refs,
+            lambda w, descriptors: self.baselines.of(descriptors, cache_key=w),
+            len(image.panels),
+        )
         kept = [m for m in assessed if near_misses or m.verdict != "no_match"][:top_k]
         works = reg.works_by_ids(m.work_id for m in kept)
         gaps = reg.gaps(m.work_id for m in kept)
 
         def not_compared(m: Match) -> dict[str, dict[str, object]]:
             """Signals that would have compared this pair but could not run on one side, with the reason."""
-            wanted = [s for s in self.signals if s.name in cheap or m.work_id in verified]
+            wanted = [s for s in self.signals if s.role == "candidate" or m.verified]
             out: dict[str, dict[str, object]] = {}
             for s in wanted:
                 if s.key in not_run:

@@ -118,7 +118,7 @@ def test_uncached_hub_tag_points_to_models_fetch() -> None:
     message = str(info.value)
     assert "semblance models fetch" in message
     assert model in message and tag in message
-    assert resolve_auto() == [DEFAULT_EMBEDDER]  # auto never picks (or fetches) what is not here
+    assert AUTO_CLIP not in resolve_auto()  # auto never picks (or fetches) what is not here
 
 
 def _fake_hub_file(cache: Path, repo: str, filename: str) -> Path:
@@ -140,7 +140,7 @@ def test_cached_hub_weights_are_found_offline(tmp_path: Path, monkeypatch: pytes
     laion = _fake_hub_file(cache, "laion/CLIP-ViT-B-32-laion2B-s34B-b79K", "open_clip_model.safetensors")
     model, tag = AUTO_CLIP.split(":")[1:]
     assert resolve_weights(model, tag) == str(laion)
-    assert resolve_auto() == [DEFAULT_EMBEDDER, AUTO_CLIP]
+    assert resolve_auto()[1:] == [AUTO_CLIP]
     # hub entries that name their file (`org/repo/pytorch_model.bin`): the repo is `org/repo`
     vitamin = _fake_hub_file(cache, "jienengchen/ViTamin-S", "pytorch_model.bin")
     assert resolve_weights("ViTamin-S", "datacomp1b") == str(vitamin)
@@ -165,7 +165,7 @@ def test_network_guard_reaches_subprocesses(tmp_path: Path) -> None:
 
 def test_scan_then_register_with_two_embedders(tiny: Path, tmp_path: Path) -> None:
     """One engine scanning (primary signals) and then registering (every embedder's signals) in one process."""
-    from service.engine import Engine, WorkMetadata
+    from service.engine import Engine, EngineError, WorkMetadata
     from service.inputs import expand
 
     images = make_images(tmp_path / "works", 2, seed=11)
@@ -184,10 +184,10 @@ def test_scan_then_register_with_two_embedders(tiny: Path, tmp_path: Path) -> No
     finally:
         engine.close()
     clip = Engine.open(str(tmp_path / "ws"), embedder=spec)
-    try:
-        for name, ref in (("img00.jpg", "img00"), ("img01.jpg", "img01")):
-            result = clip.scan(items[name])
-            assert result.verdict == "copy" and result.matches[0].ref == ref
+    try:  # no calibration exists for this CLIP file: no verdicts, and the message says how to make one
+        with pytest.raises(EngineError, match="calibrate --embedder") as info:
+            clip.scan(items["img00.jpg"])
+        assert f"no calibration ships for embedder '{spec}'" in str(info.value)
     finally:
         clip.close()
 
@@ -196,17 +196,25 @@ def test_cli_end_to_end(tiny: Path, tmp_path: Path) -> None:
     env = offline_env(tmp_path)
     home = tmp_path / "ws"
     spec = f"clip:{TINY_ARCH}:{tiny}"
-    images = make_images(tmp_path / "works", 3, seed=5)
+    images = make_images(tmp_path / "works", 7, seed=5)
+    miss_image = images.pop()
 
     done = semblance(home, "init", "--embedder", DEFAULT_EMBEDDER, "--embedder", spec, env=env)
     assert done.returncode == 0, done.stderr
     assert spec in done.stdout
 
-    done = semblance(home, "register", str(images[0]), str(images[1]), "--json", env=env)
+    done = semblance(home, "register", *map(str, images), "--json", env=env)
     assert done.returncode == 0, done.stderr
-    assert [line.count('"registered"') for line in done.stdout.splitlines()] == [1, 1]
+    assert [line.count('"registered"') for line in done.stdout.splitlines()] == [1] * len(images)
 
-    done = semblance(home, "scan", str(images[0]), str(images[2]), "--embedder", spec, "--json", env=env)
+    done = semblance(home, "scan", str(images[0]), "--embedder", spec, env=env)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert f"calibrate --embedder {spec}" in " ".join(done.stderr.split())
+    done = semblance(home, "calibrate", "--embedder", spec, "--per-work", "4", env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "false alarms" in done.stdout and "calibrated" in done.stdout
+
+    done = semblance(home, "scan", str(images[0]), str(miss_image), "--embedder", spec, "--json", env=env)
     assert done.returncode == 0, done.stderr
     hit, miss = json.loads(done.stdout)
     assert hit["verdict"] == "copy"

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from detector.calibration import packaged_model_path
 from detector.fusion import COMBINED, FusionModel, decide, fuse, fuse_explained, load_model
 
 FEATURES = (
@@ -25,7 +26,7 @@ FEATURES = (
 
 @pytest.fixture(scope="module")
 def model() -> FusionModel:
-    return load_model()
+    return load_model(packaged_model_path("effnet-lite0"))
 
 
 def test_shipped_model_has_its_experts_and_ordered_thresholds(model: FusionModel) -> None:
@@ -89,7 +90,7 @@ def test_thresholds_file_round_trips_through_the_writer(model: FusionModel, tmp_
     from evaluate import write_thresholds
 
     path = tmp_path / "thresholds.toml"
-    run = {"seed": 1, "manifest": "m.csv", "queries": 0}
+    run = {"seed": 1, "manifest": "m.csv", "queries": 0, "fillers": 0}
     write_thresholds(model, {}, path, run)
     again = load_model(path)
     assert set(again.all_experts()) == set(model.all_experts())
@@ -97,3 +98,8 @@ def test_thresholds_file_round_trips_through_the_writer(model: FusionModel, tmp_
         assert again.all_experts()[name].bias == pytest.approx(e.bias, abs=1e-6)
         assert again.all_experts()[name].weights == pytest.approx(e.weights, abs=1e-6)
     assert (again.copy_threshold, again.derivative_threshold) == (model.copy_threshold, model.derivative_threshold)
+    assert (again.embedder, again.weights_sha256, again.background_sha256) == (
+        model.embedder,
+        model.weights_sha256,
+        model.background_sha256,
+    )

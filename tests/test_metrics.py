@@ -53,7 +53,8 @@ def test_wilson_interval_matches_the_textbook_values() -> None:
 def test_the_written_threshold_never_admits_a_negative_the_chosen_one_kept_out() -> None:
     """thresholds.toml holds 4 decimals: rounding to nearest could fall below the (allowed+1)-th negative."""
     import numpy as np
-    from evaluate import written_threshold
+
+    from detector.calibration.fit import written_threshold
 
     rng = np.random.default_rng(3)
     for _ in range(500):

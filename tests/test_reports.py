@@ -189,11 +189,32 @@ def test_generator_software_in_exif_is_found_and_plain_photos_have_none() -> Non
 
 
 def test_every_shipped_expert_is_explained_in_words() -> None:
-    """A report says which expert gave the score: each expert of the shipped model has its own sentence."""
-    from detector.fusion import load_model
+    """A report says which expert gave the score: each expert of every packaged calibration has its own sentence,
+    and so has every expert a calibration may fit."""
+    from detector.calibration import fit
+    from detector.fusion import COMBINED, load_model
     from service.reports.wording import BASIS
 
-    assert set(load_model().all_experts()) <= set(BASIS)
+    packaged = sorted((Path(__file__).resolve().parents[1] / "detector" / "calibration").glob("*.toml"))
+    assert packaged
+    for path in packaged:
+        assert set(load_model(path).all_experts()) <= set(BASIS), path.name
+    assert {COMBINED, *fit.EXPERTS} <= set(BASIS)
+
+
+def test_readings_quote_the_numbers_of_the_calibration_in_use() -> None:
+    """The report text reads the decision numbers from the model: another calibration, other numbers."""
+    from dataclasses import replace
+
+    from detector.calibration import packaged_model_path
+    from detector.fusion import load_model
+    from service.reports.wording import reading
+
+    model = load_model(packaged_model_path("effnet-lite0"))
+    strict = replace(model, copy_min_inliers=37, copy_max_pdq_distance=17)
+    assert f"{model.copy_min_inliers} or more" in reading("keypoints", {"inliers": 5}, model)
+    assert "37 or more" in reading("keypoints", {"inliers": 5}, strict)
+    assert "17 or fewer" in reading("pdq", {"distance": 3}, strict)
 
 
 def test_the_keypoint_reading_says_when_the_watermark_was_filled_in() -> None:
@@ -201,6 +222,10 @@ def test_the_keypoint_reading_says_when_the_watermark_was_filled_in() -> None:
     from service.reports.wording import reading
 
     plain = {"inliers": 70, "tentative_matches": 90}
-    assert "filled in" not in reading("keypoints", plain)
-    assert "filled in" in reading("keypoints", {**plain, "query_light_strokes_filled": True})
-    assert "filled in" not in reading("keypoints", {**plain, "query_light_strokes_filled": False})
+    from detector.calibration import packaged_model_path
+    from detector.fusion import load_model
+
+    model = load_model(packaged_model_path("effnet-lite0"))
+    assert "filled in" not in reading("keypoints", plain, model)
+    assert "filled in" in reading("keypoints", {**plain, "query_light_strokes_filled": True}, model)
+    assert "filled in" not in reading("keypoints", {**plain, "query_light_strokes_filled": False}, model)

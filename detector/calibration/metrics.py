@@ -34,7 +34,9 @@ def wilson(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
     d = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / d
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return max(0.0, centre - half), min(1.0, centre + half)
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)  # exactly 0 and 1 at the ends, not 1e-17 off
+    hi = 1.0 if successes == n else min(1.0, centre + half)
+    return lo, hi
 
 
 def micro_ap(queries: Sequence[Query], predictions: Iterable[Prediction]) -> tuple[float, np.ndarray, np.ndarray]:

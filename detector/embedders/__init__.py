@@ -25,6 +25,7 @@ __all__ = [
     "AUTO_PREFERENCE",
     "BUILT_IN",
     "DEFAULT_EMBEDDER",
+    "SSCD_MODELS",
     "ClipWeightsMissing",
     "Embedder",
     "NeuralFeatures",

@@ -1,16 +1,19 @@
 """The one small interface every signal implements, in the spirit of python-threatexchange's SignalType.
 
 A signal turns a decoded image into a descriptor, serialises it for the registry, says what it contributes to
-the search index, and compares a suspect's descriptor with a registered one. Adding a signal means one new
-module implementing `Signal` plus one line in `detector.signals.SIGNAL_TYPES`.
+the search index, and compares a suspect's descriptor with a registered one. It also carries its own rules: how
+its features enter the fusion, what counts as its agreement and as proof of a copy, whether it is a cheap
+candidate signal or a costly verifier, its plain-language reading, and an edit it must see through (its example).
+Fusion, matching, the evaluation and the report wording loop over the registered signals, so adding a signal means
+one new module implementing `Signal` plus one line in `detector.signals.SIGNAL_TYPES`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, Generic, Literal, TypeVar
+from typing import ClassVar, Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 
@@ -59,8 +62,21 @@ class Comparison:
     when that panel decides the match."""
 
 
+class DecisionRules(Protocol):
+    """The calibrated numbers a signal's rules read (detector.fusion.FusionModel has them)."""
+
+    @property
+    def copy_min_inliers(self) -> int: ...
+    @property
+    def copy_min_inlier_ratio(self) -> float: ...
+    @property
+    def copy_max_pdq_distance(self) -> int: ...
+    @property
+    def agreement(self) -> dict[str, float]: ...
+
+
 class Signal(ABC, Generic[D]):
-    """Computes a descriptor of an image and compares two descriptors."""
+    """Computes a descriptor of an image and compares two descriptors, and owns the rules that read them."""
 
     name: ClassVar[str]
     version: ClassVar[int]
@@ -68,6 +84,39 @@ class Signal(ABC, Generic[D]):
     background_features: ClassVar[tuple[str, ...]] = ()
     """Features judged against a background set of unrelated images (see `detector.background`): for these,
     fusion sees how far a suspect's similarity to a work rises above that work's similarity to strangers."""
+    role: ClassVar[Literal["candidate", "verifier"]] = "candidate"
+    """'candidate': cheap, compared with every candidate the index finds; 'verifier': costly, run only on the
+    candidates the cheap signals rank highest (detector.matching)."""
+    ranks_candidates: ClassVar[bool] = False
+    """Whether this signal's similarities order the candidates for verification (the strongest one counts)."""
+
+    @classmethod
+    def fusion_inputs(cls, features: Mapping[str, float]) -> dict[str, float]:
+        """This signal's features as the fusion model takes them (e.g. a count mapped into [0, 1]); only the ones
+        that change are returned. Default: taken as they are."""
+        return {}
+
+    @classmethod
+    def agrees(cls, features: Mapping[str, float], rules: DecisionRules) -> bool:
+        """Whether this signal alone would say the suspect copies the work (the report's "agreeing signals")."""
+        return False
+
+    @classmethod
+    def proves_copy(cls, features: Mapping[str, float], rules: DecisionRules) -> bool:
+        """Whether this signal's evidence is proof of copying, which a `copy` verdict needs beside the score."""
+        return False
+
+    @classmethod
+    def reading(cls, evidence: Mapping[str, object], rules: DecisionRules) -> str:
+        """One line saying what this signal's values mean, for a reader without the code; decision numbers come
+        from `rules` (the calibration in use), never typed again."""
+        return ""
+
+    @classmethod
+    def example_copy(cls, rgb: np.ndarray) -> np.ndarray:
+        """An edit of `rgb` this signal must see through (its `agrees` must hold between the two); two different
+        works must not agree. The contract test runs both over real pictures for every registered signal."""
+        return rgb
 
     @property
     def key(self) -> str:
@@ -129,3 +178,15 @@ class Signal(ABC, Generic[D]):
     def describe(self) -> dict[str, object]:
         """Name, version and configuration, recorded with every result for reproducibility."""
         return {"name": self.name, "version": self.version}
+
+
+def resized_recompressed(rgb: np.ndarray, scale: float, quality: int) -> np.ndarray:
+    """`rgb` scaled by `scale` and round-tripped through JPEG at `quality`: the commonest edit of a copy."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    small = cv2.resize(rgb, (max(8, round(w * scale)), max(8, round(h * scale))), interpolation=cv2.INTER_AREA)
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(small, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    assert ok and decoded is not None
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)

@@ -7,7 +7,7 @@ The global cosine catches near copies and AI re-renderings; the best region-to-r
 from __future__ import annotations
 
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -16,7 +16,7 @@ import numpy as np
 from detector.embedders.base import Embedder, NeuralFeatures
 from detector.geometry import FULL, Box
 from detector.intake import DecodedImage
-from detector.signals.base import Comparison, IndexEntries, IndexKind, Signal
+from detector.signals.base import Comparison, DecisionRules, IndexEntries, IndexKind, Signal, resized_recompressed
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,35 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
     version: ClassVar[int] = 3
     feature_names: ClassVar[tuple[str, ...]] = ("embedding.global", "embedding.regional", "embedding.layout")
     background_features: ClassVar[tuple[str, ...]] = feature_names
+    ranks_candidates: ClassVar[bool] = True
+
+    @classmethod
+    def agrees(cls, features: Mapping[str, float], rules: DecisionRules) -> bool:
+        a = rules.agreement
+        return features.get("embedding.global", 0.0) >= a.get("embedding.global", 1.1) or features.get(
+            "embedding.regional", 0.0
+        ) >= a.get("embedding.regional", 1.1)
+
+    @classmethod
+    def reading(cls, evidence: Mapping[str, object], rules: DecisionRules) -> str:
+        text = (
+            f"Neural similarity of the whole images {_f(evidence.get('global'))}, of the best-matching regions "
+            f"{_f(evidence.get('regional'))}, of the spatial layout {_f(evidence.get('layout'))} (1 = identical; "
+            "unrelated pictures mostly score 0.3 to 0.6)."
+        )
+        if "global.excess" in evidence:
+            text += (
+                f" Above what this work scores against unrelated background images: whole "
+                f"{_f(evidence.get('global.excess'))}, regions {_f(evidence.get('regional.excess'))}, layout "
+                f"{_f(evidence.get('layout.excess'))} (0 or less = no more alike than strangers)."
+            )
+        return text
+
+    @classmethod
+    def example_copy(cls, rgb: np.ndarray) -> np.ndarray:
+        h, w = rgb.shape[:2]
+        centre = np.ascontiguousarray(rgb[h // 20 : h - h // 20, w // 20 : w - w // 20])  # 90% of each side
+        return resized_recompressed(centre, 0.8, 75)
 
     def __init__(self, embedder: Embedder) -> None:
         self.embedder = embedder
@@ -167,3 +196,7 @@ def _similarities(query: NeuralFeatures, reference: NeuralFeatures) -> tuple[dic
 
 def _box_list(b: Box) -> list[float]:
     return [round(b.x0, 4), round(b.y0, 4), round(b.x1, 4), round(b.y1, 4)]
+
+
+def _f(v: object) -> str:
+    return f"{v:.3f}" if isinstance(v, float | int) else str(v)

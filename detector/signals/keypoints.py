@@ -11,9 +11,11 @@ keypoint set computed with the strokes filled in, and the better match is kept.
 
 from __future__ import annotations
 
+import math
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import cv2
 import numpy as np
@@ -21,8 +23,10 @@ import numpy as np
 from detector.geometry import Polygon, clip_polygon, polygon_area
 from detector.intake import DecodedImage
 from detector.overlay import working_copy, working_shape
-from detector.signals.base import Comparison, Signal
+from detector.signals.base import Comparison, DecisionRules, Signal
 
+INLIER_SCALE = math.log1p(100.0)
+"""Inlier counts enter the fusion as log1p(n) / INLIER_SCALE, capped at 1."""
 MAX_FEATURES = 700
 QUERY_FEATURES = 1500
 RATIO = 0.8
@@ -56,6 +60,50 @@ class KeypointSignal(Signal[KeypointDescriptor]):
     name: ClassVar[str] = "keypoints"
     version: ClassVar[int] = 1
     feature_names: ClassVar[tuple[str, ...]] = ("keypoints.inliers", "keypoints.inlier_ratio")
+    role: ClassVar[Literal["candidate", "verifier"]] = "verifier"
+
+    @classmethod
+    def fusion_inputs(cls, features: Mapping[str, float]) -> dict[str, float]:
+        """Inlier counts enter as log1p(n) / log1p(100), capped at 1: the 100th inlier adds little to the 50th."""
+        if "keypoints.inliers" not in features:
+            return {}
+        return {"keypoints.inliers": min(1.0, math.log1p(max(0.0, features["keypoints.inliers"])) / INLIER_SCALE)}
+
+    @classmethod
+    def agrees(cls, features: Mapping[str, float], rules: DecisionRules) -> bool:
+        return features.get("keypoints.inliers", 0.0) >= rules.agreement.get("keypoints.inliers", 1e9)
+
+    @classmethod
+    def proves_copy(cls, features: Mapping[str, float], rules: DecisionRules) -> bool:
+        """Geometric proof: enough inliers that are also most of the tentative matches inside the outline (two
+        photos of one landmark from one spot can share a homography, but with many matches that disagree)."""
+        return (
+            features.get("keypoints.inliers", 0.0) >= rules.copy_min_inliers
+            and features.get("keypoints.inlier_ratio", 0.0) >= rules.copy_min_inlier_ratio
+        )
+
+    @classmethod
+    def reading(cls, evidence: Mapping[str, object], rules: DecisionRules) -> str:
+        text = (
+            f"{evidence.get('inliers')} local features of the original map onto the suspect under a single "
+            f"perspective transform (of {evidence.get('tentative_matches')} tentative matches); "
+            f"{rules.copy_min_inliers} or more, at least {rules.copy_min_inlier_ratio:.0%} of the matches inside the "
+            "matched outline, is geometric evidence that one image contains the other."
+        )
+        if evidence.get("query_light_strokes_filled") is True:
+            text += (
+                " The suspect's features were taken with its thin light strokes (a tiled watermark or text laid over "
+                "the picture) filled in from their surroundings, which matched more of the original than the "
+                "suspect as it is; the points are drawn on the suspect as it is."
+            )
+        return text
+
+    @classmethod
+    def example_copy(cls, rgb: np.ndarray) -> np.ndarray:
+        """Turned by 10 degrees and scaled to 80%: what a homography must undo."""
+        h, w = rgb.shape[:2]
+        m = cv2.getRotationMatrix2D((w / 2, h / 2), 10, 0.8)
+        return cv2.warpAffine(np.ascontiguousarray(rgb), m, (w, h), borderValue=(255, 255, 255))
 
     def cannot_describe(self, image: DecodedImage) -> str | None:
         h, w = working_shape(*image.rgb.shape[:2])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -12,7 +13,7 @@ import pdqhash
 
 from detector.geometry import FULL, Box
 from detector.intake import DecodedImage
-from detector.signals.base import Comparison, IndexEntries, IndexKind, Signal
+from detector.signals.base import Comparison, DecisionRules, IndexEntries, IndexKind, Signal, resized_recompressed
 
 PDQ_BITS = 256
 PDQ_SIDE = 512
@@ -42,6 +43,32 @@ class PdqSignal(Signal[PdqDescriptor]):
     name: ClassVar[str] = "pdq"
     version: ClassVar[int] = 2
     feature_names: ClassVar[tuple[str, ...]] = ("pdq.similarity", "pdq.closeness", "pdq.match")
+    ranks_candidates: ClassVar[bool] = True
+
+    @classmethod
+    def agrees(cls, features: Mapping[str, float], rules: DecisionRules) -> bool:
+        """A quality-weighted hash match within the agreement distance."""
+        distance = (1 - features.get("pdq.similarity", 0.0)) * PDQ_BITS
+        return features.get("pdq.closeness", 0.0) > 0 and distance <= rules.agreement.get("pdq.max_distance", 31)
+
+    @classmethod
+    def proves_copy(cls, features: Mapping[str, float], rules: DecisionRules) -> bool:
+        """Hashes of reliable quality within `copy_max_pdq_distance` bits."""
+        distance = round((1.0 - features.get("pdq.similarity", 0.0)) * PDQ_BITS)
+        reliable = features.get("pdq.match", 0.0) > 0 or features.get("pdq.closeness", 0.0) > 0
+        return reliable and distance <= rules.copy_max_pdq_distance
+
+    @classmethod
+    def reading(cls, evidence: Mapping[str, object], rules: DecisionRules) -> str:
+        return (
+            f"PDQ perceptual hashes differ in {evidence.get('distance')} of {PDQ_BITS} bits "
+            f"({rules.copy_max_pdq_distance} or fewer: the same picture by the calibration in use); best alignment: "
+            f"{evidence.get('transform')}."
+        )
+
+    @classmethod
+    def example_copy(cls, rgb: np.ndarray) -> np.ndarray:
+        return resized_recompressed(rgb, 0.7, 70)
 
     def compute(self, image: DecodedImage) -> PdqDescriptor:
         hashes, quality = pdqhash.compute_dihedral(_shrunk(image.rgb))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 import imagehash
@@ -9,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from detector.intake import DecodedImage
-from detector.signals.base import Comparison, IndexEntries, IndexKind, Signal
+from detector.signals.base import Comparison, DecisionRules, IndexEntries, IndexKind, Signal, resized_recompressed
 
 PHASH_BITS = 64
 PHASH_MATCH_DISTANCE = 10
@@ -20,6 +21,25 @@ class PhashSignal(Signal[np.ndarray]):
     name: ClassVar[str] = "phash"
     version: ClassVar[int] = 1
     feature_names: ClassVar[tuple[str, ...]] = ("phash.similarity",)
+
+    @classmethod
+    def agrees(cls, features: Mapping[str, float], rules: DecisionRules) -> bool:
+        if "phash.similarity" not in features:
+            return False
+        limit = rules.agreement.get("phash.max_distance", PHASH_MATCH_DISTANCE)
+        return (1 - features["phash.similarity"]) * PHASH_BITS <= limit
+
+    @classmethod
+    def reading(cls, evidence: Mapping[str, object], rules: DecisionRules) -> str:
+        limit = rules.agreement.get("phash.max_distance", PHASH_MATCH_DISTANCE)
+        return (
+            f"pHash differs in {evidence.get('distance')} of {PHASH_BITS} bits ({limit:.0f} or fewer usually means "
+            "the same picture; it does not survive crops or heavy edits)."
+        )
+
+    @classmethod
+    def example_copy(cls, rgb: np.ndarray) -> np.ndarray:
+        return resized_recompressed(rgb, 0.5, 75)
 
     def compute(self, image: DecodedImage) -> np.ndarray:
         bits = imagehash.phash(Image.fromarray(image.rgb)).hash.reshape(-1)

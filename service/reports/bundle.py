@@ -28,7 +28,8 @@ from detector.background import Baselines, load_background
 from detector.embedders import load_embedder
 from detector.fusion import load_model
 from detector.intake import DecodedImage, IntakeError, decode_image
-from detector.matching import assess, compare, describe
+from detector.matching import describe
+from detector.pipeline import score, verifier_names
 from detector.provenance import ai_indicators, read_metadata
 from detector.signals import build_signals
 from index.keys import fingerprint, load_or_create, load_public, public_pem
@@ -140,7 +141,7 @@ def _write_bundle(
                 "view": m.view,
                 "features": m.internal.features if m.internal else {},
                 "signals": m.signals,
-                "readings": {k: reading(k, v) for k, v in m.signals.items()},
+                "readings": {k: reading(k, v, engine.model) for k, v in m.signals.items()},
                 "agreeing_signals": m.agreeing_signals,
                 "region": m.to_json()["region"],
                 "reference_region": m.to_json()["reference_region"],
@@ -329,14 +330,24 @@ def reproduce_bundle(bundle: Path) -> CheckResult:
     suspect = decode_image(suspect_bytes, ev["suspect"]["name"])
     query, _ = describe(signals, suspect, query=True)
     rows = []
+    by_key = {s.key: s for s in signals}
+    verifiers = verifier_names(signals)
     for m in ev["matches"]:
         original = decode_image((bundle / m["original_file"]).read_bytes(), m["original_file"])
         if original.sha256 != m["work"]["sha256"]:
             problems.append(f"match {m['rank']}: original file differs from the registered one")
-        by_key = {s.key: s for s in signals}
         computed, _ = describe(signals, original, query=False)
         reference = {k: by_key[k].from_bytes(by_key[k].to_bytes(d)) for k, d in computed.items()}  # as stored
-        again = assess(model, 0, compare(signals, query, reference), baselines.of(reference))
+        was_verified = any(n in m["signals"] and "not_run" not in m["signals"][n] for n in verifiers)
+        again = score(
+            model,
+            signals,
+            query,
+            {0: reference},
+            lambda _w, descriptors: baselines.of(descriptors),
+            len(suspect.panels),
+            frozenset({0}) if was_verified else frozenset(),
+        )[0]
         diffs = {
             k: (v, again.features.get(k))
             for k, v in m["features"].items()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from detector.fusion import FusionModel
+
 VERBAL_SCALE = (
     ("copy", 0.99, "very strong technical support that the suspect image reproduces the registered work"),
     ("copy", 0.0, "strong technical support that the suspect image reproduces the registered work"),
@@ -62,6 +64,10 @@ BASIS = {
         "as it does when an image is redrawn or re-rendered in another style, while texture and colours may differ."
     ),
     "pdq": "The score comes from the PDQ expert alone: the two images' perceptual hashes match.",
+    "descriptor": (
+        "The score comes from the copy-detection descriptor alone: the neural descriptors of the whole images or of "
+        "their best-matching regions are far closer than this work is to unrelated pictures."
+    ),
 }
 
 
@@ -76,47 +82,15 @@ def basis(name: str, view: str = "whole") -> str:
     return sentence
 
 
-def reading(signal: str, ev: dict[str, object]) -> str:
-    """One line saying what a signal's value means, for a reader without the code."""
+def reading(signal: str, ev: dict[str, object], model: FusionModel) -> str:
+    """One line saying what a signal's value means, for a reader without the code: each signal's own reading
+    (`Signal.reading`), with the decision numbers of the calibration in use (`model`)."""
+    from detector.signals import SIGNAL_TYPES
+
     if "not_run" in ev:
         return f"Not compared by this signal: {ev['not_run']}."
-    if signal == "pdq":
-        return (
-            f"PDQ perceptual hashes differ in {ev.get('distance')} of 256 bits (31 or fewer: the same picture "
-            f"by PDQ's published threshold); best alignment: {ev.get('transform')}."
-        )
-    if signal == "phash":
-        return (
-            f"pHash differs in {ev.get('distance')} of 64 bits (10 or fewer usually means the same picture; "
-            "it does not survive crops or heavy edits)."
-        )
-    if signal == "embedding":
-        text = (
-            f"Neural similarity of the whole images {_f(ev.get('global'))}, of the best-matching regions "
-            f"{_f(ev.get('regional'))}, of the spatial layout {_f(ev.get('layout'))} (1 = identical; unrelated "
-            "pictures mostly score 0.3 to 0.6)."
-        )
-        if "global.excess" in ev:
-            text += (
-                f" Above what this work scores against unrelated background images: whole "
-                f"{_f(ev.get('global.excess'))}, regions {_f(ev.get('regional.excess'))}, layout "
-                f"{_f(ev.get('layout.excess'))} (0 or less = no more alike than strangers)."
-            )
-        return text
-    if signal == "keypoints":
-        text = (
-            f"{ev.get('inliers')} local features of the original map onto the suspect under a single "
-            f"perspective transform (of {ev.get('tentative_matches')} tentative matches); 20 or more is "
-            "geometric evidence that one image contains the other."
-        )
-        if ev.get("query_light_strokes_filled") is True:
-            text += (
-                " The suspect's features were taken with its thin light strokes (a tiled watermark or text laid over "
-                "the picture) filled in from their surroundings, which matched more of the original than the "
-                "suspect as it is; the points are drawn on the suspect as it is."
-            )
-        return text
-    return ""
+    cls = SIGNAL_TYPES.get(signal)
+    return cls.reading(ev, model) if cls is not None else ""
 
 
 def _f(v: object) -> str:
