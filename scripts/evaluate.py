@@ -792,7 +792,12 @@ def main() -> None:
 
     if args.records:
         write_records(Path(args.records), cases, cands)
-    base = provisional
+    base = replace(  # the named constants of detector.calibration.fit; everything else is fitted below
+        provisional,
+        copy_min_inliers=F.COPY_MIN_INLIERS,
+        copy_max_pdq_distance=F.COPY_MAX_PDQ_DISTANCE,
+        agreement=dict(F.AGREEMENT),
+    )
     tune = [c for c in cases if c.split == "tune"]
     report = [c for c in cases if c.split == "report"]
     observed = {k for cs in cands.values() for cand in cs for k in cand.features}

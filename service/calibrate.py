@@ -323,6 +323,8 @@ def fit_and_measure(
         experts=experts,
         copy_min_inliers=F.COPY_MIN_INLIERS,
         copy_min_inlier_ratio=ratio,
+        copy_max_pdq_distance=F.COPY_MAX_PDQ_DISTANCE,
+        agreement=dict(F.AGREEMENT),
     )
     t_der = threshold_at_far(_tops(model, fit, False), F.DERIVATIVE_FAR)
     t_copy = max(threshold_at_far(_tops(model, fit, True), F.COPY_FAR), t_der)

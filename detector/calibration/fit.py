@@ -42,6 +42,19 @@ normalisation: on held-out data that alone beat the whole pipeline on near copie
 COPY_MIN_INLIERS = 20
 """Keypoint inliers that count as geometric proof, with the ratio below: a named constant, not fitted. Below ~20
 RANSAC finds chance homographies between unrelated pictures of one subject (ORB's usual acceptance level)."""
+COPY_MAX_PDQ_DISTANCE = 31
+"""PDQ distance (of 256 bits) that counts as hash proof between hashes of reliable quality: PDQ's published
+match threshold. A named constant, not fitted."""
+AGREEMENT: dict[str, float] = {
+    "pdq.max_distance": 31.0,
+    "phash.max_distance": 10.0,
+    "embedding.global": 0.8,
+    "embedding.regional": 0.85,
+    "keypoints.inliers": 20.0,
+}
+"""When a signal alone "agrees" that the suspect copies the work (`Signal.agrees`): shown in reports as the
+agreeing signals, never used for a verdict. PDQ's published threshold, the distance commonly used for 64-bit pHash,
+cosine levels that unrelated dev pictures stay below, and COPY_MIN_INLIERS. Named constants, not fitted."""
 PROOF_RATIOS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 """Inlier ratios tried as geometric proof; the fit takes the smallest above every fitting negative's."""
 
