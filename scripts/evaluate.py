@@ -1021,15 +1021,7 @@ def rates_at_thresholds(
         for name, t in (("copy", model.copy_threshold), ("derivative", model.derivative_threshold)):
             # a `copy` verdict needs proof as well as the score: count exactly what decide() would call a copy
             preds = predictions(model, cands, part, (lambda f: has_proof(model, f)) if name == "copy" else None)
-            tops = negative_tops(preds, negs)
-            fa = sum(s >= t for s in tops)
-            row: dict[str, object] = {
-                "threshold": t,
-                "negatives": len(negs),
-                "false_alarms": fa,
-                "false_alarm_rate": fa / max(1, len(negs)),
-                "false_alarm_ci95": list(M.wilson(fa, len(negs))),
-            }
+            row = M.false_alarm_row(t, negative_tops(preds, negs))
             for g in RATE_GROUPS:
                 pos = [M.Query(c.id, c.truth, c.ignore) for c in part if c.group == g and c.truth]
                 if pos:

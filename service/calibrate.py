@@ -35,7 +35,7 @@ from detector import synthetic as S
 from detector.background import encode_background, load_background
 from detector.calibration import Calibration, provisional_model
 from detector.calibration import fit as F
-from detector.calibration.metrics import threshold_at_far, wilson
+from detector.calibration.metrics import false_alarm_row, threshold_at_far, wilson
 from detector.calibration.writer import model_toml
 from detector.fusion import FusionModel, fuse, has_proof, transform
 from detector.intake import IntakeError, decode_image
@@ -337,15 +337,7 @@ def _rates(model: FusionModel, part: Sequence[Scored], name: str) -> dict[str, o
     rate per family, at the derivative or the copy threshold, with 95% Wilson intervals."""
     copy = name.endswith("copy")
     t = model.copy_threshold if copy else model.derivative_threshold
-    tops = _tops(model, part, copy)
-    fa = sum(v >= t for v in tops)
-    row: dict[str, object] = {
-        "threshold": t,
-        "negatives": len(tops),
-        "false_alarms": fa,
-        "false_alarm_rate": fa / max(1, len(tops)),
-        "false_alarm_ci95": list(wilson(fa, len(tops))),
-    }
+    row = false_alarm_row(t, _tops(model, part, copy))
     found: dict[str, list[bool]] = defaultdict(list)
     for s in part:
         if not s.query.truth:

@@ -110,7 +110,10 @@ def progress() -> Progress:
 def init(
     embedder: Annotated[
         list[str] | None,
-        typer.Option("--embedder", help="auto | effnet-lite0 | clip:MODEL:TAG_OR_PATH; repeat to enable several."),
+        typer.Option(
+            "--embedder",
+            help="auto | effnet-lite0 | sscd-distilled | sscd | clip:MODEL:TAG_OR_PATH; repeat to enable several.",
+        ),
     ] = None,
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels (decompression bombs).")] = 80_000_000,
 ) -> None:

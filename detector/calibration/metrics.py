@@ -107,3 +107,17 @@ def recall_at_1(positive: Sequence[Query], predictions: Sequence[Prediction]) ->
     top = top_predictions(predictions, {q.id: q.ignore for q in positive})
     correct = sum(q.id in top and top[q.id][0] in q.truth for q in positive)
     return correct, len(positive)
+
+
+def false_alarm_row(threshold: float, negative_top_scores: Sequence[float]) -> dict[str, object]:
+    """How many negative queries raise an alarm at `threshold` (their best score reaches it), as a rate with its
+    95% Wilson interval: the row a calibration file publishes for each threshold."""
+    n = len(negative_top_scores)
+    fa = sum(s >= threshold for s in negative_top_scores)
+    return {
+        "threshold": threshold,
+        "negatives": n,
+        "false_alarms": fa,
+        "false_alarm_rate": fa / max(1, n),
+        "false_alarm_ci95": list(wilson(fa, n)),
+    }
