@@ -6,9 +6,11 @@ compares, fuses, decides and picks the region that localises each match best.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from detector.background import with_excess
 from detector.fusion import VERDICT_RANK, FusionModel, Verdict, agreeing_signals, decide, fuse_explained
@@ -16,6 +18,15 @@ from detector.geometry import Polygon
 from detector.intake import DecodedImage
 from detector.signals import SIGNAL_TYPES
 from detector.signals.base import Comparison, Signal
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The verified correspondence behind a match, for figures: inlier point pairs (suspect x, y, original x, y)
+    and the homography mapping the original onto the suspect."""
+
+    inlier_pairs: list[list[float]] | None
+    homography: np.ndarray | None
 
 
 @dataclass
@@ -38,6 +49,15 @@ class Match:
     """Features of every view (index as `view`; `features` is views[view]), so a calibration can re-score them."""
     verified: bool = True
     """Whether the costly verifier signals ran on this candidate (detector.pipeline)."""
+
+    def geometry(self) -> Geometry | None:
+        """The verifier's correspondence (from whichever comparison holds a homography), or None."""
+        for comp in self.comparisons.values():
+            h = comp.extras.get("homography")
+            if isinstance(h, np.ndarray):
+                pairs = comp.extras.get("inlier_pairs")
+                return Geometry(pairs.tolist() if isinstance(pairs, np.ndarray) else None, h)
+        return None
 
     @property
     def view_name(self) -> str:
@@ -179,10 +199,10 @@ def prescore(comparisons: Mapping[str, Comparison]) -> float:
     return best
 
 
-def overall_verdict(matches: Sequence[Match]) -> Verdict:
-    """The suspect's verdict: the strongest verdict among its matches."""
+def overall_verdict(verdicts: Iterable[str]) -> Verdict:
+    """The suspect's verdict: the strongest verdict among its matches'."""
     best: Verdict = "no_match"
-    for m in matches:
-        if VERDICT_RANK[m.verdict] > VERDICT_RANK[best]:
-            best = m.verdict
+    for v in verdicts:
+        if VERDICT_RANK[v] > VERDICT_RANK[best]:
+            best = v  # type: ignore[assignment]
     return best

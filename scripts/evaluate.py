@@ -454,11 +454,11 @@ def run_engine(
         out[res.path] = [
             Candidate(
                 m.ref,
-                dict(m.internal.features) if m.internal else {},
+                dict(m.features),
                 m.verdict,
                 [list(p) for p in m.region] if m.region else None,
                 [list(p) for p in m.reference_region] if m.reference_region else None,
-                [dict(v) for v in m.internal.views] if m.internal and len(m.internal.views) > 1 else [],
+                [dict(v) for v in m.views] if len(m.views) > 1 else [],
             )
             for m in res.matches
         ]

@@ -265,8 +265,7 @@ def _scan(
             continue  # a transformation too small to compare (a 1-px strip): no pair to learn from
         s = Scored(by_name[res.path])
         for m in res.matches:
-            if m.internal is not None:
-                s.candidates.append((m.ref, dict(m.internal.features), [dict(v) for v in m.internal.views]))
+            s.candidates.append((m.ref, m.features, m.views))
         out.append(s)
     return out
 

@@ -33,7 +33,7 @@ from detector.embedders import ClipWeightsMissing, Embedder, SscdUnavailable, lo
 from detector.fusion import FusionModel
 from detector.geometry import Polygon
 from detector.intake import DEFAULT_MAX_PIXELS, DecodedImage, IntakeError, decode_image, sha256_hex
-from detector.matching import Match, SignalFailed, describe, overall_verdict
+from detector.matching import Geometry, Match, SignalFailed, describe, overall_verdict
 from detector.pipeline import score
 from detector.signals import Signal, build_signals
 from index.keys import existing_fingerprint
@@ -112,7 +112,12 @@ class MatchResult:
     """Which calibrated expert gave the score (detector.fusion): combined, layout or pdq."""
     view: str = "whole"
     """What of the suspect was judged: "whole", or "panel N" when one collage panel alone scored highest."""
-    internal: Match | None = None
+    features: dict[str, float] = field(default_factory=dict)
+    """The fusion's inputs of the view that decided (raw values and `.excess`), as a calibration re-scores them."""
+    views: list[dict[str, float]] = field(default_factory=list)
+    """The same for every view of the suspect (whole, then each collage panel)."""
+    geometry: Geometry | None = None
+    """The verified keypoint correspondence, when there is one (for figures)."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -525,7 +530,7 @@ class Engine:
         return ScanResult(
             path=item.name,
             sha256=image.sha256,
-            verdict=overall_verdict([m.internal for m in matches if m.internal]),
+            verdict=overall_verdict(m.verdict for m in matches),
             matches=matches,
             width=image.width,
             height=image.height,
@@ -607,7 +612,9 @@ class Engine:
                 work_sha256=works[m.work_id].sha256,
                 score_basis=m.score_basis,
                 view=m.view_name,
-                internal=m,
+                features=dict(m.features),
+                views=[dict(v) for v in m.views],
+                geometry=m.geometry(),
             )
             for m in kept
         ]

@@ -133,5 +133,5 @@ def test_painterly_re_renderings_of_the_demo_works_find_their_original(tmp_path:
         assert res.error is None and res.matches, res.path
         best = res.matches[0]
         assert best.ref == p.stem, (res.path, [(m.ref, m.score) for m in res.matches])
-        assert best.internal is not None and best.internal.features["embedding.layout.excess"] > 0.2
+        assert best.features["embedding.layout.excess"] > 0.2
     engine.close()

@@ -95,9 +95,9 @@ def test_each_collage_panel_is_also_judged_on_its_own(engine, shared_eval, works
     found = {m.ref: m for m in res.matches}
     for ref in truth:
         m = found[ref]
-        assert m.internal is not None and len(m.internal.views) == 1 + 3  # the whole image, then its three panels
-        whole, *panels = m.internal.views
-        assert max(v["embedding.global"] for v in panels) > whole["embedding.global"] + 0.2, (ref, m.internal.views)
+        assert len(m.views) == 1 + 3  # the whole image, then its three panels
+        whole, *panels = m.views
+        assert max(v["embedding.global"] for v in panels) > whole["embedding.global"] + 0.2, (ref, m.views)
         assert m.verdict != "no_match", (ref, m.score, m.view)
     assert any(found[ref].view.startswith("panel ") for ref in truth)
     assert all(found[ref].to_json()["view"] == found[ref].view for ref in truth)

@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 from cryptography.exceptions import InvalidSignature
 
 from detector import __version__
@@ -139,7 +138,7 @@ def _write_bundle(
                 "score_basis": m.score_basis,
                 "score_basis_reading": basis(m.score_basis, m.view),
                 "view": m.view,
-                "features": m.internal.features if m.internal else {},
+                "features": m.features,
                 "signals": m.signals,
                 "readings": {k: reading(k, v, engine.model) for k, v in m.signals.items()},
                 "agreeing_signals": m.agreeing_signals,
@@ -197,13 +196,10 @@ def _write_bundle(
 
 
 def _figures(image: DecodedImage, original: DecodedImage, m: MatchResult, rank: int, bundle: Path) -> dict[str, bytes]:
-    kp = m.internal.comparisons.get("keypoints") if m.internal else None
-    pairs = kp.extras.get("inlier_pairs") if kp else None
-    homography = kp.extras.get("homography") if kp else None
-    pair_list = pairs.tolist() if isinstance(pairs, np.ndarray) else None
-    side = figures.side_by_side(image, original, m.region, m.reference_region, pair_list)
+    pairs = m.geometry.inlier_pairs if m.geometry else None
+    side = figures.side_by_side(image, original, m.region, m.reference_region, pairs)
     out = {f"figures/match-{rank}-side-by-side.jpg": side}
-    h = homography if isinstance(homography, np.ndarray) else None
+    h = m.geometry.homography if m.geometry else None
     overlay = figures.aligned_overlay(image, original, h, m.region, m.reference_region)
     if overlay is not None:
         out[f"figures/match-{rank}-overlay.jpg"] = overlay
