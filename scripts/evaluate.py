@@ -45,7 +45,7 @@ from detector.calibration import fit as F
 from detector.calibration import metrics as M
 from detector.calibration.fit import COPY_FAR, DERIVATIVE_FAR, EXCESS_EMBEDDING, RAW_EMBEDDING
 from detector.calibration.writer import model_toml
-from detector.embedders import AUTO_PREFERENCE, DEFAULT_EMBEDDER, load_embedder
+from detector.embedders import AUTO_PREFERENCE, DEFAULT_EMBEDDER, Embedder, load_embedder
 from detector.fusion import Expert, FusionModel, decide, fuse, has_proof, transform
 from detector.geometry import polygon_area, polygon_iou
 from detector.intake import decode_image
@@ -137,6 +137,8 @@ class QueryCase:
     """Made only from CC0 / public-domain files, so a thumbnail may appear in the committed docs."""
     regions_in_suspect: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     region_in_original: list[tuple[float, float]] | None = None
+    source: str = ""
+    """The manifest path a negative was made from (itself, or the distractor a synthetic negative transforms)."""
 
 
 @dataclass
@@ -270,6 +272,7 @@ def build_cases(
                 family="dev:distractor",
                 relation="distractor",
                 origin="dev",
+                source=r["path"],
             )
         )
 
@@ -370,9 +373,63 @@ def build_cases(
                 family="syn:distractor",
                 relation=f"distractor_{fam}",
                 origin="synthetic",
+                source=r["path"],
             )
         )
     return cases
+
+
+SHARED_ART_IOU = 0.9
+"""Two drawings share their artwork when their silhouettes (what is not background, at 96x96) overlap this much:
+the same drawing recoloured (a red and a blue jigsaw piece, a black-and-white and a colour milk bottle). Fixed in
+advance, and independent of every signal Semblance scores with."""
+SILHOUETTE_SIDE = 96
+
+
+def silhouette(rgb: np.ndarray) -> np.ndarray | None:
+    """Where a drawing on a white (or transparent, composited on white) ground is, or None for a picture without
+    such a ground (a photo: its silhouette would be the whole frame)."""
+    import cv2
+
+    grey = cv2.cvtColor(
+        cv2.resize(rgb, (SILHOUETTE_SIDE, SILHOUETTE_SIDE), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY
+    )
+    mask = grey < 245
+    return mask if 0.02 < mask.mean() < 0.9 else None
+
+
+def label_shared_artwork(cases: list[QueryCase], fillers: list[dict[str, str]], root: Path) -> int:
+    """Negatives whose source shares its artwork with a registered filler (SHARED_ART_IOU) count such a match as
+    neither right nor wrong, as the issue asks of siblings that share real artwork; a sibling that only shares a
+    style stays a negative. Returns how many negative queries got such a label."""
+    masks, refs = [], []
+    for r in fillers:
+        m = silhouette(decode_image((root / r["path"]).read_bytes(), r["path"]).rgb)
+        if m is not None:
+            masks.append(m.reshape(-1))
+            refs.append(f"filler:{r['sha1'][:12]}")
+    if not masks:
+        return 0
+    filler_masks = np.stack(masks).astype(np.float32)
+    filler_area = filler_masks.sum(axis=1)
+    shared: dict[str, frozenset[str]] = {}
+    labelled = 0
+    for i, c in enumerate(cases):
+        if c.group != "negative" or not c.source:
+            continue
+        if c.source not in shared:
+            m = silhouette(decode_image((root / c.source).read_bytes(), c.source).rgb)
+            if m is None:
+                shared[c.source] = frozenset()
+            else:
+                q = m.reshape(-1).astype(np.float32)
+                inter = filler_masks @ q
+                iou = inter / np.maximum(filler_area + q.sum() - inter, 1.0)
+                shared[c.source] = frozenset(refs[j] for j in np.flatnonzero(iou >= SHARED_ART_IOU))
+        if shared[c.source]:
+            cases[i] = replace(c, ignore=c.ignore | shared[c.source])
+            labelled += 1
+    return labelled
 
 
 def public_domain(licence: str) -> bool:
@@ -398,6 +455,27 @@ def _synthetic_case(qid: str, fam: str, s: S.Synthetic, split: str, pid: str, pu
         region_in_original=s.region_in_original,
         publishable=publishable,
     )
+
+
+def read_records(path: Path, cases: Sequence[QueryCase]) -> dict[str, list[Candidate]]:
+    """The candidates of an earlier run's records, checked query by query against the cases built again (same
+    seed: the same images, by SHA-256), so a re-analysis can never pair scans with the wrong queries."""
+    by_id = {c.id: c for c in cases}
+    out: dict[str, list[Candidate]] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            r = json.loads(line)
+            c = by_id.get(r["id"])
+            if c is None or hashlib.sha256(c.data).hexdigest() != r["sha256"]:
+                raise SystemExit(f"{path}: query {r['id']} is not the one this run builds; scan again instead")
+            out[c.id] = [
+                Candidate(k["ref"], k["features"], "", k.get("region"), k.get("reference_region"), k.get("views", []))
+                for k in r["candidates"]
+            ]
+    missing = set(by_id) - set(out)
+    if missing:
+        raise SystemExit(f"{path}: {len(missing)} queries have no record (e.g. {sorted(missing)[0]}); scan again")
+    return out
 
 
 def write_records(path: Path, cases: Sequence[QueryCase], cands: dict[str, list[Candidate]]) -> None:
@@ -478,17 +556,16 @@ highest similarities to the background set (the setting fixed in advance in the 
 
 
 def peer_scores(
-    cases: list[QueryCase], originals: dict[str, bytes], engine: Engine, background: BackgroundSet | None
+    cases: list[QueryCase], originals: dict[str, bytes], emb: Embedder, background: BackgroundSet | None
 ) -> dict[str, list[M.Prediction]]:
     """Peers run on their own, brute force over every registered work: pHash, PDQ, the embedder's global
     descriptor alone, and that descriptor with DISC21 query normalisation against the background set."""
     ph, pdq = PhashSignal(), PdqSignal()
-    emb = engine.primary
     refs = sorted(originals)
     dec = {r: decode_image(originals[r], r) for r in refs}
     ref_ph = np.stack([ph.compute(dec[r]) for r in refs])
     ref_pdq = np.stack([pdq.compute(dec[r]).hashes[0] for r in refs])
-    ref_emb = np.stack([emb.features(dec[r].rgb).global_vector for r in refs])
+    ref_emb = np.stack([emb.global_vector(dec[r].rgb) for r in refs])
     key = f"embedding:{emb.id}"
     bg_emb = None
     if background is not None and key in background.descriptors:
@@ -504,7 +581,7 @@ def peer_scores(
         d_ph = np.unpackbits(ref_ph ^ q_ph, axis=1).sum(1)
         q_pdq = pdq.compute(img).hashes
         d_pdq = np.unpackbits(q_pdq[:, None, :] ^ ref_pdq[None], axis=2).sum(2).min(0)
-        q = emb.features(img.rgb).global_vector
+        q = emb.global_vector(img.rgb)
         sims = ref_emb @ q
         offset = float(np.sort(bg_emb @ q)[-QUERY_NORMALISATION_TOP:].mean()) if bg_emb is not None else 0.0
         for j, r in enumerate(refs):
@@ -591,7 +668,7 @@ def predictions(
 
 def negative_tops(preds: Sequence[M.Prediction], negatives: Sequence[QueryCase]) -> list[float]:
     """Each negative query's best score (0 when it has no candidate): what a false-alarm threshold is set on."""
-    top = M.top_predictions(preds, {})
+    top = M.top_predictions(preds, {n.id: n.ignore for n in negatives})  # shared-artwork siblings: neither
     return [max(0.0, top[n.id][1]) if n.id in top else 0.0 for n in negatives]
 
 
@@ -600,7 +677,7 @@ def family_table(
     cases: Sequence[QueryCase], preds: list[M.Prediction], thresholds: dict[str, float], key: Callable[[QueryCase], str]
 ) -> dict[str, dict[str, object]]:
     negs = [c for c in cases if c.group == "negative"]
-    neg_q = [M.Query(c.id, frozenset()) for c in negs]
+    neg_q = [M.Query(c.id, frozenset(), c.ignore) for c in negs]
     by_q: dict[str, list[M.Prediction]] = defaultdict(list)
     for p in preds:
         by_q[p[0]].append(p)
@@ -720,6 +797,13 @@ def main() -> None:
         default=str(REPO / "build" / "evaluation-records.jsonl"),
         help="Write every query's candidates and signal values here (JSON lines; '' to skip).",
     )
+    ap.add_argument(
+        "--from-records",
+        default=None,
+        help="Re-analyse an earlier run's --records file (same manifest and seed) instead of registering and "
+        "scanning again: labels, fits and tables are recomputed; the registration and scan speed quoted are that "
+        "run's (from docs/evaluation/<embedder>/evaluation.json).",
+    )
     ap.add_argument("--synthetic-per-family", type=int, default=1)
     ap.add_argument("--synthetic-negatives", type=int, default=700)
     ap.add_argument("--max-distractors", type=int, default=None)
@@ -752,45 +836,59 @@ def main() -> None:
     if in_background:
         print(f"leaving out {len(in_background)} images of the shipped background set (never queries)", flush=True)
     rows_eval = [r for r in rows if r["path"] not in filler_paths and r["path"] not in in_background]
-    with tempfile.TemporaryDirectory() as tmp:
-        Engine.init(os.path.join(tmp, "ws"), [args.embedder]).close()
-        # features are collected before any calibration exists: scores under this provisional model are unused
-        provisional = provisional_model(embedder.id, embedder.weights_sha256, background.digest if background else "")
-        bg_path = packaged_background_path(embedder.id) if background else None
-        given = Calibration(provisional, background, "given", bg_path)
-        engine = Engine.open(os.path.join(tmp, "ws"), calibration=given)
-        from service.engine import WorkMetadata
-
-        originals = [r for r in rows if r["role"] == "original"]
-        items = [
-            (InputItem(r["path"], reader=(root / r["path"]).read_bytes), WorkMetadata(ref=r["pair_id"]))
-            for r in originals
-        ]
-        items += [
-            (
-                InputItem(r["path"], reader=(root / r["path"]).read_bytes),
-                WorkMetadata(ref=f"filler:{r['sha1'][:12]}"),
-            )
-            for r in fillers
-        ]
-        t0 = time.perf_counter()
-        outcomes = engine.register_many(items)
-        reg_rate = len(items) / (time.perf_counter() - t0)
-        failed = [o for o in outcomes if o.status == "error"]
-        refs = {o.ref: o.path for o in outcomes if o.status == "registered"}
-        print(f"registered {len(refs)} works ({len(failed)} failed, {reg_rate:.1f}/s)", flush=True)
+    # features are collected before any calibration exists: scores under this provisional model are unused
+    provisional = provisional_model(embedder.id, embedder.weights_sha256, background.digest if background else "")
+    originals = [r for r in rows if r["role"] == "original"]
+    folder = Path(args.docs) / "evaluation" / embedder.id
+    if args.from_records:
+        prior = json.loads((folder / "evaluation.json").read_text())
+        reg_rate, scan_ms = float(prior["registration_per_s"]), float(prior["scan_ms_mean"])
+        refs = {r["pair_id"]: r["path"] for r in originals}
+        refs.update({f"filler:{r['sha1'][:12]}": r["path"] for r in fillers})
         cases = build_cases(
             rows_eval, root, refs, rng, args.synthetic_per_family, args.synthetic_negatives, args.max_distractors
         )
-        print(f"scanning {len(cases)} queries", flush=True)
-        cands, _, scan_ms = run_engine(engine, cases)
-        print("peers...", flush=True)
-        orig_bytes = {r["pair_id"]: (root / r["path"]).read_bytes() for r in originals if r["pair_id"] in refs}
-        filler_bytes = {f"filler:{r['sha1'][:12]}": (root / r["path"]).read_bytes() for r in fillers}
-        peers = peer_scores(cases, {**orig_bytes, **filler_bytes}, engine, background)
-        engine.close()
+        cands = read_records(Path(args.from_records), cases)
+        print(f"re-analysing the scans of {len(cases)} queries from {args.from_records}", flush=True)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            Engine.init(os.path.join(tmp, "ws"), [args.embedder]).close()
+            bg_path = packaged_background_path(embedder.id) if background else None
+            given = Calibration(provisional, background, "given", bg_path)
+            engine = Engine.open(os.path.join(tmp, "ws"), calibration=given)
+            from service.engine import WorkMetadata
 
-    if args.records:
+            items = [
+                (InputItem(r["path"], reader=(root / r["path"]).read_bytes), WorkMetadata(ref=r["pair_id"]))
+                for r in originals
+            ]
+            items += [
+                (
+                    InputItem(r["path"], reader=(root / r["path"]).read_bytes),
+                    WorkMetadata(ref=f"filler:{r['sha1'][:12]}"),
+                )
+                for r in fillers
+            ]
+            t0 = time.perf_counter()
+            outcomes = engine.register_many(items)
+            reg_rate = len(items) / (time.perf_counter() - t0)
+            failed = [o for o in outcomes if o.status == "error"]
+            refs = {o.ref: o.path for o in outcomes if o.status == "registered"}
+            print(f"registered {len(refs)} works ({len(failed)} failed, {reg_rate:.1f}/s)", flush=True)
+            cases = build_cases(
+                rows_eval, root, refs, rng, args.synthetic_per_family, args.synthetic_negatives, args.max_distractors
+            )
+            print(f"scanning {len(cases)} queries", flush=True)
+            cands, _, scan_ms = run_engine(engine, cases)
+            engine.close()
+    shared_art = label_shared_artwork(cases, fillers, root)
+    print(f"{shared_art} negative queries share their artwork with a registered filler (neither right nor wrong)")
+    print("peers...", flush=True)
+    orig_bytes = {r["pair_id"]: (root / r["path"]).read_bytes() for r in originals if r["pair_id"] in refs}
+    filler_bytes = {f"filler:{r['sha1'][:12]}": (root / r["path"]).read_bytes() for r in fillers}
+    peers = peer_scores(cases, {**orig_bytes, **filler_bytes}, embedder, background)
+
+    if args.records and not args.from_records:
         write_records(Path(args.records), cases, cands)
     base = replace(  # the named constants of detector.calibration.fit; everything else is fitted below
         provisional,
@@ -829,6 +927,8 @@ def main() -> None:
         "version": __version__,
         "embedder": embedder.describe(),
         "fillers": len(fillers),
+        "negatives_sharing_artwork_with_a_filler": shared_art,
+        "scans_from_records": args.from_records or None,
         "seed": args.seed,
         "manifest": str(manifest),
         "queries": len(cases),
@@ -1040,7 +1140,7 @@ def plot_pr(methods: dict[str, list[M.Prediction]], report: Sequence[QueryCase],
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    negs = [M.Query(c.id, frozenset()) for c in report if c.group == "negative"]
+    negs = [M.Query(c.id, frozenset(), c.ignore) for c in report if c.group == "negative"]
     groups = sorted({c.group for c in report if c.truth})
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 4), squeeze=False)
     for ax, g in zip(axes[0], groups, strict=True):

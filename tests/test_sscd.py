@@ -36,14 +36,17 @@ def test_descriptors_are_unit_vectors_of_the_whole_image_and_its_regions(sscd) -
     assert sscd.weights_sha256 == file_sha256(model_path(sscd.id))
     again = sscd.features(_rgb("originals/vangogh-night-cafe.jpg"))
     assert np.array_equal(feats.vectors, again.vectors)  # deterministic: reports must reproduce
+    assert np.array_equal(sscd.global_vector(_rgb("originals/vangogh-night-cafe.jpg")), feats.vectors[0])
 
 
 def test_a_copy_is_closer_than_another_painting_by_the_same_hand(sscd) -> None:  # type: ignore[no-untyped-def]
     """Recoloured copy vs. original beats two different Van Gogh paintings (style alone is not a copy)."""
     bridge = sscd.features(_rgb("originals/vangogh-langlois-bridge.jpg")).global_vector
     copy = sscd.features(_rgb("suspects/recolour_langlois_bridge.jpg")).global_vector
-    others = [sscd.features(_rgb(f"originals/{n}")).global_vector for n in ("vangogh-night-cafe.jpg",
-                                                                           "vangogh-church-at-auvers.jpg")]
+    others = [
+        sscd.features(_rgb(f"originals/{n}")).global_vector
+        for n in ("vangogh-night-cafe.jpg", "vangogh-church-at-auvers.jpg")
+    ]
     terrace = sscd.features(_rgb("suspects/unrelated_vangogh_cafe_terrace.jpg")).global_vector
     assert float(copy @ bridge) > 0.5
     assert float(copy @ bridge) > max(float(copy @ o) for o in [*others, terrace]) + 0.3

@@ -46,6 +46,10 @@ class Embedder(ABC):
     def features(self, rgb: np.ndarray) -> NeuralFeatures:
         """Embed an RGB uint8 image (h, w, 3)."""
 
+    def global_vector(self, rgb: np.ndarray) -> np.ndarray:
+        """The whole-image vector alone (what a global-descriptor peer compares); override when regions cost extra."""
+        return self.features(rgb).global_vector
+
     def query_features(self, rgb: np.ndarray) -> NeuralFeatures:
         """Embed a suspect; by default the same as `features`."""
         return self.features(rgb)

@@ -121,6 +121,11 @@ class SscdEmbedder(Embedder):
             regional[idx] = self._run([crops[i] for i in idx])
         return NeuralFeatures(vectors=np.vstack([whole, regional]), boxes=(FULL, *s.regions))
 
+    def global_vector(self, rgb: np.ndarray) -> np.ndarray:
+        """The whole image's descriptor, without the crops (the same numbers as `features(rgb).vectors[0]`)."""
+        s = self.settings
+        return self._run([_resize(rgb, s.short_side, s.max_long_side)])[0]
+
     def _run(self, images: list[np.ndarray]) -> np.ndarray:
         batch = np.ascontiguousarray(np.stack(images))
         with self._lock:
