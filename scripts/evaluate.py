@@ -7,9 +7,11 @@ Registers the manifest's originals in a fresh workspace, scans their derivatives
   * fits the logistic fusion on the TUNE part and reports on the REPORT part (split by source family, never by
     image; see SPLITS), chooses verdict thresholds for target false-alarm rates on tune negatives,
   * computes µAP, recall@1, recall at 1% and 0.1% false alarms, the verdicts' operating point and
-    localisation IoU per family, side by side with pHash, PDQ, the global CNN embedding and ablations,
-  * writes docs/EVALUATION.md, docs/evaluation.json, PR curves and a gallery under docs/evaluation/, and the
-    calibrated detector/thresholds.toml (with the rates measured at each threshold) that the CLI uses.
+    localisation IoU per family, side by side with pHash, PDQ, the embedder's global descriptor (alone and with
+    DISC21 score normalisation) and ablations,
+  * writes docs/evaluation/<embedder>/ (EVALUATION.md, evaluation.json, PR curves, a gallery), the side-by-side
+    docs/EVALUATION.md, and the calibration detector/calibration/<embedder>.toml (with the rates measured at each
+    threshold) that the engine uses for that embedder.
 """
 
 from __future__ import annotations
@@ -1319,10 +1321,10 @@ def write_markdown(r: dict[str, object], path: Path) -> None:
     assert isinstance(loc, dict)
     for g, row in loc.items():
         add(f"| {g} | {row['n']} | {row['median_iou']:.3f} | {row['share_iou_ge_0.7']:.3f} |")
-    add("\n![PR curves](evaluation/pr_curves.png)\n")
+    add("\n![PR curves](pr_curves.png)\n")
     add(
         "![Gallery: top row hits, bottom row misses; only queries made from public-domain originals]"
-        "(evaluation/gallery.png)\n"
+        "(gallery.png)\n"
     )
     add(
         f"Throughput during the run: registration {r['registration_per_s']:.1f} works/s, scan "
