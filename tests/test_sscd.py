@@ -65,3 +65,27 @@ def test_a_crop_meets_the_region_of_the_original_it_came_from(sscd) -> None:  # 
     assert best.x0 == 0.0 and best.y0 == 0.0 and best.area < 1.0
     other = sscd.features(_rgb("originals/vangogh-pere-tanguy.jpg")).vectors @ q
     assert float(sims.max()) > float(other.max()) + 0.2
+
+
+def test_a_calibrated_sscd_workspace_finds_both_works_of_the_ai_rendered_collage(tmp_path: Path) -> None:
+    """The brief's crime on the bundled sample: re-rendered panels of two works, rotated, captioned, beside clip
+    art. An sscd-distilled workspace calibrated on its own works finds both, and the unrelated images stay apart."""
+    if not installed("sscd-distilled"):
+        pytest.skip("sscd-distilled is not installed")
+    from service.calibrate import calibrate
+    from service.engine import Engine, WorkMetadata
+    from service.inputs import InputItem, expand
+
+    engine = Engine.init(str(tmp_path / "ws"), ["sscd-distilled"])
+    try:
+        works = sorted((DEMO / "originals").glob("*.jpg"))
+        engine.register_many([(InputItem(str(p), reader=p.read_bytes), WorkMetadata(ref=p.stem)) for p in works])
+        calibrate(engine, per_work=8)
+        results = {Path(r.path).name: r for r in engine.scan_many(expand([str(DEMO / "suspects")]))}
+    finally:
+        engine.close()
+    collage = results["ai_collage_cafe_bridge.jpg"]
+    flagged = {m.ref for m in collage.matches if m.verdict != "no_match"}
+    assert {"vangogh-night-cafe", "vangogh-langlois-bridge"} <= flagged
+    assert results["unrelated_coffee.jpg"].verdict == "no_match"
+    assert results["unrelated_vangogh_cafe_terrace.jpg"].verdict == "no_match"
