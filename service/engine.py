@@ -109,7 +109,7 @@ class MatchResult:
     agreeing_signals: list[str]
     work_sha256: str
     score_basis: str = "combined"
-    """Which calibrated expert gave the score (detector.fusion): combined, layout or pdq."""
+    """Which calibrated expert gave the score (detector.fusion): combined, layout, pdq or descriptor."""
     view: str = "whole"
     """What of the suspect was judged: "whole", or "panel N" when one collage panel alone scored highest."""
     features: dict[str, float] = field(default_factory=dict)

@@ -25,7 +25,7 @@ def test_eight_threads_scan_while_a_process_registers(tmp_path: Path) -> None:
         engine.register(next(expand([str(p)])), WorkMetadata(ref=p.stem))
     suspects = {p.name: p.read_bytes() for p in sorted((DEMO / "suspects").glob("*.jpg"))}
     alone = {name: _judgement(engine.scan(InputItem(name, reader=lambda d=data: d))) for name, data in suspects.items()}
-    assert alone["crop_night_cafe.jpg"][0] == "copy"
+    assert alone["crop_night_cafe.jpg"][0] in ("copy", "derivative")
     batch = tmp_path / "batch"
     new = make_images(batch, BATCH, seed=7, prefix="new-")
 
