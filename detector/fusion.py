@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from detector.signals import SIGNAL_TYPES
+
 Verdict = Literal["copy", "derivative", "no_match"]
 VERDICT_RANK: dict[str, int] = {"no_match": 0, "derivative": 1, "copy": 2}
 
@@ -108,8 +110,6 @@ def load_model(path: Path) -> FusionModel:
 
 def transform(features: dict[str, float]) -> dict[str, float]:
     """Map raw signal features to the [0, 1] inputs the model is fitted on: each signal's own `fusion_inputs`."""
-    from detector.signals import SIGNAL_TYPES
-
     out = dict(features)
     for cls in SIGNAL_TYPES.values():
         out.update(cls.fusion_inputs(features))
@@ -148,13 +148,9 @@ def decide(model: FusionModel, score: float, features: dict[str, float]) -> Verd
 def has_proof(model: FusionModel, features: dict[str, float]) -> bool:
     """Whether any registered signal proves copying by its own rule (`Signal.proves_copy`: geometric proof from
     keypoints, a reliable PDQ match)."""
-    from detector.signals import SIGNAL_TYPES
-
     return any(cls.proves_copy(features, model) for cls in SIGNAL_TYPES.values())
 
 
 def agreeing_signals(model: FusionModel, features: dict[str, float]) -> list[str]:
     """Signals that on their own would say the suspect copies the work, each by its own rule (`Signal.agrees`)."""
-    from detector.signals import SIGNAL_TYPES
-
     return [name for name, cls in SIGNAL_TYPES.items() if cls.agrees(features, model)]

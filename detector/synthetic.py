@@ -169,9 +169,7 @@ def overlay(a: np.ndarray, rng: np.random.Generator) -> Synthetic:
         d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(220, 30, 30, 255))
         d.text((cx - r * 0.6, cy - r * 0.4), "TM", fill=(255, 255, 255, 255), font=font)
     else:
-        for y in range(0, h, max(30, h // 6)):
-            for x in range(0, w, max(80, w // 4)):
-                d.text((x, y), "© shop", fill=(255, 255, 255, 110), font=font)
+        return Synthetic(overlay_watermark(a), "near_copy", f"overlay_{kind}")
     out = Image.alpha_composite(im, layer).convert("RGB")
     return Synthetic(_np(out), "near_copy", f"overlay_{kind}")
 
