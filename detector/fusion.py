@@ -132,6 +132,19 @@ def fuse_explained(model: FusionModel, features: dict[str, float]) -> tuple[floa
     return best, basis
 
 
+def ceiling(model: FusionModel, features: dict[str, float], open_inputs: dict[str, tuple[float, float]]) -> float:
+    """The highest score `features` could reach whatever values the fusion inputs in `open_inputs` take within
+    their (low, high) range: the features of a verifier that has not run yet. Each expert is a sigmoid of a weighted
+    sum, so its maximum puts every open input at the end its weight favours. A candidate whose ceiling is below the
+    `derivative` threshold is `no_match` whatever the verifier finds (detector.pipeline skips it)."""
+    x = transform(features)
+    best = 0.0
+    for expert in model.all_experts().values():
+        extreme = {name: (hi if expert.weights.get(name, 0.0) > 0 else lo) for name, (lo, hi) in open_inputs.items()}
+        best = max(best, expert.score({**x, **extreme}))
+    return best
+
+
 def decide(model: FusionModel, score: float, features: dict[str, float]) -> Verdict:
     """`copy` needs the score plus geometric or hash proof; `derivative` the score alone.
 

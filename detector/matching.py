@@ -107,18 +107,24 @@ def describe(
 
 
 def compare(
-    signals: Sequence[Signal[Any]],
-    query: Mapping[str, object],
-    reference: Mapping[str, object],
-    include: frozenset[str] | None = None,
+    signals: Sequence[Signal[Any]], query: Mapping[str, object], reference: Mapping[str, object]
 ) -> dict[str, Comparison]:
-    """Run every signal (or those named in `include`) present on both sides."""
-    out = {}
+    """Run every signal present on both sides."""
+    return {s.key: s.compare(query[s.key], reference[s.key]) for s in signals if s.key in query and s.key in reference}
+
+
+def compare_all(
+    signals: Sequence[Signal[Any]], query: Mapping[str, object], references: Sequence[Mapping[str, object]]
+) -> list[dict[str, Comparison]]:
+    """`compare` for many references at once: each signal compares the suspect with every reference that has its
+    descriptor in one call (`Signal.compare_many`, vectorised where the signal can)."""
+    out: list[dict[str, Comparison]] = [{} for _ in references]
     for s in signals:
-        if include is not None and s.name not in include:
+        if s.key not in query:
             continue
-        if s.key in query and s.key in reference:
-            out[s.key] = s.compare(query[s.key], reference[s.key])
+        have = [i for i, ref in enumerate(references) if s.key in ref]
+        for i, comp in zip(have, s.compare_many(query[s.key], [references[i][s.key] for i in have]), strict=True):
+            out[i][s.key] = comp
     return out
 
 

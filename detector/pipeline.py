@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from detector.fusion import FusionModel
-from detector.matching import Match, assess, compare, prescore
-from detector.signals.base import Signal
+from detector.background import with_excess
+from detector.fusion import FusionModel, ceiling
+from detector.matching import Match, assess, compare, compare_all, prescore, suspect_views
+from detector.signals.base import Comparison, Signal
 
 VERIFY_TOP = 8
 """Candidates, best pre-score first, that get the verifiers. A named constant, not fitted: chosen for cost (a
@@ -37,24 +38,56 @@ def score(
     baselines: Callable[[int, Mapping[str, object]], Mapping[str, float]],
     panels: int = 0,
     verify: frozenset[int] | None = None,
+    skip_hopeless: bool = False,
 ) -> list[Match]:
     """Every candidate work (`references`: work id -> its descriptors by signal key) judged against the suspect
     (`query`: its descriptors), best score first. `baselines(work_id, descriptors)` gives a work's background
     baselines (detector.background); `panels` is how many collage panels the suspect has. Each match records
     whether the verifiers ran on it (`Match.verified`); `verify` names them instead of the pre-score (reproducing
-    a recorded scan, whose other candidates are not at hand)."""
-    verifiers = verifier_names(signals)
-    cheap = frozenset(s.name for s in signals) - verifiers
-    first = {w: compare(signals, query, refs, cheap) for w, refs in references.items()}
-    ordered = sorted(references, key=lambda w: prescore(first[w]), reverse=True)
-    verified = set(ordered[: VERIFY_TOP + VERIFY_PER_PANEL * panels]) if verify is None else set(verify)
+    a recorded scan, whose other candidates are not at hand).
+
+    `skip_hopeless` leaves out the verifiers on a candidate that stays `no_match` whatever they find (its
+    `fusion.ceiling` is below the `derivative` threshold): no verdict, score or region of a match that is not
+    `no_match` changes, so callers that drop `no_match` matches set it; callers that keep every candidate's
+    features (the evaluation, `semblance calibrate`, near misses) do not."""
+    verifiers = [s for s in signals if s.role == "verifier"]
+    cheap = [s for s in signals if s.role != "verifier"]
+    ids = list(references)
+    first = compare_all(cheap, query, [references[w] for w in ids])
+    comparisons = dict(zip(ids, first, strict=True))
+    base = {w: baselines(w, references[w]) for w in ids}
+    ordered = sorted(ids, key=lambda w: prescore(comparisons[w]), reverse=True)
+    if verify is not None:
+        verified = set(verify)
+    else:
+        verified = set(ordered[: VERIFY_TOP + VERIFY_PER_PANEL * panels])
+        if skip_hopeless:
+            verified = {w for w in verified if not hopeless(model, verifiers, comparisons[w], base[w])}
     out = []
     for w in ordered:
-        comps = first[w]
+        comps = comparisons[w]
         if w in verified and verifiers:
-            comps = {**comps, **compare(signals, query, references[w], verifiers)}
-        m = assess(model, w, comps, baselines(w, references[w]))
+            comps = {**comps, **compare(verifiers, query, references[w])}
+        m = assess(model, w, comps, base[w])
         m.verified = w in verified
         out.append(m)
     out.sort(key=lambda m: m.score, reverse=True)
     return out
+
+
+def hopeless(
+    model: FusionModel,
+    verifiers: Sequence[Signal[Any]],
+    comparisons: Mapping[str, Comparison],
+    baselines: Mapping[str, float],
+) -> bool:
+    """Whether a candidate stays below the `derivative` threshold in every view of the suspect whatever the
+    verifiers find (each verifier's features at the ends of its `fusion_range` that favour the score). A verifier
+    without a range is unbounded: then nothing is hopeless."""
+    open_inputs: dict[str, tuple[float, float]] = {}
+    for s in verifiers:
+        if s.fusion_range is None:
+            return False
+        open_inputs.update(s.fusion_range)
+    views = [with_excess(v, baselines) for v in suspect_views(comparisons)]
+    return all(ceiling(model, v, open_inputs) < model.derivative_threshold for v in views)

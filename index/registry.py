@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -64,10 +64,19 @@ MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (work_id, signal));
     CREATE INDEX IF NOT EXISTS audit_by_ref ON audit(ref);
     """,
+    3: """
+    CREATE TABLE IF NOT EXISTS baselines (
+        work_id INTEGER NOT NULL REFERENCES works(id) ON DELETE CASCADE,
+        background_sha256 TEXT NOT NULL,
+        data TEXT NOT NULL,
+        PRIMARY KEY (work_id, background_sha256));
+    """,
 }
 """Version -> the SQL that brings a registry from the version before it. 2: why a signal has no descriptor of a
 work (a strip too thin for keypoints), so a missing descriptor is a recorded fact, never a silent 0; and the audit
-trail indexed by ref (`works show` reads it per work)."""
+trail indexed by ref (`works show` reads it per work). 3: each work's background baselines (detector.background),
+keyed by the background set's SHA-256, stored when the work is registered instead of computed by every process
+that meets the work."""
 
 
 class RegistryVersionError(RuntimeError):
@@ -205,9 +214,11 @@ class Registry:
         work: WorkRecord,
         descriptors: Iterable[tuple[str, int, bytes]],
         gaps: dict[str, str] | None = None,
+        baselines: tuple[str, dict[str, float]] | None = None,
     ) -> WorkRecord:
-        """Insert a work, its descriptors, why any signal has none (`gaps`: signal key -> reason) and an audit line
-        atomically; raises DuplicateWork."""
+        """Insert a work, its descriptors, why any signal has none (`gaps`: signal key -> reason), its background
+        baselines (`baselines`: background SHA-256, feature -> value) and an audit line atomically; raises
+        DuplicateWork."""
         dup = self.find_duplicate(work.sha256, work.ref)
         if dup is not None:
             raise dup
@@ -242,6 +253,11 @@ class Registry:
             self.db.executemany(
                 "INSERT INTO descriptor_gaps VALUES (?, ?, ?)", [(work.id, k, why) for k, why in (gaps or {}).items()]
             )
+            if baselines is not None:
+                self.db.execute(
+                    "INSERT INTO baselines VALUES (?, ?, ?)",
+                    (work.id, baselines[0], json.dumps(baselines[1], sort_keys=True)),
+                )
             self._audit("register", work.ref, work.sha256, {"original_name": work.original_name})
             self._bump()
         return work
@@ -337,6 +353,36 @@ class Registry:
             signal = descriptor[0] if descriptor else gap[0] if gap else ""
             self._audit("backfill", work.ref, work.sha256, {"signal": signal, "computed": descriptor is not None})
             self._bump()
+
+    def baselines(self, work_ids: Iterable[int], background_sha256: str) -> dict[int, dict[str, float]]:
+        """Stored background baselines of these works against one background set (work id -> feature -> value)."""
+        ids = list(work_ids)
+        if not ids or self.schema_version < 3:  # a read-only older registry stores none: they are computed
+            return {}
+        marks = ",".join("?" * len(ids))
+        rows = self.db.execute(
+            f"SELECT work_id, data FROM baselines WHERE background_sha256=? AND work_id IN ({marks})",
+            [background_sha256, *ids],
+        )
+        return {int(r[0]): {str(k): float(v) for k, v in json.loads(r[1]).items()} for r in rows}
+
+    def lacking_baselines(self, background_sha256: str) -> list[int]:
+        """Works with no stored baselines against this background set (registered before it, or before v3)."""
+        rows = self.db.execute(
+            "SELECT w.id FROM works w WHERE NOT EXISTS (SELECT 1 FROM baselines b WHERE b.work_id = w.id"
+            " AND b.background_sha256 = ?) ORDER BY w.id",
+            (background_sha256,),
+        )
+        return [int(r[0]) for r in rows]
+
+    def store_baselines(self, background_sha256: str, values: dict[int, dict[str, float]]) -> None:
+        """Store baselines (work id -> feature -> value) in one transaction. A cache of a pure function of the
+        work's descriptors and the background set, so the generation does not move."""
+        with self._transaction():
+            self.db.executemany(
+                "INSERT OR REPLACE INTO baselines VALUES (?, ?, ?)",
+                [(w, background_sha256, json.dumps(v, sort_keys=True)) for w, v in values.items()],
+            )
 
     def signals_of(self, work_id: int) -> set[str]:
         rows = self.db.execute("SELECT signal FROM descriptors WHERE work_id=?", (work_id,))

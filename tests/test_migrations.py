@@ -30,18 +30,23 @@ def test_a_release_1_workspace_is_migrated_and_still_finds_its_work(old_workspac
     engine = Engine.open(str(old_workspace))
     try:
         reg = engine.workspace.registry
-        assert reg.schema_version == SCHEMA_VERSION == 2
-        assert [a["action"] for a in reg.audit_trail()] == ["register", "migrate"]
-        assert reg.audit_trail()[-1]["details"] == {"from_schema": 1, "to_schema": 2}
+        assert reg.schema_version == SCHEMA_VERSION == 3
+        assert [a["action"] for a in reg.audit_trail()] == ["register", "migrate", "migrate"]
+        assert [a["details"] for a in reg.audit_trail()[1:]] == [
+            {"from_schema": 1, "to_schema": 2},
+            {"from_schema": 2, "to_schema": 3},
+        ]
         assert reg.gaps([w.id for w in reg.works()]) == {}
         (work,) = engine.works()
+        digest = engine.calibration.background.digest  # type: ignore[union-attr]
+        assert reg.lacking_baselines(digest) == [work.id]  # registered before baselines were stored
         result = engine.scan(next(expand([str(engine.workspace.vault.path(work.sha256))])))
         assert result.verdict == "copy" and result.matches[0].ref == "night-cafe-small"
     finally:
         engine.close()
     again = Engine.open(str(old_workspace))  # migrating is done once
     try:
-        assert [a["action"] for a in again.workspace.registry.audit_trail()] == ["register", "migrate"]
+        assert [a["action"] for a in again.workspace.registry.audit_trail()] == ["register", "migrate", "migrate"]
     finally:
         again.close()
 

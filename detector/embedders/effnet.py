@@ -42,24 +42,33 @@ class EffNetLite0Embedder(Embedder):
     dim = 1280
 
     def __init__(self, threads: int | None = None) -> None:
-        import timm
-
         if threads:
             torch.set_num_threads(threads)
-        path = weights_path()
-        self.weights_sha256 = file_sha256(path)
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        self._path = weights_path()
+        self.weights_sha256 = file_sha256(self._path)
+        self._model: torch.nn.Module | None = None
+        self._mid: list[torch.Tensor] = []
+        self._forward = threading.Lock()
+        """One forward pass at a time: the layout hook writes `_mid`, and one instance serves every thread."""
+
+    def _network(self) -> torch.nn.Module:
+        """The network, built on first use (under `_forward`): opening a workspace to list works, verify a report
+        or read its info never pays for timm's import and the weights' loading (~1.8 s on 2 cores)."""
+        if self._model is not None:
+            return self._model
+        import timm
+
+        state = torch.load(self._path, map_location="cpu", weights_only=True)
         model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
         target_keys = list(model.state_dict().keys())
         if len(target_keys) != len(state):
             raise RuntimeError(f"EfficientNet-Lite0 weights have {len(state)} tensors, expected {len(target_keys)}")
         model.load_state_dict(dict(zip(target_keys, state.values(), strict=True)), strict=True)
-        self.model = model.eval().to(memory_format=torch.channels_last)
-        self._mid: list[torch.Tensor] = []
-        self._forward = threading.Lock()
-        """One forward pass at a time: the layout hook writes `_mid`, and one instance serves every thread."""
-        stage: torch.nn.Module = self.model.blocks[LAYOUT_BLOCK]  # type: ignore[index,assignment]
+        model = model.eval().to(memory_format=torch.channels_last)
+        stage: torch.nn.Module = model.blocks[LAYOUT_BLOCK]  # type: ignore[index,assignment]
         stage.register_forward_hook(lambda _m, _i, out: self._mid.append(out))
+        self._model = model
+        return model
 
     def features(self, rgb: np.ndarray) -> NeuralFeatures:
         return self._at_side(rgb, INPUT_SIDE)
@@ -75,7 +84,7 @@ class EffNetLite0Embedder(Embedder):
         x = _to_input(rgb, side)
         with self._forward, torch.inference_mode():
             self._mid.clear()
-            fmap = self.model.forward_features(x)[0]  # type: ignore[operator]
+            fmap = self._network().forward_features(x)[0]  # type: ignore[operator]
             layout = _layout(self._mid[0][0])
             self._mid.clear()
         vectors, boxes = pool_regions(fmap)

@@ -89,6 +89,10 @@ class Signal(ABC, Generic[D]):
     candidates the cheap signals rank highest (detector.matching)."""
     ranks_candidates: ClassVar[bool] = False
     """Whether this signal's similarities order the candidates for verification (the strongest one counts)."""
+    fusion_range: ClassVar[dict[str, tuple[float, float]] | None] = None
+    """For a verifier: the lowest and highest value each of its features can take as the fusion takes it (after
+    `fusion_inputs`), so the pipeline can tell when no outcome of the verifier could change a verdict and skip it
+    (detector.fusion.ceiling). None: unbounded, so the verifier is never skipped."""
 
     @classmethod
     def fusion_inputs(cls, features: Mapping[str, float]) -> dict[str, float]:
@@ -139,6 +143,11 @@ class Signal(ABC, Generic[D]):
     @abstractmethod
     def compare(self, query: D, reference: D) -> Comparison:
         """Compare a suspect's descriptor with a registered work's."""
+
+    def compare_many(self, query: D, references: Sequence[D]) -> list[Comparison]:
+        """`compare` against every reference, in order; override to vectorise (one matrix product for all the
+        candidates of a suspect instead of one small product each)."""
+        return [self.compare(query, r) for r in references]
 
     @abstractmethod
     def to_bytes(self, descriptor: D) -> bytes:

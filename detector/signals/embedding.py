@@ -106,8 +106,33 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
         )
 
     def compare(self, query: EmbeddingDescriptor, reference: EmbeddingDescriptor) -> Comparison:
-        features, qbox, rbox = _similarities(query.features, reference.features)
-        views = [_similarities(p, reference.features) for p in query.panels]
+        return self.compare_many(query, [reference])[0]
+
+    def compare_many(self, query: EmbeddingDescriptor, references: Sequence[EmbeddingDescriptor]) -> list[Comparison]:
+        """One matrix product of the suspect's vectors (and each panel's) with every candidate's, then cut per
+        candidate: a suspect meets ~50 candidates, and 50 small products cost far more than one large one."""
+        if not references:
+            return []
+        stacked = np.vstack([r.features.vectors for r in references])
+        ends = np.cumsum([len(r.features.vectors) for r in references])
+        whole = query.features.vectors @ stacked.T
+        panels = [p.vectors @ stacked.T for p in query.panels]
+        out = []
+        for i, reference in enumerate(references):
+            cut = slice(int(ends[i]) - len(reference.features.vectors), int(ends[i]))
+            views = [_similarities(p, reference.features, s[:, cut]) for p, s in zip(query.panels, panels, strict=True)]
+            own = _similarities(query.features, reference.features, whole[:, cut])
+            out.append(self._comparison(query, reference, own, views))
+        return out
+
+    def _comparison(
+        self,
+        query: EmbeddingDescriptor,
+        reference: EmbeddingDescriptor,
+        whole: tuple[dict[str, float], Box, Box],
+        views: list[tuple[dict[str, float], Box, Box]],
+    ) -> Comparison:
+        features, qbox, rbox = whole
         panel_boxes = query.features.boxes[len(query.features.boxes) - len(query.panels) :]
         return Comparison(
             views=[v for v, _, _ in views],
@@ -184,9 +209,11 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
         return {"name": self.name, "version": self.version, "embedder": self.embedder.describe()}
 
 
-def _similarities(query: NeuralFeatures, reference: NeuralFeatures) -> tuple[dict[str, float], Box, Box]:
-    """Global, best region-to-region and layout cosine, with the query and reference regions of the best pair."""
-    sims = query.vectors @ reference.vectors.T
+def _similarities(
+    query: NeuralFeatures, reference: NeuralFeatures, sims: np.ndarray
+) -> tuple[dict[str, float], Box, Box]:
+    """Global, best region-to-region and layout cosine, with the query and reference regions of the best pair;
+    `sims` is query.vectors @ reference.vectors.T."""
     qi, ri = np.unravel_index(int(sims.argmax()), sims.shape)
     out = {"embedding.global": float(sims[0, 0]), "embedding.regional": float(sims[qi, ri])}
     if query.layout is not None and reference.layout is not None:

@@ -61,6 +61,10 @@ class KeypointSignal(Signal[KeypointDescriptor]):
     version: ClassVar[int] = 1
     feature_names: ClassVar[tuple[str, ...]] = ("keypoints.inliers", "keypoints.inlier_ratio")
     role: ClassVar[Literal["candidate", "verifier"]] = "verifier"
+    fusion_range: ClassVar[dict[str, tuple[float, float]] | None] = {
+        "keypoints.inliers": (0.0, 1.0),  # log1p(n) / INLIER_SCALE, capped at 1 (fusion_inputs)
+        "keypoints.inlier_ratio": (0.0, 1.0),
+    }
 
     @classmethod
     def fusion_inputs(cls, features: Mapping[str, float]) -> dict[str, float]:
