@@ -354,6 +354,12 @@ class Registry:
             self._audit("backfill", work.ref, work.sha256, {"signal": signal, "computed": descriptor is not None})
             self._bump()
 
+    def set_index_state(self, state_json: str) -> None:
+        """Record the saved search index's state (format, generation, files' SHA-256): the registry names the index
+        files it vouches for, so an index swapped behind its back is noticed (the files' hashes differ)."""
+        with self._transaction():
+            self.set_meta("index_state", state_json)
+
     def baselines(self, work_ids: Iterable[int], background_sha256: str) -> dict[int, dict[str, float]]:
         """Stored background baselines of these works against one background set (work id -> feature -> value)."""
         ids = list(work_ids)

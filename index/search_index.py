@@ -1,14 +1,20 @@
 """FAISS search over the rows signals contribute: binary Hamming codes (PDQ, pHash) and float vectors.
 
-Vectors are L2-normalised and searched by inner product. An index stays exact (flat) while small and switches
-to HNSW past `HNSW_THRESHOLD` rows; either way the engine re-scores every candidate exactly from the stored
-descriptors, so approximate search can only miss a candidate, never change a score.
+Vectors are L2-normalised. A vector index stays exact (flat inner product) while small; past `COMPACT_ROWS` rows
+it is trained once into compressed codes (`compact_factory`: PCA to 128 dimensions, an inverted file, 4 bits a
+dimension), about 1.2 KB a work instead of 72 KB, and rows are added to it incrementally. Either way
+the engine re-scores every candidate exactly from the descriptors the registry keeps on disk, so approximate
+search can only miss a candidate, never change a score. The compact index measures its own recall when trained
+and when saved (`self_recall`: registered rows looked up by their exact vectors) and is retrained when that drops
+below `RETRAIN_RECALL`, or when it has grown `REGROW` times past the size it was trained for.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,9 +24,44 @@ import numpy as np
 
 from detector.embedders.base import file_sha256
 
-HNSW_THRESHOLD = 250_000
-HNSW_M = 32
-HNSW_EF_SEARCH = 128
+INDEX_FORMAT = 2
+"""Version of the index files' layout (state.json records it); 2: compact IVF-PQ indexes with their training."""
+COMPACT_ROWS = 100_000
+"""Vector rows (about 7,000 works at 14 rows each) past which a flat index is trained into compressed codes: below
+it a flat search is already fast (~10 ms) and exact, and there are too few rows to train 256+ lists well."""
+COMPACT_DIM = 128
+"""PCA dimensions kept before quantising. Copies and their originals stay close in the leading components; what
+PCA drops is measured by `self_recall`, and exact re-scoring never sees it."""
+CODE_BITS = 4
+"""Bits per PCA dimension in a row's code (FAISS's 4-bit scalar quantiser: 64 bytes a row at 128 dimensions).
+Product quantisation would be smaller but its training took 45 s for 10,000 rows on these 2 cores, against
+under 1 s for the scalar quantiser's, and training must stay cheap enough to repeat when recall drops."""
+NPROBE = 16
+"""Inverted lists visited per query row: 16 of `nlist` keeps recall@10 of works >= 0.98 at 1M works
+(docs/PERFORMANCE.md, scripts/benchmark_index.py) within the 50 ms budget."""
+RETRAIN_RECALL = 0.98
+"""A compact index whose self-recall falls below this is retrained from the registry's descriptors."""
+REGROW = 8
+"""A compact index is also retrained when it holds this many times the rows it was trained for: its lists then
+hold 8x the rows they were sized for, and a query scans 8x more codes."""
+RECALL_SAMPLE = 500
+"""Registered rows looked up to measure self-recall."""
+RECALL_K = 10
+
+
+def lists_for(rows: int) -> int:
+    """Inverted lists for an index trained on `rows` rows: about 4 * sqrt(rows), between 256 and 4,096 (FAISS's
+    guidance; 4,096 lists of 14M rows at 1M works is ~3,400 rows a list)."""
+    return int(min(4096, max(256, 2 ** round(math.log2(4 * math.sqrt(max(rows, 1)))))))
+
+
+def compact_factory(rows: int, dim: int) -> str:
+    """The FAISS index-factory string for a compact index of `rows` rows of `dim` dimensions."""
+    return f"PCA{min(COMPACT_DIM, dim)},IVF{lists_for(rows)},SQ{CODE_BITS}"
+
+
+Chunk = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""Rows, their work ids and region ids."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +72,37 @@ class Hit:
     similarity: float
 
 
+@dataclass
+class Training:
+    """How a compact index was trained, recorded beside it (state.json) and in evidence reports."""
+
+    factory: str
+    trained_rows: int
+    self_recall: float | None = None
+    """Share of sampled registered rows found among the RECALL_K nearest of their own lookup."""
+    measured_rows: int = 0
+    """Rows the index held when `self_recall` was measured; it is measured again once the index doubles."""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "factory": self.factory,
+            "trained_rows": self.trained_rows,
+            "self_recall": self.self_recall,
+            "measured_rows": self.measured_rows,
+            "nprobe": NPROBE,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Training:
+        recall = data.get("self_recall")
+        return cls(
+            str(data["factory"]),
+            int(data["trained_rows"]),
+            None if recall is None else float(recall),
+            int(data.get("measured_rows", 0)),
+        )
+
+
 class SignalIndex:
     """One FAISS index for one signal key, with the (work, region) each row came from."""
 
@@ -39,57 +111,101 @@ class SignalIndex:
         self.dim = dim
         self.work_ids = np.zeros(0, dtype=np.int64)
         self.region_ids = np.zeros(0, dtype=np.int32)
-        self.index = self._new_index(0)
+        self.training: Training | None = None
+        """Set for a compact (trained) vector index."""
+        self.index: Any = faiss.IndexBinaryFlat(dim) if kind == "hamming" else faiss.IndexFlatIP(dim)
 
     @property
     def type_name(self) -> str:
-        return type(self.index).__name__
+        return self.training.factory if self.training is not None else type(self.index).__name__
+
+    @property
+    def compact(self) -> bool:
+        return self.training is not None
 
     def __len__(self) -> int:
         return int(self.index.ntotal)
-
-    def _new_index(self, rows: int) -> Any:
-        if self.kind == "hamming":
-            return faiss.IndexBinaryFlat(self.dim)
-        if rows >= HNSW_THRESHOLD:
-            hnsw = faiss.IndexHNSWFlat(self.dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-            hnsw.hnsw.efSearch = HNSW_EF_SEARCH
-            return hnsw
-        return faiss.IndexFlatIP(self.dim)
 
     def add(self, rows: np.ndarray, work_id: int, region_ids: np.ndarray) -> None:
         self.add_batch(rows, np.full(len(rows), work_id, dtype=np.int64), region_ids)
 
     def add_batch(self, rows: np.ndarray, work_ids: np.ndarray, region_ids: np.ndarray) -> None:
+        """Append rows; a flat vector index crossing `COMPACT_ROWS` is trained into a compact one on the way."""
         if len(rows) == 0:
             return
-        if self.kind == "vector" and len(self) < HNSW_THRESHOLD <= len(self) + len(rows):
-            # crossing the threshold: move everything into an HNSW graph
-            old = self.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim), np.float32)
-            self.index = self._new_index(len(self) + len(rows))
-            if len(old):
+        if self.kind == "hamming":
+            self.index.add(np.ascontiguousarray(rows, dtype=np.uint8))
+        else:
+            rows = np.ascontiguousarray(rows, dtype=np.float32)
+            if not self.compact and len(self) + len(rows) >= COMPACT_ROWS:
+                old = self.index.reconstruct_n(0, len(self)) if len(self) else np.zeros((0, self.dim), np.float32)
+                self.train(np.vstack([old, rows]))
                 self.index.add(old)
-        self.index.add(np.ascontiguousarray(rows, dtype=np.uint8 if self.kind == "hamming" else np.float32))
+            self.index.add(rows)
         self.work_ids = np.concatenate([self.work_ids, work_ids.astype(np.int64)])
         self.region_ids = np.concatenate([self.region_ids, region_ids.astype(np.int32)])
 
+    def train(self, sample: np.ndarray, seed: int = 0) -> None:
+        """Replace this (empty or flat) vector index by an untrained-on-nothing compact one, trained on `sample`
+        (at most 64 rows a list are used, drawn with a fixed seed: the same rows give the same index)."""
+        factory = compact_factory(len(sample), self.dim)
+        index = faiss.index_factory(self.dim, factory, faiss.METRIC_L2)  # L2 on unit vectors ranks as cosine
+        nlist = lists_for(len(sample))
+        rng = np.random.default_rng(seed)
+        take = min(len(sample), 64 * nlist)
+        chosen = np.sort(rng.choice(len(sample), take, replace=False)) if take < len(sample) else slice(None)
+        index.train(np.ascontiguousarray(sample[chosen], dtype=np.float32))
+        faiss.extract_index_ivf(index).nprobe = NPROBE
+        self.index = index
+        self.training = Training(factory, len(sample))
+
+    def needs_training(self) -> bool:
+        """Whether a compact index should be trained again: its recall dropped, or it outgrew its lists."""
+        t = self.training
+        if t is None:
+            return False
+        return len(self) > REGROW * t.trained_rows or (t.self_recall is not None and t.self_recall < RETRAIN_RECALL)
+
+    def self_recall(self, rows: np.ndarray, positions: np.ndarray, k: int = RECALL_K) -> float:
+        """Share of registered rows (`rows`, the exact vectors stored at index `positions`) found among the k
+        nearest of their own lookup: what the compressed codes lose, measured without an exact search."""
+        if len(rows) == 0:
+            return 1.0
+        _, idx = self.index.search(np.ascontiguousarray(rows, dtype=np.float32), min(k, len(self)))
+        return float(np.mean([p in set(found.tolist()) for p, found in zip(positions, idx, strict=True)]))
+
     def search(self, rows: np.ndarray, k: int) -> list[Hit]:
-        """The k nearest rows for each query row, as similarities in [0, 1] (Hamming) or cosines."""
+        """The k nearest rows for each query row, as similarities in [0, 1] (Hamming) or cosines (exact while
+        flat; from compressed codes, as 1 - d²/2, once compact)."""
         if len(self) == 0 or len(rows) == 0:
             return []
         k = min(k, len(self))
         if self.kind == "hamming":
             dist, idx = self.index.search(np.ascontiguousarray(rows, dtype=np.uint8), k)
             sims = (1.0 - dist.astype(np.float64) / self.dim).astype(np.float32)
+        elif self.compact:
+            dist, idx = self.index.search(np.ascontiguousarray(rows, dtype=np.float32), k)
+            sims = 1.0 - dist / 2.0
         else:
             sims, idx = self.index.search(np.ascontiguousarray(rows, dtype=np.float32), k)
-        hits = []
-        for q in range(idx.shape[0]):
-            for j in range(idx.shape[1]):
-                i = int(idx[q, j])
-                if i >= 0:
-                    hits.append(Hit(int(self.work_ids[i]), int(self.region_ids[i]), q, float(sims[q, j])))
-        return hits
+        valid = idx >= 0
+        q = np.nonzero(valid)[0]
+        found = idx[valid]
+        works, regions, values = self.work_ids[found], self.region_ids[found], sims[valid]
+        return [
+            Hit(int(w), int(r), int(qr), float(v))
+            for w, r, qr, v in zip(works.tolist(), regions.tolist(), q.tolist(), values.tolist(), strict=True)
+        ]
+
+    def memory_bytes(self) -> int:
+        """Bytes this index holds in memory: codes, lists' ids and the row -> (work, region) maps."""
+        if self.kind == "hamming":
+            codes = len(self) * self.dim // 8
+        elif self.compact:
+            codes = len(self) * (min(COMPACT_DIM, self.dim) * CODE_BITS // 8 + 8)  # a code and a list entry's id
+        else:
+            codes = len(self) * self.dim * 4
+        return codes + self.work_ids.nbytes + self.region_ids.nbytes
 
     # -- persistence --------------------------------------------------------------------------------
     def save(self, stem: Path) -> str:
@@ -101,7 +217,8 @@ class SignalIndex:
             faiss.write_index(self.index, str(tmp))
         _fsync(tmp)
         ids_tmp = stem.with_suffix(".ids.tmp.npz")
-        np.savez(ids_tmp, work_ids=self.work_ids, region_ids=self.region_ids)
+        training = json.dumps(self.training.to_json() if self.training else None)
+        np.savez(ids_tmp, work_ids=self.work_ids, region_ids=self.region_ids, training=np.asarray(training))
         _fsync(ids_tmp)
         os.replace(ids_tmp, stem.with_suffix(".ids.npz"))
         os.replace(tmp, stem.with_suffix(".faiss"))
@@ -112,13 +229,68 @@ class SignalIndex:
         out = cls(kind, dim)
         path = str(stem.with_suffix(".faiss"))
         out.index = faiss.read_index_binary(path) if kind == "hamming" else faiss.read_index(path)
-        ids = np.load(stem.with_suffix(".ids.npz"))
-        out.work_ids, out.region_ids = ids["work_ids"], ids["region_ids"]
+        with np.load(stem.with_suffix(".ids.npz")) as ids:
+            out.work_ids, out.region_ids = ids["work_ids"], ids["region_ids"]
+            training = json.loads(str(ids["training"])) if "training" in ids else None
         if len(out.work_ids) != len(out):
             raise ValueError(f"{path}: id map has {len(out.work_ids)} rows, index {len(out)}")
-        if isinstance(out.index, faiss.IndexHNSWFlat):
-            out.index.hnsw.efSearch = HNSW_EF_SEARCH
+        if training is not None:
+            out.training = Training.from_json(training)
+            faiss.extract_index_ivf(out.index).nprobe = NPROBE
         return out
+
+    @classmethod
+    def build(cls, kind: str, dim: int, chunks: Callable[[], Iterable[Chunk]]) -> SignalIndex:
+        """An index of every row `chunks()` yields as (rows, work ids, region ids), read in a streaming pass or two:
+        past `COMPACT_ROWS` vector rows, a first pass keeps a seeded sample to train on and a second adds the rows,
+        so a million works' vectors never sit in memory at once."""
+        out = cls(kind, dim)
+        if kind == "vector":
+            total, sample = _reservoir(chunks(), 64 * 4096)
+            if total >= COMPACT_ROWS:
+                out.train(sample)
+        for rows, works, regions in chunks():
+            out.index.add(np.ascontiguousarray(rows, dtype=np.uint8 if kind == "hamming" else np.float32))
+            out.work_ids = np.concatenate([out.work_ids, works.astype(np.int64)])
+            out.region_ids = np.concatenate([out.region_ids, regions.astype(np.int32)])
+        return out
+
+    def note_recall(self, rows: np.ndarray, positions: np.ndarray) -> None:
+        """Measure and record self-recall on these registered rows (exact vectors at `positions`)."""
+        if self.training is not None:
+            self.training.self_recall = self.self_recall(rows, positions)
+            self.training.measured_rows = len(self)
+
+    def recall_stale(self) -> bool:
+        """Whether self-recall should be measured again: never measured, or the index has doubled since."""
+        t = self.training
+        return t is not None and (t.self_recall is None or len(self) >= 2 * max(t.measured_rows, 1))
+
+
+def _reservoir(chunks: Iterable[Chunk], size: int, seed: int = 0) -> tuple[int, np.ndarray]:
+    """(Rows seen, a uniform sample of at most `size` of them), in one pass (reservoir sampling by chunk)."""
+    rng = np.random.default_rng(seed)
+    kept: np.ndarray | None = None
+    seen = 0
+    for rows, _, _ in chunks:
+        rows = np.asarray(rows, dtype=np.float32)
+        if kept is None:
+            kept = rows[:size].copy()
+            rest = rows[size:]
+            seen = len(kept)
+        else:
+            rest = rows
+        room = size - len(kept)
+        if room > 0 and len(rest):
+            kept = np.vstack([kept, rest[:room]])
+            seen += min(room, len(rest))
+            rest = rest[room:]
+        if len(rest):  # each later row replaces a kept one with probability size / rows seen
+            js = rng.integers(0, seen + np.arange(1, len(rest) + 1))
+            hit = js < size
+            kept[js[hit]] = rest[hit]
+            seen += len(rest)
+    return seen, kept if kept is not None else np.zeros((0, 0), np.float32)
 
 
 def _fsync(path: Path) -> None:

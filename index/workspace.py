@@ -27,7 +27,7 @@ from typing import IO
 import numpy as np
 
 from index.registry import Registry, RegistryVersionError, utc_now
-from index.search_index import SignalIndex, file_sha256, write_state
+from index.search_index import INDEX_FORMAT, RECALL_SAMPLE, SignalIndex, file_sha256, write_state
 from index.vault import Vault
 
 DEFAULT_HOME = "semblance-data"
@@ -216,7 +216,7 @@ class Workspace:
             return cached  # a superset is fine (scans use fewer signals than registration)
         state = self._state()
         loaded: dict[str, SignalIndex] = {}
-        if state.get("generation") == generation:
+        if state.get("generation") == generation and state.get("format") == INDEX_FORMAT:
             try:
                 for key, (kind, dim) in layout.items():
                     stem = self.index_dir / _safe(key)
@@ -231,16 +231,48 @@ class Workspace:
         return loaded
 
     def _rebuild(self, key: str, kind: str, dim: int, decode: IndexRowsFn) -> SignalIndex:
-        idx = SignalIndex(kind, dim)
-        rows, works, regions = [], [], []
-        for work_id, data in self.registry.iter_descriptors(key):
+        def chunks(size: int = 2000) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+            rows: list[np.ndarray] = []
+            works: list[np.ndarray] = []
+            regions: list[np.ndarray] = []
+            for work_id, data in self.registry.iter_descriptors(key):
+                r, reg = decode(key, data)
+                rows.append(r)
+                regions.append(reg)
+                works.append(np.full(len(r), work_id, dtype=np.int64))
+                if len(rows) == size:
+                    yield np.concatenate(rows), np.concatenate(works), np.concatenate(regions)
+                    rows, works, regions = [], [], []
+            if rows:
+                yield np.concatenate(rows), np.concatenate(works), np.concatenate(regions)
+
+        return SignalIndex.build(kind, dim, chunks)
+
+    def _check_recall(self, key: str, idx: SignalIndex, decode: IndexRowsFn, sample: int = RECALL_SAMPLE) -> None:
+        """Measure a compact index's self-recall on a seeded sample of registered works' rows (their exact vectors
+        from the registry), and train it again from the registry when it has dropped or the index outgrew its
+        lists (SignalIndex.needs_training). Call under the lock."""
+        if not idx.recall_stale():
+            return
+        works = np.unique(idx.work_ids)
+        rng = np.random.default_rng(len(idx))
+        chosen = rng.choice(works, min(len(works), max(1, sample // 8)), replace=False)
+        position = {(int(w), int(r)): i for i, (w, r) in enumerate(zip(idx.work_ids, idx.region_ids, strict=True))}
+        rows, positions = [], []
+        for work_id, data in self.registry.descriptors(chosen.tolist(), key).items():
             r, reg = decode(key, data)
-            rows.append(r)
-            regions.append(reg)
-            works.append(np.full(len(r), work_id, dtype=np.int64))
+            for row, region in zip(r, reg, strict=True):
+                if (work_id, int(region)) in position:
+                    rows.append(row)
+                    positions.append(position[(work_id, int(region))])
         if rows:
-            idx.add_batch(np.concatenate(rows), np.concatenate(works), np.concatenate(regions))
-        return idx
+            idx.note_recall(np.asarray(rows, dtype=np.float32), np.asarray(positions))
+        if idx.needs_training():
+            self.notify(f"retraining the {key} search index ({len(idx)} rows; {idx.type_name})")
+            assert self._indexes is not None
+            self._indexes[key] = fresh = self._rebuild(key, idx.kind, idx.dim, decode)
+            if fresh.compact:
+                self._check_recall(key, fresh, decode, sample)
 
     def note_added(self, key_rows: dict[str, tuple[np.ndarray, np.ndarray]], work_id: int) -> None:
         """Keep the in-memory indexes in step with a registration just committed (under the exclusive lock). If
@@ -255,25 +287,54 @@ class Workspace:
             self._indexes[key].add(rows, work_id, regions)
         self._index_generation = generation
 
-    def save_indexes(self) -> None:
-        """Persist the in-memory indexes, stamped with the generation they reflect. Call under the lock.
+    def save_indexes(self, decode: IndexRowsFn | None = None) -> None:
+        """Persist the in-memory indexes, stamped with the generation they reflect and with their format, types,
+        training and SHA-256 (also recorded in the registry, so a report can name the index that answered). With
+        `decode`, a compact index's recall is measured first and it is retrained when it dropped. Call under the
+        exclusive lock.
 
         The files are caches of the registry: when they cannot be written (a full disk), the next run rebuilds them,
         so that failure is announced, not raised."""
         if self.read_only is not None or self._indexes is None or self._index_generation != self.registry.generation():
             return
+        if decode is not None:
+            for key, idx in list(self._indexes.items()):
+                self._check_recall(key, idx, decode)
         try:
             files = {key: idx.save(self.index_dir / _safe(key)) for key, idx in self._indexes.items()}
-            types = {key: idx.type_name for key, idx in self._indexes.items()}
-            write_state(
-                self.index_dir / "state.json",
-                {"generation": self._index_generation, "files": files, "types": types, "saved_at": utc_now()},
-            )
-        except OSError as exc:
-            self.notify(f"the search-index cache could not be saved ({exc.strerror or exc}); it is rebuilt next time")
+            state = {
+                "format": INDEX_FORMAT,
+                "generation": self._index_generation,
+                "files": files,
+                "types": {key: idx.type_name for key, idx in self._indexes.items()},
+                "training": {key: idx.training.to_json() for key, idx in self._indexes.items() if idx.training},
+                "saved_at": utc_now(),
+            }
+            write_state(self.index_dir / "state.json", state)
+            self.registry.set_index_state(json.dumps(state, sort_keys=True))
+        except (OSError, sqlite3.OperationalError) as exc:
+            self.notify(f"the search-index cache could not be saved ({exc}); it is rebuilt next time")
 
     def index_state(self) -> dict[str, object]:
+        """The saved index files' state: format, registry generation, SHA-256 and type of each, compact training."""
         return self._state()
+
+    def index_description(self) -> dict[str, object]:
+        """Which index answers a scan, for evidence: the saved state when it matches the registry's generation (the
+        files' SHA-256 then identify it), else the in-memory index built from the registry at this generation."""
+        state = self._state()
+        generation = self.registry.generation()
+        if state.get("generation") == generation:
+            return {k: state.get(k) for k in ("format", "generation", "files", "types", "training")}
+        live = self._indexes or {}
+        return {
+            "format": INDEX_FORMAT,
+            "generation": generation,
+            "files": None,
+            "types": {key: idx.type_name for key, idx in live.items()},
+            "training": {key: idx.training.to_json() for key, idx in live.items() if idx.training},
+            "note": "built in memory from the registry (no saved index file at this generation)",
+        }
 
     def _state(self) -> dict[str, object]:
         try:

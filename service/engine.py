@@ -376,6 +376,11 @@ class Engine:
         return {s.key: lay for s in signals if (lay := s.index_layout()) is not None}
 
     def _indexes(self, signals: list[AnySignal]) -> dict[str, Any]:
+        return self.workspace.indexes(self._layout(signals), self._index_rows(signals))
+
+    @staticmethod
+    def _index_rows(signals: list[AnySignal]) -> Callable[[str, bytes], tuple[np.ndarray, np.ndarray]]:
+        """A stored descriptor -> its index rows and region ids (for rebuilding and measuring the indexes)."""
         by_key = {s.key: s for s in signals}
 
         def rows(key: str, data: bytes) -> tuple[np.ndarray, np.ndarray]:
@@ -383,7 +388,7 @@ class Engine:
             assert entries is not None
             return entries.rows, entries.region_ids
 
-        return self.workspace.indexes(self._layout(signals), rows)
+        return rows
 
     # -- registration -------------------------------------------------------------------------------
     def register(self, item: InputItem, meta: WorkMetadata) -> RegisterOutcome:
@@ -414,7 +419,7 @@ class Engine:
             finally:  # leave the index caches current (rebuilt if a crash left them stale), for the next process
                 with self.workspace.lock(exclusive=True, purpose="register"):
                     self._indexes(signals)
-                    self.workspace.save_indexes()
+                    self.workspace.save_indexes(self._index_rows(signals))
                     self._store_missing_baselines()
         except WorkspaceError as exc:
             raise EngineError(str(exc)) from exc
@@ -710,9 +715,11 @@ class Engine:
             "primary_embedder": self.embedder_spec,
             "signals": [s.describe() for s in self.signals],
             "index": {
+                "format": state.get("format"),
                 "generation": state.get("generation"),
                 "types": state.get("types", {}),
                 "files": state.get("files", {}),
+                "training": state.get("training", {}),
             },
             "max_pixels": ws.max_pixels,
             "signing_key_fingerprint": existing_fingerprint(ws.home),

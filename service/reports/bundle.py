@@ -173,7 +173,7 @@ def _write_bundle(
             "git_commit": _git_commit(),
             "embedder": engine.primary.describe(),
             "signals": [s.describe() for s in engine.signals],
-            "index": info["index"],
+            "index": engine.workspace.index_description(),
             "workspace_generation": info["generation"],
             "rescoring": "Candidates found by approximate (FAISS) search were re-scored exactly from the stored "
             "descriptors of each registered work; every number below is an exact comparison.",
