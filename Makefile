@@ -20,7 +20,7 @@ install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
 	rm -rf $(DEMO_HOME)
-	$(VENV)/bin/semblance --home $(DEMO_HOME) init --embedder effnet-lite0
+	$(VENV)/bin/semblance --home $(DEMO_HOME) init
 	$(VENV)/bin/semblance --home $(DEMO_HOME) register --manifest samples/demo/works.csv
 	$(VENV)/bin/semblance --home $(DEMO_HOME) scan samples/demo/suspects --jsonl $(DEMO_HOME)/scan.jsonl
 	@echo "JSON lines for every suspect: $(DEMO_HOME)/scan.jsonl"

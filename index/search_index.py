@@ -36,9 +36,10 @@ CODE_BITS = 4
 """Bits per PCA dimension in a row's code (FAISS's 4-bit scalar quantiser: 64 bytes a row at 128 dimensions).
 Product quantisation would be smaller but its training took 45 s for 10,000 rows on these 2 cores, against
 under 1 s for the scalar quantiser's, and training must stay cheap enough to repeat when recall drops."""
-NPROBE = 16
-"""Inverted lists visited per query row: 16 of `nlist` keeps recall@10 of works >= 0.98 at 1M works
-(docs/PERFORMANCE.md, scripts/benchmark_index.py) within the 50 ms budget."""
+NPROBE = 64
+"""Inverted lists visited per query row. On vectors drawn with SSCD's spectrum (scripts/benchmark_index.py) a
+near copy's own work was among a row's 32 nearest in 82% of lookups with 16 lists of 1,024 and 96% with 64 at
+10k works; the scale benchmark in docs/PERFORMANCE.md gives the latency and recall this costs up to 1M works."""
 RETRAIN_RECALL = 0.98
 """A compact index whose self-recall falls below this is retrained from the registry's descriptors."""
 REGROW = 8

@@ -89,3 +89,14 @@ def test_a_calibrated_sscd_workspace_finds_both_works_of_the_ai_rendered_collage
     assert {"vangogh-night-cafe", "vangogh-langlois-bridge"} <= flagged
     assert results["unrelated_coffee.jpg"].verdict == "no_match"
     assert results["unrelated_vangogh_cafe_terrace.jpg"].verdict == "no_match"
+
+
+def test_a_strip_a_pixel_high_still_gets_every_region(sscd) -> None:  # type: ignore[no-untyped-def]
+    """A 1-pixel-high strip rounds a lower region's first row past the picture: it used to be an empty crop and a
+    ZeroDivisionError (seen in the evaluation's synthetic negatives)."""
+    for shape in [(1, 640, 3), (640, 1, 3), (2, 2, 3)]:
+        strip = np.full(shape, 200, dtype=np.uint8)
+        strip[..., 0] = np.arange(shape[1])[None, :] % 256
+        feats = sscd.features(strip)
+        assert feats.vectors.shape == (1 + len(SSCD_MODELS[sscd.id].regions), 512)
+        assert np.isfinite(feats.vectors).all()

@@ -144,7 +144,8 @@ class SscdEmbedder(Embedder):
 
 
 def _cut(rgb: np.ndarray, b: Box, h: int, w: int) -> np.ndarray:
-    y0, x0 = round(b.y0 * h), round(b.x0 * w)
+    """The box's pixels, at least one row and column of them even in a picture only a few pixels high or wide."""
+    y0, x0 = min(round(b.y0 * h), h - 1), min(round(b.x0 * w), w - 1)
     y1, x1 = max(y0 + 1, round(b.y1 * h)), max(x0 + 1, round(b.x1 * w))
     return rgb[y0:y1, x0:x1]
 
