@@ -29,7 +29,8 @@ def test_a_vector_index_turns_compact_past_its_threshold_and_still_finds_its_row
     idx.add_batch(rows[:8_000], np.arange(8_000) // 4, np.arange(8_000) % 4)
     assert not idx.compact and idx.type_name == "IndexFlatIP"
     exact = idx.search(rows[:3], 5)
-    assert [h.work_id for h in exact if h.query_row == 0][0] == 0 and exact[0].similarity == pytest.approx(1.0, abs=1e-5)
+    assert next(h.work_id for h in exact if h.query_row == 0) == 0
+    assert exact[0].similarity == pytest.approx(1.0, abs=1e-5)
 
     idx.add_batch(rows[8_000:], np.arange(8_000, 16_000) // 4, np.arange(8_000, 16_000) % 4)  # crosses: trained
     assert idx.compact and idx.type_name == "PCA64,IVF512,SQ4" and len(idx) == 16_000
@@ -67,7 +68,9 @@ def test_a_compact_index_is_retrained_when_it_outgrows_its_lists(monkeypatch: py
 
 def test_the_streaming_build_gives_the_same_rows_as_adding_them() -> None:
     rows = clustered(3_000, 16, seed=4)
-    chunks = [(rows[i : i + 700], np.arange(i, min(i + 700, 3_000)), np.zeros(min(700, 3_000 - i))) for i in range(0, 3_000, 700)]
+    parts = [rows[i : i + 700] for i in range(0, 3_000, 700)]
+    starts = np.cumsum([0] + [len(p) for p in parts])
+    chunks = [(p, np.arange(s, s + len(p)), np.zeros(len(p))) for p, s in zip(parts, starts, strict=False)]
     built = SignalIndex.build("vector", 16, lambda: iter(chunks))
     assert not built.compact and len(built) == 3_000 and built.work_ids.tolist() == list(range(3_000))
     total, sample = S._reservoir(iter(chunks), 1_000)
