@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -41,6 +42,7 @@ from index.keys import existing_fingerprint
 from index.registry import DuplicateWork, WorkRecord
 from index.workspace import Workspace, WorkspaceError, is_disk_full, resolve_home
 from service.inputs import InputError, InputItem
+from service.prefetch import Fetched, prefetched
 from service.time_budget import DEFAULT_ITEM_SECONDS, ItemTimeout, time_budget
 
 CANDIDATES_PER_SIGNAL = 24
@@ -414,8 +416,16 @@ class Engine:
             with self.workspace.lock(exclusive=True, purpose="register"):
                 self.workspace.recover()
             try:
-                for item, meta in items:
-                    yield self._register_one(item, meta, signals)
+                pairs = iter(items)
+                metas: deque[WorkMetadata] = deque()
+
+                def inputs() -> Iterator[InputItem]:
+                    for item, meta in pairs:
+                        metas.append(meta)
+                        yield item
+
+                for item, fetch in prefetched(inputs(), self._decode):
+                    yield self._register_one(item, fetch, metas.popleft(), signals)
             finally:  # leave the index caches current (rebuilt if a crash left them stale), for the next process
                 with self.workspace.lock(exclusive=True, purpose="register"):
                     self._indexes(signals)
@@ -424,7 +434,9 @@ class Engine:
         except WorkspaceError as exc:
             raise EngineError(str(exc)) from exc
 
-    def _register_one(self, item: InputItem, meta: WorkMetadata, signals: list[AnySignal]) -> RegisterOutcome:
+    def _register_one(
+        self, item: InputItem, fetch: Callable[[], Fetched], meta: WorkMetadata, signals: list[AnySignal]
+    ) -> RegisterOutcome:
         raw_name = item.name_bytes_b64
 
         def outcome(status: str, ref: str = "", sha256: str = "", message: str = "") -> RegisterOutcome:
@@ -432,8 +444,7 @@ class Engine:
 
         try:  # reading, decoding and describing run under the budget; the commit below is never interrupted
             with time_budget(self.item_seconds):
-                data = item.read()
-                image = decode_image(data, item.name, self.workspace.max_pixels)
+                data, image = fetch().picture()  # read and decoded on the prefetch worker
         except (InputError, IntakeError) as exc:
             return outcome("error", meta.ref, message=exc.reason)
         except ItemTimeout as exc:
@@ -554,10 +565,15 @@ class Engine:
                 indexes = self._indexes(self.signals)
         except WorkspaceError as exc:
             raise EngineError(str(exc)) from exc
-        for item in items:
-            yield self._scan_one(item, indexes, top_k, near_misses)
+        for item, fetch in prefetched(items, self._decode):
+            yield self._scan_one(item, fetch, indexes, top_k, near_misses)
 
-    def _scan_one(self, item: InputItem, indexes: dict[str, Any], top_k: int, near_misses: bool) -> ScanResult:
+    def _decode(self, data: bytes, name: str) -> DecodedImage:
+        return decode_image(data, name, self.workspace.max_pixels)
+
+    def _scan_one(
+        self, item: InputItem, fetch: Callable[[], Fetched], indexes: dict[str, Any], top_k: int, near_misses: bool
+    ) -> ScanResult:
         started = time.perf_counter()
         data = b""
 
@@ -567,8 +583,9 @@ class Engine:
 
         try:
             with time_budget(self.item_seconds):
-                data = item.read()
-                image = decode_image(data, item.name, self.workspace.max_pixels)
+                fetched = fetch()  # read and decoded on the prefetch worker, waited for inside the budget
+                data = fetched.data  # kept for the error line's SHA-256 should decoding have failed
+                image = fetched.picture()[1]
                 if image.is_blank:
                     return failed(BLANK_SUSPECT, image.sha256)
                 query, not_run = describe(self.signals, image, query=True)
