@@ -245,6 +245,7 @@ def calibrate(
         "Fitted on the queries of half of the works (by SHA-256); rates measured on the other half.",
     ]
     path = engine.workspace.save_calibration(e.id, model_toml(model, rates, header), bg_bytes)
+    engine.reload_calibration()
     engine.workspace.registry.record(
         "calibrate",
         {"embedder": e.id, "version": model.version, "source": source, "queries": len(queries), "rates": rates},

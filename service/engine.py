@@ -221,6 +221,8 @@ class Engine:
         if calibration is None and model is not None:
             bg_path = packaged_background_path(self.primary.id)
             calibration = Calibration(model, load_background(self.primary.id), "given", bg_path)
+        self._given = calibration
+        """A calibration the caller fixed (the evaluation's provisional one); otherwise the workspace's is used."""
         if calibration is not None:
             self.__dict__["calibration"] = calibration
         self.signals: list[AnySignal] = build_signals(self.primary)
@@ -302,6 +304,13 @@ class Engine:
             raise EngineError(
                 f"the calibration for embedder '{self.primary.id}' cannot be used ({exc}); run `{command}` again"
             ) from exc
+
+    def reload_calibration(self) -> None:
+        """Read the calibration again on next use (after `semblance calibrate` wrote the workspace's own): the
+        engine keeps the one it loaded otherwise, and an open engine must never judge with a replaced one."""
+        if self._given is None:
+            self.__dict__.pop("calibration", None)
+            self.__dict__.pop("baselines", None)
 
     @property
     def model(self) -> FusionModel:
@@ -615,6 +624,22 @@ class Engine:
             path_bytes_b64=item.name_bytes_b64,
             intake_notes=image.notes,
         )
+
+    def match(
+        self,
+        image: DecodedImage,
+        query: dict[str, object],
+        not_run: dict[str, str],
+        top_k: int = 5,
+        near_misses: bool = False,
+    ) -> list[MatchResult]:
+        """Judge a suspect whose descriptors are already computed (`detector.matching.describe`): candidate search,
+        exact re-scoring, verification and verdicts. `scan` does this after decoding and describing; batch runners
+        that describe elsewhere call it directly."""
+        _ = self.baselines
+        with self.workspace.lock(exclusive=False):
+            indexes = self._indexes(self.signals)
+        return self._match(image, query, not_run, indexes, top_k, near_misses)
 
     def describe_query(self, image: DecodedImage) -> dict[str, object]:
         """Descriptors of a suspect under the primary signals (for reports and reproduction); signals that cannot

@@ -51,7 +51,7 @@ class EffNetLite0Embedder(Embedder):
         self._forward = threading.Lock()
         """One forward pass at a time: the layout hook writes `_mid`, and one instance serves every thread."""
 
-    def _network(self) -> torch.nn.Module:
+    def network(self) -> torch.nn.Module:
         """The network, built on first use (under `_forward`): opening a workspace to list works, verify a report
         or read its info never pays for timm's import and the weights' loading (~1.8 s on 2 cores)."""
         if self._model is not None:
@@ -84,7 +84,7 @@ class EffNetLite0Embedder(Embedder):
         x = _to_input(rgb, side)
         with self._forward, torch.inference_mode():
             self._mid.clear()
-            fmap = self._network().forward_features(x)[0]  # type: ignore[operator]
+            fmap = self.network().forward_features(x)[0]  # type: ignore[operator]
             layout = _layout(self._mid[0][0])
             self._mid.clear()
         vectors, boxes = pool_regions(fmap)
