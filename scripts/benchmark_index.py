@@ -15,8 +15,11 @@ Measured for each size: build time (training included), open time (loading the s
 one query's candidate search (`search` with the engine's NEIGHBOURS_PER_ROW, merged per work), recall@10 of works
 against exact search over the same vectors (a query's whole-image row; the exact top 10 works by cosine) both as
 the index ranks them (`recall_at_10_raw`) and after the engine's exact re-scoring of the CANDIDATES_PER_SIGNAL works
-it returns (`recall_at_10`, what a scan sees), how often the copied work is among those candidates, and the
-index's memory per work. Writes docs/index-scale.json and docs/index-latency.png; docs/PERFORMANCE.md quotes them.
+it returns (`recall_at_10`, what a scan sees), how often the copied work is among those candidates from its
+whole-image row alone (`copy_found`) and from all its rows as a scan looks it up (`copy_found_all_rows`), how far
+apart the exact 2nd and 10th nearest works are (`cosine_gap_2nd_to_10th`: near-ties that any compressed code
+reorders), and the index's memory per work. Writes docs/index-scale.json and docs/index-latency.png;
+docs/PERFORMANCE.md quotes them.
 """
 
 from __future__ import annotations
@@ -127,6 +130,7 @@ def run_size(spectrum: Spectrum, works: int, per_work: int, per_query: int, quer
     own = [first[q * per_work : (q + 1) * per_work] for q in range(queries)]
     query_global = np.vstack([spectrum.near(own[q][:1], seed=q) for q in range(queries)])
     latencies, candidates = [], []
+    copy_among_candidates = 0
     for q in range(queries):
         extra = spectrum.sample(max(0, per_query - per_work), seed=50_000 + q)
         rows = np.vstack([spectrum.near(own[q], seed=90_000 + q), extra])
@@ -136,7 +140,7 @@ def run_size(spectrum: Spectrum, works: int, per_work: int, per_query: int, quer
             best[h.work_id] = max(best.get(h.work_id, -2.0), h.similarity)
         found = sorted(best, key=best.__getitem__, reverse=True)[:CANDIDATES_PER_SIGNAL]
         latencies.append((time.perf_counter() - t0) * 1000)
-        assert found
+        copy_among_candidates += int(q in found)
     for q in range(queries):  # the whole-image row alone, for recall against exact search of the same row
         best = {}
         for h in opened.search(query_global[q : q + 1], NEIGHBOURS_PER_ROW):
@@ -155,8 +159,10 @@ def run_size(spectrum: Spectrum, works: int, per_work: int, per_query: int, quer
                 w = int(work_ids[j])
                 exact[q][w] = max(exact[q].get(w, -2.0), float(sims[q, j]))
     raw = rescored = first_found = 0
+    gaps = []
     for q in range(queries):
         truth = sorted(exact[q], key=exact[q].__getitem__, reverse=True)[:10]
+        gaps.append(exact[q][truth[1]] - exact[q][truth[9]])
         raw += len(set(candidates[q][:10]) & set(truth))
         kept = sorted(wanted[q], key=lambda w: exact[q].get(w, -2.0), reverse=True)[:10]
         rescored += len(set(kept) & set(truth))
@@ -175,6 +181,8 @@ def run_size(spectrum: Spectrum, works: int, per_work: int, per_query: int, quer
         "recall_at_10_raw": round(raw / (10 * queries), 4),
         "recall_at_10": round(rescored / (10 * queries), 4),
         "copy_found": round(first_found / queries, 4),
+        "copy_found_all_rows": round(copy_among_candidates / queries, 4),
+        "cosine_gap_2nd_to_10th": round(float(np.median(gaps)), 4),
         "queries": queries,
     }
 

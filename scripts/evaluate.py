@@ -1417,6 +1417,10 @@ def write_side_by_side(docs: Path) -> None:
         + "; ".join(f"`{e}` {m:.3f} at {ms:.0f} ms" for e, (m, ms) in means.items())
         + "."
     )
+    L.append(
+        "\nWhere the engine issue's targets are missed, by how much and why, and what would close each gap: "
+        "`docs/evaluation/SHORTFALLS.md` (written by hand from these runs, not by this script)."
+    )
     (docs / "EVALUATION.md").write_text("\n".join(L) + "\n")
 
 
