@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-SCHEMA_VERSION = 3
+from index.audit import GENESIS, Actor, ChainReport, Entry, current_actor, entry_hash, verify
+
+SCHEMA_VERSION = 4
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -71,12 +73,23 @@ MIGRATIONS: dict[int, str] = {
         data TEXT NOT NULL,
         PRIMARY KEY (work_id, background_sha256));
     """,
+    4: """
+    ALTER TABLE audit ADD COLUMN who TEXT NOT NULL DEFAULT '';
+    ALTER TABLE audit ADD COLUMN origin TEXT NOT NULL DEFAULT '';
+    ALTER TABLE audit ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
+    ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';
+    """,
 }
 """Version -> the SQL that brings a registry from the version before it. 2: why a signal has no descriptor of a
 work (a strip too thin for keypoints), so a missing descriptor is a recorded fact, never a silent 0; and the audit
 trail indexed by ref (`works show` reads it per work). 3: each work's background baselines (detector.background),
 keyed by the background set's SHA-256, stored when the work is registered instead of computed by every process
-that meets the work."""
+that meets the work. 4: the audit trail becomes a hash chain (index.audit) recording who acted and from where;
+entries written before it are chained as they are, attributed to "unknown (before the audit chain)"."""
+
+CHAINED = 4
+"""The schema version from which audit entries are hash-chained."""
+UNKNOWN_ACTOR = Actor("unknown (before the audit chain)", "")
 
 
 class RegistryVersionError(RuntimeError):
@@ -167,6 +180,8 @@ class Registry:
                     continue  # another process migrated first
                 for statement in _statements(MIGRATIONS[target]):
                     self.db.execute(statement)
+                if target == CHAINED:
+                    self._chain_existing()
                 self.set_meta("schema_version", str(target))
                 if not fresh:
                     self._audit("migrate", "", "", {"from_schema": target - 1, "to_schema": target})
@@ -394,15 +409,67 @@ class Registry:
         rows = self.db.execute("SELECT signal FROM descriptors WHERE work_id=?", (work_id,))
         return {str(r[0]) for r in rows}
 
-    def record(self, action: str, details: dict[str, object]) -> None:
-        """An audit line for a workspace-wide event (a calibration fitted), in its own transaction."""
+    def record(self, action: str, details: dict[str, object], ref: str = "", sha256: str = "") -> None:
+        """An audit line for an event outside registration (a calibration fitted, a scan, a report), in its own
+        transaction, attributed to the current actor (index.audit)."""
         with self._transaction():
-            self._audit(action, "", "", details)
+            self._audit(action, ref, sha256, details)
 
     def audit_trail(self, ref: str | None = None) -> list[dict[str, object]]:
-        q = "SELECT at, action, ref, sha256, details FROM audit"
+        """Audit entries (of one work's ref, or all) in order: when, what, which file, who, from where."""
+        return [
+            {
+                "id": e.id,
+                "at": e.at,
+                "action": e.action,
+                "ref": e.ref,
+                "sha256": e.sha256,
+                "details": json.loads(e.details),
+                "who": e.who,
+                "origin": e.origin,
+                "hash": e.hash,
+            }
+            for e in self._entries(ref)
+        ]
+
+    def verify_audit(self) -> ChainReport:
+        """Check the audit trail's hash chain (index.audit.verify): edited, deleted, reordered or cut-off entries."""
+        if self.schema_version < CHAINED:
+            return ChainReport(0, [f"this registry (schema {self.schema_version}) predates the audit chain"], None)
+        return verify(self._entries(None), self._head())
+
+    def _entries(self, ref: str | None) -> list[Entry]:
+        chained = self.schema_version >= CHAINED  # a read-only older registry has no chain columns
+        extra = ", who, origin, prev_hash, hash" if chained else ", '', '', '', ''"
+        q = f"SELECT id, at, action, ref, sha256, details{extra} FROM audit"
         rows = self.db.execute(q + " WHERE ref=? ORDER BY id", (ref,)) if ref else self.db.execute(q + " ORDER BY id")
-        return [{"at": r[0], "action": r[1], "ref": r[2], "sha256": r[3], "details": json.loads(r[4])} for r in rows]
+        return [
+            Entry(int(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4]), str(r[5]), r[6], r[7], r[8], r[9])
+            for r in rows
+        ]
+
+    def _head(self) -> tuple[int, str] | None:
+        raw = self.get_meta("audit_head")
+        if raw is None:
+            return None
+        entry_id, digest = raw.split(":", 1)
+        return int(entry_id), digest
+
+    def _chain_existing(self) -> None:
+        """Migration 4: chain the entries written before the chain existed, in id order, as they are."""
+        prev = GENESIS
+        last: tuple[int, str] | None = None
+        rows = self.db.execute("SELECT id, at, action, ref, sha256, details FROM audit ORDER BY id").fetchall()
+        for entry_id, at, action, ref, sha256, details in rows:
+            who, origin = UNKNOWN_ACTOR.who, UNKNOWN_ACTOR.origin
+            digest = entry_hash(entry_id, at, action, ref, sha256, details, who, origin, prev)
+            self.db.execute(
+                "UPDATE audit SET who=?, origin=?, prev_hash=?, hash=? WHERE id=?",
+                (who, origin, prev, digest, entry_id),
+            )
+            prev, last = digest, (entry_id, digest)
+        if last is not None:
+            self.set_meta("audit_head", f"{last[0]}:{last[1]}")
 
     def referenced_hashes(self) -> set[str]:
         """Hashes the vault must keep: registered works and removed ones (kept as evidence)."""
@@ -411,10 +478,25 @@ class Registry:
 
     # -- internals ----------------------------------------------------------------------------------
     def _audit(self, action: str, ref: str, sha256: str, details: dict[str, object]) -> None:
-        self.db.execute(
-            "INSERT INTO audit (at, action, ref, sha256, details) VALUES (?,?,?,?,?)",
-            (utc_now(), action, ref, sha256, json.dumps(details, sort_keys=True)),
+        """Append an entry inside the caller's transaction: hash-chained to the head, by the current actor."""
+        at, text = utc_now(), json.dumps(details, sort_keys=True)
+        if int(self.get_meta("schema_version") or 1) < CHAINED:  # a migration older than the chain is being logged
+            self.db.execute(
+                "INSERT INTO audit (at, action, ref, sha256, details) VALUES (?,?,?,?,?)",
+                (at, action, ref, sha256, text),
+            )
+            return
+        actor = current_actor()
+        head = self._head()
+        prev = head[1] if head else GENESIS
+        cur = self.db.execute(
+            "INSERT INTO audit (at, action, ref, sha256, details, who, origin, prev_hash) VALUES (?,?,?,?,?,?,?,?)",
+            (at, action, ref, sha256, text, actor.who, actor.origin, prev),
         )
+        entry_id = int(cur.lastrowid or 0)
+        digest = entry_hash(entry_id, at, action, ref, sha256, text, actor.who, actor.origin, prev)
+        self.db.execute("UPDATE audit SET hash=? WHERE id=?", (digest, entry_id))
+        self.set_meta("audit_head", f"{entry_id}:{digest}")
 
     def _bump(self) -> None:
         self.db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'")

@@ -146,19 +146,21 @@ class SignalIndex:
         self.work_ids = np.concatenate([self.work_ids, work_ids.astype(np.int64)])
         self.region_ids = np.concatenate([self.region_ids, region_ids.astype(np.int32)])
 
-    def train(self, sample: np.ndarray, seed: int = 0) -> None:
-        """Replace this (empty or flat) vector index by an untrained-on-nothing compact one, trained on `sample`
-        (at most 64 rows a list are used, drawn with a fixed seed: the same rows give the same index)."""
-        factory = compact_factory(len(sample), self.dim)
+    def train(self, sample: np.ndarray, rows: int | None = None, seed: int = 0) -> None:
+        """Replace this (empty or flat) vector index by a compact one sized for `rows` rows (default: the sample's
+        size), trained on `sample` (at most 64 rows a list are used, drawn with a fixed seed: the same rows give
+        the same index)."""
+        rows = rows or len(sample)
+        factory = compact_factory(rows, self.dim)
         index = faiss.index_factory(self.dim, factory, faiss.METRIC_L2)  # L2 on unit vectors ranks as cosine
-        nlist = lists_for(len(sample))
+        nlist = lists_for(rows)
         rng = np.random.default_rng(seed)
         take = min(len(sample), 64 * nlist)
         chosen = np.sort(rng.choice(len(sample), take, replace=False)) if take < len(sample) else slice(None)
         index.train(np.ascontiguousarray(sample[chosen], dtype=np.float32))
         faiss.extract_index_ivf(index).nprobe = NPROBE
         self.index = index
-        self.training = Training(factory, len(sample))
+        self.training = Training(factory, rows)
 
     def needs_training(self) -> bool:
         """Whether a compact index should be trained again: its recall dropped, or it outgrew its lists."""
@@ -249,7 +251,7 @@ class SignalIndex:
         if kind == "vector":
             total, sample = _reservoir(chunks(), 64 * 4096)
             if total >= COMPACT_ROWS:
-                out.train(sample)
+                out.train(sample, total)
         for rows, works, regions in chunks():
             out.index.add(np.ascontiguousarray(rows, dtype=np.uint8 if kind == "hamming" else np.float32))
             out.work_ids = np.concatenate([out.work_ids, works.astype(np.int64)])

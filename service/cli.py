@@ -4,6 +4,7 @@ semblance [--home H] init [--embedder auto|effnet-lite0|clip:MODEL:TAG_OR_PATH]
 semblance register PATH... [--ref R --title T --author A --rights-holder O] | --manifest works.csv
 semblance scan PATH... | --manifest suspects.csv [--top K] [--jsonl OUT]
 semblance works list | show REF | remove REF
+semblance audit show [--ref REF] | verify
 semblance info
 semblance models fetch SPEC
 """
@@ -37,7 +38,9 @@ app = typer.Typer(
 )
 works_app = typer.Typer(no_args_is_help=True, help="List, show and remove registered works.")
 models_app = typer.Typer(no_args_is_help=True, help="Manage embedder weights (the only command that downloads).")
+audit_app = typer.Typer(no_args_is_help=True, help="Show and verify the audit trail (a hash chain of every action).")
 app.add_typer(works_app, name="works")
+app.add_typer(audit_app, name="audit")
 app.add_typer(models_app, name="models")
 
 console = Console()
@@ -349,6 +352,41 @@ def works_remove(ref: str, reason: Annotated[str, typer.Option(help="Recorded in
     console.print(
         cell(f"removed '{ref}' (sha256 {removed.sha256}); the audit trail records the removal"), highlight=False
     )
+
+
+@audit_app.command("show")
+def audit_show(
+    ref: Annotated[str | None, typer.Option(help="Only the entries of this work's ref.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Every audit entry in order: when, what, which file, who and from where, and its hash."""
+    with engine() as e:
+        trail = e.audit(ref)
+    if as_json:
+        print(json.dumps(trail, indent=2, ensure_ascii=False))
+        return
+    table = Table("id", "at", "action", "ref", "who", "origin", "hash", title="audit trail")
+    for t in trail:
+        table.add_row(*(cell(str(t[k])) for k in ("id", "at", "action", "ref", "who", "origin")), str(t["hash"])[:12])
+    console.print(table)
+
+
+@audit_app.command("verify")
+def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Check the audit trail's hash chain: exit 0 when intact, 1 when an entry was edited, deleted, reordered or cut
+    off (each problem is named)."""
+    with engine() as e:
+        chain = e.workspace.registry.verify_audit()
+    if as_json:
+        print(json.dumps({"intact": chain.intact, "entries": chain.entries, "problems": chain.problems}))
+    elif chain.intact:
+        head = f"; head: entry {chain.head[0]}, {chain.head[1]}" if chain.head else ""
+        console.print(cell(f"audit trail intact: {chain.entries} entries{head}"), highlight=False)
+    else:
+        for problem in chain.problems:
+            err.print(Text("BROKEN: ", style="bold red") + cell(problem), highlight=False)
+    if not chain.intact:
+        raise typer.Exit(1)
 
 
 @app.command()

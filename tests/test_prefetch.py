@@ -47,7 +47,7 @@ def test_a_decoder_stuck_on_one_file_does_not_hold_up_the_rest() -> None:
 
     outcomes: list[str] = []
     started = time.perf_counter()
-    for item, fetch in prefetched(items, decode):
+    for _item, fetch in prefetched(items, decode):
         try:
             with time_budget(0.5):
                 fetch().picture()

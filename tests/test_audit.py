@@ -1,0 +1,120 @@
+"""The audit trail is a hash chain: `semblance audit verify` finds an edited, a deleted, a reordered and a cut-off
+entry, names who acted (the operating-system user for the command line), and a release-1 trail is chained as is."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from index.audit import Actor, acting_as
+from service.engine import Engine, WorkMetadata
+from service.inputs import InputItem
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "samples" / "demo"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "workspace-v1"
+
+
+def semblance(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", "--home", str(home), *args],
+        capture_output=True, text=True, cwd=REPO, env=env, timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def trail_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace with four registrations (one as a named service user) and a removal."""
+    home = tmp_path_factory.mktemp("audit") / "ws"
+    engine = Engine.init(str(home), ["effnet-lite0"])
+    try:
+        works = sorted((DEMO / "originals").glob("*.jpg"))
+        engine.register_many([(InputItem(str(p), reader=p.read_bytes), WorkMetadata(ref=p.stem)) for p in works[:3]])
+        with acting_as(Actor("user:registrar-li", "http 127.0.0.1")):
+            engine.register_many([(InputItem(str(works[3]), reader=works[3].read_bytes), WorkMetadata(ref="fourth"))])
+        engine.remove(works[0].stem, "registered by mistake")
+    finally:
+        engine.close()
+    return home
+
+
+def copy_of(home: Path, tmp_path: Path) -> Path:
+    out = tmp_path / "ws"
+    shutil.copytree(home, out)
+    return out
+
+
+def tamper(home: Path, *statements: str) -> None:
+    db = sqlite3.connect(home / "registry.sqlite")
+    for s in statements:
+        db.execute(s)
+    db.commit()
+    db.close()
+
+
+def test_an_intact_trail_verifies_and_names_who_acted(trail_home: Path) -> None:
+    p = semblance(trail_home, "audit", "verify", "--json")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"intact": True, "entries": 5, "problems": []}
+    trail = json.loads(semblance(trail_home, "audit", "show", "--json").stdout)
+    assert [t["action"] for t in trail] == ["register"] * 4 + ["remove"]
+    whos = {t["ref"]: t["who"] for t in trail if t["action"] == "register"}
+    assert whos["fourth"] == "user:registrar-li"
+    assert {w for r, w in whos.items() if r != "fourth"} == {f"os:{getpass.getuser()}"}
+    assert all(t["hash"] and len(t["hash"]) == 64 for t in trail)
+
+
+def test_an_edited_entry_is_found(trail_home: Path, tmp_path: Path) -> None:
+    home = copy_of(trail_home, tmp_path)
+    tamper(home, "UPDATE audit SET details='{\"reason\": \"routine\"}' WHERE action='remove'")
+    p = semblance(home, "audit", "verify")
+    assert p.returncode == 1 and "was changed" in p.stderr
+
+
+def test_a_deleted_entry_is_found(trail_home: Path, tmp_path: Path) -> None:
+    home = copy_of(trail_home, tmp_path)
+    tamper(home, "DELETE FROM audit WHERE id = 2")
+    p = semblance(home, "audit", "verify")
+    assert p.returncode == 1 and "entry 3" in p.stderr and "deleted" in p.stderr
+
+
+def test_reordered_entries_are_found(trail_home: Path, tmp_path: Path) -> None:
+    home = copy_of(trail_home, tmp_path)
+    tamper(  # swap the content of entries 2 and 3, hashes and all, as a reordering would
+        home,
+        "UPDATE audit SET id = -2 WHERE id = 2",
+        "UPDATE audit SET id = 2 WHERE id = 3",
+        "UPDATE audit SET id = 3 WHERE id = -2",
+    )
+    p = semblance(home, "audit", "verify")
+    assert p.returncode == 1 and "changed" in p.stderr
+
+
+def test_a_cut_off_tail_is_found(trail_home: Path, tmp_path: Path) -> None:
+    home = copy_of(trail_home, tmp_path)
+    tamper(home, "DELETE FROM audit WHERE action = 'remove'")
+    p = semblance(home, "audit", "verify")
+    assert p.returncode == 1 and "deleted or replaced" in p.stderr
+
+
+def test_a_release_1_trail_is_chained_as_it_was(tmp_path: Path) -> None:
+    home = tmp_path / "ws"
+    shutil.copytree(FIXTURE, home)
+    engine = Engine.open(str(home))
+    try:
+        chain = engine.workspace.registry.verify_audit()
+        trail = engine.audit()
+    finally:
+        engine.close()
+    assert chain.intact and chain.entries == 4
+    assert trail[0]["who"] == "unknown (before the audit chain)" and trail[0]["action"] == "register"
+    assert [t["action"] for t in trail[1:]] == ["migrate"] * 3
