@@ -65,7 +65,7 @@ def real_rows(embedder_spec: str, shared: Path, n_images: int) -> tuple[np.ndarr
             per_work = max(per_work, len(feats.vectors))
             per_query = max(per_query, len(embedder.query_features(image.rgb).vectors))
             vectors.append(feats.vectors)
-        return np.vstack(vectors), per_work, per_query, f"{len(chosen)} dev images of {manifest}"
+        return np.vstack(vectors), per_work, per_query, f"{len(chosen)} dev images of ../shared/eval/manifest.csv"
     background = load_background(embedder.id)
     if background is None:
         raise SystemExit(f"no dev images and no background set for {embedder.id}: nothing to fit the spectrum on")
