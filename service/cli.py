@@ -237,6 +237,7 @@ def scan(
                     sink.flush()
                 r.image = None
                 results.append(r)
+            e.record("scan", _custody(results))
     except OSError as exc:
         raise fail(f"{jsonl}: cannot write ({exc.strerror or exc})") from exc
     finally:
@@ -246,6 +247,17 @@ def scan(
         print(json.dumps([r.to_json() for r in results], indent=2, ensure_ascii=False))
     elif jsonl != "-":
         _print_scan(results)
+
+
+def _custody(results: list[ScanResult]) -> dict[str, object]:
+    """What a scan batch's audit entry records: every input's name, the SHA-256 of its bytes as read, and its
+    verdict (or that it could not be compared): the chain of custody of what was examined."""
+    verdicts: dict[str, int] = {}
+    for r in results:
+        key = r.verdict if r.error is None else "unreadable"
+        verdicts[key] = verdicts.get(key, 0) + 1
+    files = [[r.path, r.sha256, r.verdict if r.error is None else "unreadable"] for r in results]
+    return {"inputs": len(results), "verdicts": verdicts, "files": files}
 
 
 def _check_output(target: str, items: list[InputItem], extra_inputs: list[str], force: bool) -> None:
@@ -493,6 +505,12 @@ def report(
             bundle = build_bundle(e, items[0], case, Path(out), top)
         except (InputError, IntakeError) as exc:
             raise fail(str(exc)) from exc
+        evidence = json.loads((bundle / "evidence.json").read_text(encoding="utf-8"))
+        e.record(
+            "report",
+            {"bundle": str(bundle), "case_number": case.case_number, "suspect": items[0].name},
+            sha256=str(evidence.get("suspect", {}).get("sha256", "")),
+        )
     console.print(
         f"evidence bundle written: [bold]{markup_safe(bundle)}[/] (report.html, report.pdf, evidence.json; "
         "manifest signed)"

@@ -4,6 +4,7 @@ entry, names who acted (the operating-system user for the command line), and a r
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import os
 import shutil
@@ -118,3 +119,15 @@ def test_a_release_1_trail_is_chained_as_it_was(tmp_path: Path) -> None:
     assert chain.intact and chain.entries == 4
     assert trail[0]["who"] == "unknown (before the audit chain)" and trail[0]["action"] == "register"
     assert [t["action"] for t in trail[1:]] == ["migrate"] * 3
+
+
+def test_a_command_line_scan_records_what_it_examined(trail_home: Path, tmp_path: Path) -> None:
+    home = copy_of(trail_home, tmp_path)
+    suspects = sorted((DEMO / "suspects").glob("*.jpg"))[:2]
+    assert semblance(home, "scan", *map(str, suspects), "--json").returncode == 0
+    trail = json.loads(semblance(home, "audit", "show", "--json").stdout)
+    entry = trail[-1]
+    assert entry["action"] == "scan" and entry["who"] == f"os:{getpass.getuser()}"
+    assert entry["details"]["inputs"] == 2
+    assert [f[1] for f in entry["details"]["files"]] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in suspects]
+    assert semblance(home, "audit", "verify").returncode == 0
