@@ -75,3 +75,30 @@ def test_the_streaming_build_gives_the_same_rows_as_adding_them() -> None:
     assert not built.compact and len(built) == 3_000 and built.work_ids.tolist() == list(range(3_000))
     total, sample = S._reservoir(iter(chunks), 1_000)
     assert total == 3_000 and sample.shape == (1_000, 16)
+
+
+def test_the_saved_index_is_versioned_hashed_and_vouched_for_by_the_registry(tmp_path: Path) -> None:
+    """What a report quotes as the index that answered: the saved files' format, generation and SHA-256, which the
+    registry records too."""
+    import json
+
+    from index.search_index import INDEX_FORMAT, file_sha256
+    from service.engine import Engine, WorkMetadata
+    from service.inputs import InputItem
+
+    demo = Path(__file__).resolve().parents[1] / "samples" / "demo" / "originals"
+    engine = Engine.init(str(tmp_path / "ws"), ["effnet-lite0"])
+    try:
+        works = sorted(demo.glob("*.jpg"))
+        engine.register_many([(InputItem(str(p), reader=p.read_bytes), WorkMetadata(ref=p.stem)) for p in works])
+        described = engine.workspace.index_description()
+        recorded = json.loads(engine.workspace.registry.get_meta("index_state") or "{}")
+    finally:
+        engine.close()
+    assert described["format"] == INDEX_FORMAT and described["generation"] == len(works)
+    files = described["files"]
+    assert isinstance(files, dict) and set(files) == {"embedding:effnet-lite0", "pdq", "phash"}
+    for key, digest in files.items():
+        stems = [p for p in (tmp_path / "ws" / "index").glob("*.faiss") if file_sha256(p) == digest]
+        assert len(stems) == 1, key
+    assert recorded["files"] == files and recorded["generation"] == len(works)
