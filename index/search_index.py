@@ -6,7 +6,7 @@ dimension), about 1.2 KB a work instead of 72 KB, and rows are added to it incre
 the engine re-scores every candidate exactly from the descriptors the registry keeps on disk, so approximate
 search can only miss a candidate, never change a score. The compact index measures its own recall when trained
 and when saved (`self_recall`: registered rows looked up by their exact vectors) and is retrained when that drops
-below `RETRAIN_RECALL`, or when it has grown `REGROW` times past the size it was trained for.
+`RECALL_DROP` below what it was right after training, or when it has grown `REGROW` times past its training size.
 """
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ NPROBE = 64
 """Inverted lists visited per query row. On vectors drawn with SSCD's spectrum (scripts/benchmark_index.py) a
 near copy's own work was among a row's 32 nearest in 82% of lookups with 16 lists of 1,024 and 96% with 64 at
 10k works; the scale benchmark in docs/PERFORMANCE.md gives the latency and recall this costs up to 1M works."""
-RETRAIN_RECALL = 0.98
-"""A compact index whose self-recall falls below this is retrained from the registry's descriptors."""
+RECALL_DROP = 0.02
+"""A compact index whose self-recall falls this far below its own right after training is retrained from the
+registry's descriptors. Relative, not absolute: a registry full of near-identical works (a sticker set in fifty
+colours) has a lower self-recall from the start, and no retraining can raise it."""
 REGROW = 8
 """A compact index is also retrained when it holds this many times the rows it was trained for: its lists then
 hold 8x the rows they were sized for, and a query scans 8x more codes."""
@@ -83,6 +85,8 @@ class Training:
     """Share of sampled registered rows found among the RECALL_K nearest of their own lookup."""
     measured_rows: int = 0
     """Rows the index held when `self_recall` was measured; it is measured again once the index doubles."""
+    trained_recall: float | None = None
+    """Self-recall measured right after training: the level a later measurement is compared with."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -90,17 +94,19 @@ class Training:
             "trained_rows": self.trained_rows,
             "self_recall": self.self_recall,
             "measured_rows": self.measured_rows,
+            "trained_recall": self.trained_recall,
             "nprobe": NPROBE,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Training:
-        recall = data.get("self_recall")
+        recall, trained = data.get("self_recall"), data.get("trained_recall")
         return cls(
             str(data["factory"]),
             int(data["trained_rows"]),
             None if recall is None else float(recall),
             int(data.get("measured_rows", 0)),
+            None if trained is None else float(trained),
         )
 
 
@@ -163,11 +169,16 @@ class SignalIndex:
         self.training = Training(factory, rows)
 
     def needs_training(self) -> bool:
-        """Whether a compact index should be trained again: its recall dropped, or it outgrew its lists."""
+        """Whether a compact index should be trained again: its recall dropped since training, or it outgrew its
+        lists."""
         t = self.training
         if t is None:
             return False
-        return len(self) > REGROW * t.trained_rows or (t.self_recall is not None and t.self_recall < RETRAIN_RECALL)
+        if len(self) > REGROW * t.trained_rows:
+            return True
+        if t.self_recall is None or t.trained_recall is None:
+            return False
+        return t.self_recall < t.trained_recall - RECALL_DROP
 
     def self_recall(self, rows: np.ndarray, positions: np.ndarray, k: int = RECALL_K) -> float:
         """Share of registered rows (`rows`, the exact vectors stored at index `positions`) found among the k
@@ -263,6 +274,8 @@ class SignalIndex:
         if self.training is not None:
             self.training.self_recall = self.self_recall(rows, positions)
             self.training.measured_rows = len(self)
+            if self.training.trained_recall is None:  # the first measurement after training sets the level
+                self.training.trained_recall = self.training.self_recall
 
     def recall_stale(self) -> bool:
         """Whether self-recall should be measured again: never measured, or the index has doubled since."""

@@ -248,10 +248,12 @@ class Workspace:
 
         return SignalIndex.build(kind, dim, chunks)
 
-    def _check_recall(self, key: str, idx: SignalIndex, decode: IndexRowsFn, sample: int = RECALL_SAMPLE) -> None:
+    def _check_recall(
+        self, key: str, idx: SignalIndex, decode: IndexRowsFn, sample: int = RECALL_SAMPLE, retrain: bool = True
+    ) -> None:
         """Measure a compact index's self-recall on a seeded sample of registered works' rows (their exact vectors
         from the registry), and train it again from the registry when it has dropped or the index outgrew its
-        lists (SignalIndex.needs_training). Call under the lock."""
+        lists (SignalIndex.needs_training); a fresh one is measured, never retrained again. Call under the lock."""
         if not idx.recall_stale():
             return
         works = np.unique(idx.work_ids)
@@ -267,12 +269,12 @@ class Workspace:
                     positions.append(position[(work_id, int(region))])
         if rows:
             idx.note_recall(np.asarray(rows, dtype=np.float32), np.asarray(positions))
-        if idx.needs_training():
+        if retrain and idx.needs_training():
             self.notify(f"retraining the {key} search index ({len(idx)} rows; {idx.type_name})")
             assert self._indexes is not None
             self._indexes[key] = fresh = self._rebuild(key, idx.kind, idx.dim, decode)
             if fresh.compact:
-                self._check_recall(key, fresh, decode, sample)
+                self._check_recall(key, fresh, decode, sample, retrain=False)
 
     def note_added(self, key_rows: dict[str, tuple[np.ndarray, np.ndarray]], work_id: int) -> None:
         """Keep the in-memory indexes in step with a registration just committed (under the exclusive lock). If

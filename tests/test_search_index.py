@@ -62,8 +62,12 @@ def test_a_compact_index_is_retrained_when_it_outgrows_its_lists(monkeypatch: py
     probe = np.arange(0, 10_000, 50)
     idx.note_recall(rows[probe], probe)
     assert idx.training is not None and not idx.needs_training() and not idx.recall_stale()
-    idx.training.self_recall = 0.5  # as a drifted registry would measure
+    assert idx.training.trained_recall == idx.training.self_recall  # the level later measurements are held to
+    idx.training.self_recall = idx.training.trained_recall - 0.05  # as a drifted registry would measure
     assert idx.needs_training()
+    idx.training.self_recall = idx.training.trained_recall
+    idx.add_batch(clustered(10_000 * S.REGROW, 32, seed=5), np.arange(10_000 * S.REGROW), np.zeros(10_000 * S.REGROW))
+    assert idx.needs_training()  # outgrew its lists
 
 
 def test_the_streaming_build_gives_the_same_rows_as_adding_them() -> None:
