@@ -28,7 +28,7 @@ demo: $(VENV)/.installed
 sample-report: $(VENV)/.installed
 	# built under build/ and moved in at the end: the tree stays clean while the report records its git commit
 	rm -rf build/sample-workspace build/sample-report
-	$(VENV)/bin/semblance --home build/sample-workspace init --embedder effnet-lite0
+	$(VENV)/bin/semblance --home build/sample-workspace init
 	$(VENV)/bin/semblance --home build/sample-workspace register --manifest samples/demo/works.csv
 	$(VENV)/bin/semblance --home build/sample-workspace report samples/demo/suspects/collage_auvers_tanguy.jpg \
 		--out build/sample-report --case-number DEMO-2026-001 --examiner "Demo Examiner" \

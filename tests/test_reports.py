@@ -230,3 +230,19 @@ def test_the_keypoint_reading_says_when_the_watermark_was_filled_in() -> None:
     assert "filled in" not in reading("keypoints", plain, model)
     assert "filled in" in reading("keypoints", {**plain, "query_light_strokes_filled": True}, model)
     assert "filled in" not in reading("keypoints", {**plain, "query_light_strokes_filled": False}, model)
+
+
+def test_the_report_states_error_rates_and_signal_values_in_words(collage_bundle) -> None:  # type: ignore[no-untyped-def]
+    """A judge reads counts and rounded numbers, not JSON: the rates at the thresholds in use as 'N of M unrelated
+    images', each signal's values rounded, and the raw records left to evidence.json."""
+    from pypdf import PdfReader
+
+    ev = json.loads((collage_bundle / "evidence.json").read_text())
+    rates = ev["method"]["thresholds"]["rates"]
+    derivative = next(r for k, r in rates.items() if k.endswith("derivative") and isinstance(r, dict))
+    sentence = f"{derivative['false_alarms']:,} of {derivative['negatives']:,} unrelated images"
+    html = (collage_bundle / "report.html").read_text()
+    pdf = " ".join(page.extract_text() for page in PdfReader(collage_bundle / "report.pdf").pages)
+    for text in (html, " ".join(pdf.split())):
+        assert sentence in text and "95% interval" in text
+        assert '{"' not in text and "0.99999" not in text  # no JSON objects, no 16-digit floats
