@@ -53,16 +53,17 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
 
     @classmethod
     def reading(cls, evidence: Mapping[str, object], rules: DecisionRules) -> str:
+        layout = f", of the spatial layout {_f(evidence['layout'])}" if evidence.get("layout") is not None else ""
         text = (
             f"Neural similarity of the whole images {_f(evidence.get('global'))}, of the best-matching regions "
-            f"{_f(evidence.get('regional'))}, of the spatial layout {_f(evidence.get('layout'))} (1 = identical; "
-            "unrelated pictures mostly score 0.3 to 0.6)."
+            f"{_f(evidence.get('regional'))}{layout} (1 = identical; unrelated pictures mostly score 0.3 to 0.6)."
         )
         if "global.excess" in evidence:
+            excess = f", layout {_f(evidence['layout.excess'])}" if evidence.get("layout.excess") is not None else ""
             text += (
                 f" Above what this work scores against unrelated background images: whole "
-                f"{_f(evidence.get('global.excess'))}, regions {_f(evidence.get('regional.excess'))}, layout "
-                f"{_f(evidence.get('layout.excess'))} (0 or less = no more alike than strangers)."
+                f"{_f(evidence.get('global.excess'))}, regions {_f(evidence.get('regional.excess'))}{excess} (0 or "
+                "less = no more alike than strangers)."
             )
         return text
 
