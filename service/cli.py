@@ -505,12 +505,6 @@ def report(
             bundle = build_bundle(e, items[0], case, Path(out), top)
         except (InputError, IntakeError) as exc:
             raise fail(str(exc)) from exc
-        evidence = json.loads((bundle / "evidence.json").read_text(encoding="utf-8"))
-        e.record(
-            "report",
-            {"bundle": str(bundle), "case_number": case.case_number, "suspect": items[0].name},
-            sha256=str(evidence.get("suspect", {}).get("sha256", "")),
-        )
     console.print(
         f"evidence bundle written: [bold]{markup_safe(bundle)}[/] (report.html, report.pdf, evidence.json; "
         "manifest signed)"

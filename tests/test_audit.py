@@ -118,3 +118,18 @@ def test_a_command_line_scan_records_what_it_examined(trail_home: Path, tmp_path
     assert entry["details"]["inputs"] == 2
     assert [f[1] for f in entry["details"]["files"]] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in suspects]
     assert semblance(home, "audit", "verify").returncode == 0
+
+
+def test_an_evidence_report_is_recorded_with_its_suspects_sha256(trail_home: Path, tmp_path: Path) -> None:
+    from service.reports.bundle import CaseInfo, build_bundle
+
+    home = copy_of(trail_home, tmp_path)
+    suspect = DEMO / "suspects" / "crop_night_cafe.jpg"
+    engine = Engine.open(str(home))
+    try:
+        bundle = build_bundle(engine, InputItem(str(suspect), reader=suspect.read_bytes), CaseInfo(), tmp_path / "out")
+        entry = engine.audit()[-1]
+    finally:
+        engine.close()
+    assert entry["action"] == "report" and entry["sha256"] == hashlib.sha256(suspect.read_bytes()).hexdigest()
+    assert entry["details"]["bundle"] == str(bundle)

@@ -61,7 +61,8 @@ class CheckResult:
 
 
 def build_bundle(engine: Engine, item: InputItem, case: CaseInfo, out: Path, top_k: int = 5) -> Path:
-    """Scan `item` and write its signed evidence bundle in a new folder under `out`; returns that folder."""
+    """Scan `item` and write its signed evidence bundle in a new folder under `out`, recorded in the audit trail;
+    returns that folder."""
     data = item.read()
     image = decode_image(data, item.name, engine.workspace.max_pixels)
     result = engine.scan(InputItem(item.name, reader=lambda: data), top_k=min(top_k, 8))
@@ -74,6 +75,9 @@ def build_bundle(engine: Engine, item: InputItem, case: CaseInfo, out: Path, top
     except BaseException:
         shutil.rmtree(bundle, ignore_errors=True)  # only the folder this call created: never an earlier bundle
         raise
+    engine.record(
+        "report", {"bundle": str(bundle), "case_number": case.case_number, "suspect": item.name}, sha256=image.sha256
+    )
     return bundle
 
 
