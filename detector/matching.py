@@ -106,18 +106,11 @@ def describe(
     return descriptors, not_run
 
 
-def compare(
-    signals: Sequence[Signal[Any]], query: Mapping[str, object], reference: Mapping[str, object]
-) -> dict[str, Comparison]:
-    """Run every signal present on both sides."""
-    return {s.key: s.compare(query[s.key], reference[s.key]) for s in signals if s.key in query and s.key in reference}
-
-
 def compare_all(
     signals: Sequence[Signal[Any]], query: Mapping[str, object], references: Sequence[Mapping[str, object]]
 ) -> list[dict[str, Comparison]]:
-    """`compare` for many references at once: each signal compares the suspect with every reference that has its
-    descriptor in one call (`Signal.compare_many`, vectorised where the signal can)."""
+    """Every signal's comparison of the suspect with each reference that has its descriptor (a dict per reference,
+    by signal key): one call per signal for all references (`Signal.compare_many`, vectorised where it can)."""
     out: list[dict[str, Comparison]] = [{} for _ in references]
     for s in signals:
         if s.key not in query:

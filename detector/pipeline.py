@@ -14,7 +14,7 @@ from typing import Any
 
 from detector.background import with_excess
 from detector.fusion import FusionModel, ceiling
-from detector.matching import Match, assess, compare, compare_all, prescore, suspect_views
+from detector.matching import Match, assess, compare_all, prescore, suspect_views
 from detector.signals.base import Comparison, Signal
 
 VERIFY_TOP = 8
@@ -63,12 +63,12 @@ def score(
         verified = set(ordered[: VERIFY_TOP + VERIFY_PER_PANEL * panels])
         if skip_hopeless:
             verified = {w for w in verified if not hopeless(model, verifiers, comparisons[w], base[w])}
+    checked = [w for w in ordered if w in verified]
+    for w, found in zip(checked, compare_all(verifiers, query, [references[w] for w in checked]), strict=True):
+        comparisons[w] = {**comparisons[w], **found}
     out = []
     for w in ordered:
-        comps = comparisons[w]
-        if w in verified and verifiers:
-            comps = {**comps, **compare(verifiers, query, references[w])}
-        m = assess(model, w, comps, base[w])
+        m = assess(model, w, comparisons[w], base[w])
         m.verified = w in verified
         out.append(m)
     out.sort(key=lambda m: m.score, reverse=True)
