@@ -8,6 +8,7 @@ sweeps all call this module and never reach into the detector or the index direc
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 import time
@@ -62,11 +63,12 @@ BLANK_SUSPECT = "not compared: the picture is blank (one flat colour), so no sig
 AnySignal = Signal[Any]
 
 
+@functools.cache
 def _numpy_blas_on_one_thread() -> None:
     """Run numpy's BLAS on one thread. The engine's products are small (a suspect's ~30 vectors against ~50
     candidates'), where OpenBLAS's hand-off between threads costs more than the product itself, and far more when
     the other core is busy (measured on 2 cores beside a second process: 2.5 scans/s on two threads, 5.3 on one).
-    FAISS and torch keep their own thread pools."""
+    FAISS and torch keep their own thread pools. Process-wide, so done once per process."""
     controller = threadpoolctl.ThreadpoolController()
     for info in controller.info():
         if info.get("user_api") == "blas" and "numpy" in str(info.get("filepath", "")):
@@ -568,12 +570,7 @@ class Engine:
     def scan_many(self, items: Iterable[InputItem], top_k: int = 5, near_misses: bool = False) -> Iterator[ScanResult]:
         """Scan each suspect; unreadable ones, and any one whose comparison fails, yield a result with `error` set.
         Without a calibration for the primary embedder nothing is scanned (EngineError naming `calibrate`)."""
-        _ = self.baselines  # the calibration and its background set, before any suspect is read
-        try:
-            with self.workspace.lock(exclusive=False):
-                indexes = self._indexes(self.signals)
-        except WorkspaceError as exc:
-            raise EngineError(str(exc)) from exc
+        indexes = self._ready()
         for item, fetch in prefetched(items, self._decode):
             yield self._scan_one(item, fetch, indexes, top_k, near_misses)
 
@@ -636,10 +633,17 @@ class Engine:
         """Judge a suspect whose descriptors are already computed (`detector.matching.describe`): candidate search,
         exact re-scoring, verification and verdicts. `scan` does this after decoding and describing; batch runners
         that describe elsewhere call it directly."""
+        return self._match(image, query, not_run, self._ready(), top_k, near_misses)
+
+    def _ready(self) -> dict[str, Any]:
+        """The calibration and its background set (EngineError without one), then the search indexes, current with
+        the registry: what judging a suspect needs, loaded before any suspect is read."""
         _ = self.baselines
-        with self.workspace.lock(exclusive=False):
-            indexes = self._indexes(self.signals)
-        return self._match(image, query, not_run, indexes, top_k, near_misses)
+        try:
+            with self.workspace.lock(exclusive=False):
+                return self._indexes(self.signals)
+        except WorkspaceError as exc:
+            raise EngineError(str(exc)) from exc
 
     def describe_query(self, image: DecodedImage) -> dict[str, object]:
         """Descriptors of a suspect under the primary signals (for reports and reproduction); signals that cannot
