@@ -259,7 +259,8 @@ class Workspace:
         works = np.unique(idx.work_ids)
         rng = np.random.default_rng(len(idx))
         chosen = rng.choice(works, min(len(works), max(1, sample // 8)), replace=False)
-        position = {(int(w), int(r)): i for i, (w, r) in enumerate(zip(idx.work_ids, idx.region_ids, strict=True))}
+        at = np.nonzero(np.isin(idx.work_ids, chosen))[0]  # only the sampled works' rows: 14M at a million works
+        position = {(int(idx.work_ids[i]), int(idx.region_ids[i])): int(i) for i in at}
         rows, positions = [], []
         for work_id, data in self.registry.descriptors(chosen.tolist(), key).items():
             r, reg = decode(key, data)
