@@ -7,17 +7,19 @@ semblance works list | show REF | remove REF
 semblance audit show [--ref REF] | verify
 semblance info
 semblance models fetch SPEC
+semblance serve [--host H --port P] | users add NAME --role R | api-keys create NAME | list | revoke ID
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.console import Console
@@ -31,6 +33,10 @@ from service.inputs import IMAGE_SUFFIXES, InputError, InputItem, display, expan
 from service.safe_text import cell, markup_safe
 from service.time_budget import DEFAULT_ITEM_SECONDS
 
+if TYPE_CHECKING:
+    from index.workspace import Workspace
+    from service.store import Store
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -42,6 +48,10 @@ audit_app = typer.Typer(no_args_is_help=True, help="Show and verify the audit tr
 app.add_typer(works_app, name="works")
 app.add_typer(audit_app, name="audit")
 app.add_typer(models_app, name="models")
+users_app = typer.Typer(no_args_is_help=True, help="Users of the web service (`semblance serve`).")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys for machines using the web service.")
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="api-keys")
 
 console = Console()
 err = Console(stderr=True)
@@ -637,6 +647,158 @@ def models_fetch(
     except Exception as exc:  # network, unknown tag: say what happened, no traceback
         raise fail(f"could not fetch {spec}: {exc}") from exc
     console.print(f"fetched {spec}; `semblance init --embedder {spec}` can now use it offline")
+
+
+@contextmanager
+def service_store() -> Iterator[tuple[Store, Workspace]]:
+    """The workspace's service store (users, keys, cases) and the workspace, for the account commands."""
+    from index.workspace import Workspace, WorkspaceError, resolve_home
+    from service.store import Store
+    from service.store.database import StoreVersionError
+
+    try:
+        ws = Workspace(resolve_home(STATE["home"]))
+    except WorkspaceError as exc:
+        raise fail(str(exc)) from exc
+    if ws.read_only is not None:
+        ws.close()
+        raise fail(ws.read_only_notice())
+    try:
+        store = Store.open(ws.home)
+    except (StoreVersionError, OSError, sqlite3.Error) as exc:
+        ws.close()
+        raise fail(f"{ws.home}: cannot open the service store ({exc})") from exc
+    try:
+        yield store, ws
+    finally:
+        store.close()
+        ws.close()
+
+
+def _password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise fail("the two passwords differ")
+    return first
+
+
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="The sign-in name.")],
+    role: Annotated[str, typer.Option(help="admin | registrar | investigator | auditor")],
+    language: Annotated[str, typer.Option(help="en | zh (empty: follow the browser)")] = "",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Add a user of the web service (the first admin is made here); the password is asked twice unless piped."""
+    from service.store.accounts import AccountError
+
+    password = _password(password_stdin)
+    with service_store() as (store, ws):
+        try:
+            user = store.accounts.add_user(username, password, role, language)
+        except AccountError as exc:
+            raise fail(str(exc)) from exc
+        ws.registry.record("user added", {"username": user.username, "role": user.role})
+    console.print(f"user [bold]{markup_safe(user.username)}[/] added as {user.role} (id {user.id})")
+
+
+@users_app.command("list")
+def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the web service's users."""
+    with service_store() as (store, _):
+        users = [u.to_json() for u in store.accounts.users()]
+    if as_json:
+        print(json.dumps(users, indent=2, ensure_ascii=False))
+        return
+    table = Table("id", "username", "role", "language", "created")
+    for u in users:
+        table.add_row(str(u["id"]), cell(str(u["username"])), str(u["role"]), str(u["language"]), str(u["created_at"]))
+    console.print(table)
+
+
+@keys_app.command("create")
+def api_keys_create(
+    username: Annotated[str, typer.Argument(help="The user the key acts as (its role applies).")],
+    label: Annotated[str, typer.Option(help="What the key is for.")] = "",
+) -> None:
+    """Create an API key for a user; its secret is printed this once and stored only as a hash."""
+    with service_store() as (store, ws):
+        user = store.accounts.by_name(username)
+        if user is None:
+            raise fail(f"no user {username!r}: add one with `semblance users add`")
+        secret, key = store.accounts.create_key(user.id, label)
+        ws.registry.record("api key created", {"key_id": key.id, "user_id": user.id, "label": label})
+    err.print(f"API key {key.id} for {markup_safe(user.username)} ({user.role}); shown once, store it now:")
+    print(secret)
+
+
+@keys_app.command("list")
+def api_keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List API keys (never their secrets)."""
+    with service_store() as (store, _):
+        keys = [k.to_json() for k in store.accounts.api_keys()]
+    if as_json:
+        print(json.dumps(keys, indent=2, ensure_ascii=False))
+        return
+    table = Table("id", "user", "prefix", "label", "created", "revoked")
+    for k in keys:
+        columns = ("id", "user_id", "prefix", "label", "created_at", "revoked_at")
+        table.add_row(*(cell(str(k[c] or "")) for c in columns))
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def api_keys_revoke(key_id: Annotated[int, typer.Argument(help="The key's id (from `api-keys list`).")]) -> None:
+    """Revoke an API key at once."""
+    with service_store() as (store, ws):
+        key = store.accounts.revoke_key(key_id)
+        if key is None:
+            raise fail(f"no API key {key_id}")
+        ws.registry.record("api key revoked", {"key_id": key.id, "user_id": key.user_id})
+    console.print(f"API key {key.id} revoked")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for the office network).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="The office's certificate (PEM).")] = None,
+    tls_key: Annotated[str | None, typer.Option("--tls-key", help="Its private key (PEM).")] = None,
+    tls_self_signed: Annotated[
+        bool, typer.Option("--tls-self-signed", help="Serve https with a certificate made and kept in the workspace.")
+    ] = False,
+    proxy: Annotated[
+        bool, typer.Option("--behind-proxy", help="Trust X-Forwarded-* from 127.0.0.1 (a TLS proxy in front).")
+    ] = False,
+) -> None:
+    """Start the web service (API under /api/v1, web UI at /) over this workspace."""
+    import uvicorn
+
+    from service.web.app import create_app
+    from service.web.settings import ServiceSettings
+    from service.web.tls import self_signed
+
+    if bool(tls_cert) != bool(tls_key):
+        raise fail("--tls-cert and --tls-key go together")
+    with engine() as e:
+        with service_store() as (store, _):
+            if not any(u.role == "admin" for u in store.accounts.users()):
+                notice("no admin yet: add one with `semblance users add NAME --role admin`")
+        ssl: dict[str, str] = {}
+        if tls_self_signed:
+            cert, key, fp = self_signed(e.workspace.home / "tls")
+            ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+            console.print(f"TLS certificate SHA-256 fingerprint (check it in the browser once): {fp}")
+        elif tls_cert and tls_key:
+            ssl = {"ssl_certfile": tls_cert, "ssl_keyfile": tls_key}
+        scheme = "https" if ssl else "http"
+        console.print(f"Semblance serving {markup_safe(e.workspace.home)} at {scheme}://{host}:{port}/")
+        app_ = create_app(ServiceSettings(home=e.workspace.home), engine=e)
+        uvicorn.run(app_, host=host, port=port, proxy_headers=proxy, forwarded_allow_ips="127.0.0.1", **ssl)  # type: ignore[arg-type]
 
 
 def main() -> None:

@@ -227,6 +227,16 @@ def _file(path: str) -> InputItem:
     return _named(path, reader=_file_reader(path))
 
 
+def from_bytes(name: str, data: bytes) -> Iterator[InputItem]:
+    """Inputs from bytes already in memory (an upload): a zip archive's members under the same guards as a zip on
+    disk (caps, ratio, depth, no unsafe paths), anything else as one input."""
+    item = InputItem(name, reader=lambda: data)
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        yield from _archive(InputItem(name), lambda: data, 1, False)
+    else:
+        yield item
+
+
 def _archive(source: InputItem, read: Callable[[], bytes], depth: int, all_files: bool) -> Iterator[InputItem]:
     """The members of a zip archive, each an input named `archive!member`; a member name that occurs more than once
     is numbered from its second occurrence (`archive!member#2`), so every result can be told apart."""

@@ -1,0 +1,41 @@
+"""The service's own records beside the registry: people, cases, suspects received, findings and jobs.
+
+One SQLite file (`service.sqlite` in the workspace) behind narrow interfaces, one per concept: `accounts`
+(users, sign-in sessions, API keys), `cases` (cases and who they are shared with), `findings` (every suspect
+received and what a scan found: the store the HTTP service and batch sweeps both write) and `jobs` (resumable
+batches). Registered works stay in the registry (index/registry.py); this store never writes there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from service.store.accounts import Accounts
+from service.store.cases import Cases
+from service.store.database import Database
+from service.store.findings import Findings
+from service.store.jobs import Jobs
+
+DATABASE_NAME = "service.sqlite"
+EVIDENCE_DIR = "evidence"
+
+
+@dataclass
+class Store:
+    """The service store of one workspace, opened once and shared by every request thread."""
+
+    database: Database
+    accounts: Accounts
+    cases: Cases
+    findings: Findings
+    jobs: Jobs
+
+    @classmethod
+    def open(cls, home: Path) -> Store:
+        """Open (or create) the store in workspace folder `home`."""
+        db = Database(home / DATABASE_NAME)
+        return cls(db, Accounts(db), Cases(db), Findings(db, home / EVIDENCE_DIR), Jobs(db))
+
+    def close(self) -> None:
+        self.database.close()

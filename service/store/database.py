@@ -1,0 +1,180 @@
+"""The service database: one SQLite file, a connection per thread, versioned migrations, one transaction per write.
+
+Like the registry (index/registry.py), the schema carries its version (`meta.schema_version`); opening an older
+file runs the migrations it lacks, each in its own transaction, and a file from a newer Semblance is refused.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+MIGRATIONS: dict[int, str] = {
+    1: """
+CREATE TABLE users (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'registrar', 'investigator', 'auditor')),
+    language TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    disabled_at TEXT
+);
+CREATE TABLE api_keys (
+    id INTEGER PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    prefix TEXT NOT NULL UNIQUE,
+    secret_hash TEXT NOT NULL,
+    label TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    csrf_token TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE TABLE cases (
+    id INTEGER PRIMARY KEY,
+    number TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    created_by INTEGER NOT NULL REFERENCES users(id),
+    created_at TEXT NOT NULL,
+    closed_at TEXT
+);
+CREATE TABLE case_members (
+    case_id INTEGER NOT NULL REFERENCES cases(id),
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    added_at TEXT NOT NULL,
+    PRIMARY KEY (case_id, user_id)
+);
+CREATE TABLE suspects (
+    id INTEGER PRIMARY KEY,
+    case_id INTEGER REFERENCES cases(id),
+    sha256 TEXT NOT NULL,
+    name TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    received_at TEXT NOT NULL,
+    received_by TEXT NOT NULL,
+    origin TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX suspects_case ON suspects(case_id);
+CREATE TABLE findings (
+    id INTEGER PRIMARY KEY,
+    suspect_id INTEGER NOT NULL UNIQUE REFERENCES suspects(id),
+    case_id INTEGER REFERENCES cases(id),
+    source TEXT NOT NULL,
+    verdict TEXT,
+    top_ref TEXT NOT NULL DEFAULT '',
+    top_score REAL,
+    result_json TEXT NOT NULL,
+    scanned_at TEXT NOT NULL,
+    job_id INTEGER
+);
+CREATE INDEX findings_case ON findings(case_id);
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    case_id INTEGER NOT NULL REFERENCES cases(id),
+    created_by INTEGER NOT NULL REFERENCES users(id),
+    state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'cancelled')),
+    total INTEGER NOT NULL,
+    done INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE job_items (
+    job_id INTEGER NOT NULL REFERENCES jobs(id),
+    seq INTEGER NOT NULL,
+    suspect_id INTEGER REFERENCES suspects(id),
+    name TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'done', 'error')),
+    error TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (job_id, seq)
+);
+""",
+}
+
+
+class StoreVersionError(RuntimeError):
+    """The service database was written by a newer Semblance."""
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Database:
+    """The service database at `path`: `db` is this thread's connection, `transaction()` one atomic write."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        db = self.db
+        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', '0')")
+        self._migrate()
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if conn is None:
+            # check_same_thread=False only so that close() may close every thread's connection
+            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            conn.row_factory = sqlite3.Row
+            self._local.db = conn
+            with self._guard:
+                self._connections.append(conn)
+        return conn
+
+    def version(self) -> int:
+        return int(self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
+
+    def _migrate(self) -> None:
+        if self.version() > SCHEMA_VERSION:
+            found = self.version()
+            self.close()
+            raise StoreVersionError(
+                f"{self.path} has schema version {found}, made by a newer Semblance than this one (which reads up "
+                f"to {SCHEMA_VERSION}); upgrade Semblance to open it"
+            )
+        for target in range(self.version() + 1, SCHEMA_VERSION + 1):
+            with self.transaction() as db:
+                if self.version() >= target:
+                    continue  # another process migrated first
+                for statement in (s.strip() for s in MIGRATIONS[target].split(";")):
+                    if statement:
+                        db.execute(statement)
+                db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(target),))
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE: writers queue instead of failing mid-way)."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._guard:
+            for conn in self._connections:
+                conn.close()
+            self._connections.clear()
+        self._local = threading.local()

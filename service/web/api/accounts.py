@@ -1,0 +1,66 @@
+"""Users and API keys: admin only. A key's secret is in the answer that creates it, and nowhere else ever."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from service.store.accounts import AccountError
+from service.web.auth import Principal, caller, guard, store_of
+
+router = APIRouter(prefix="/api/v1", tags=["accounts"])
+
+
+class NewUser(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+    role: str = Field(max_length=20)
+    language: str = Field(default="", max_length=8)
+
+
+class NewKey(BaseModel):
+    user_id: int
+    label: str = Field(default="", max_length=200)
+
+
+@router.get("/users", summary="List users", **guard("accounts"))
+def list_users(request: Request) -> dict[str, Any]:
+    return {"users": [u.to_json() for u in store_of(request).accounts.users()]}
+
+
+@router.post("/users", status_code=201, summary="Add a user", **guard("accounts"))
+def add_user(body: NewUser, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
+    try:
+        user = store_of(request).accounts.add_user(body.username, body.password, body.role, body.language)
+    except AccountError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    request.app.state.gate.record(principal.actor, "user added", {"username": user.username, "role": user.role})
+    return {"user": user.to_json()}
+
+
+@router.get("/api-keys", summary="List API keys (never their secrets)", **guard("accounts"))
+def list_keys(request: Request) -> dict[str, Any]:
+    return {"api_keys": [k.to_json() for k in store_of(request).accounts.api_keys()]}
+
+
+@router.post("/api-keys", status_code=201, summary="Create an API key (its secret is shown once)", **guard("accounts"))
+def create_key(body: NewKey, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
+    try:
+        secret, key = store_of(request).accounts.create_key(body.user_id, body.label)
+    except AccountError as exc:
+        raise HTTPException(404, str(exc)) from exc
+    request.app.state.gate.record(
+        principal.actor, "api key created", {"key_id": key.id, "user_id": key.user_id, "label": key.label}
+    )
+    return {"api_key": key.to_json(), "secret": secret, "note": "shown once: store it now"}
+
+
+@router.delete("/api-keys/{key_id}", summary="Revoke an API key", **guard("accounts"))
+def revoke_key(key_id: int, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
+    key = store_of(request).accounts.revoke_key(key_id)
+    if key is None:
+        raise HTTPException(404, f"no API key {key_id}")
+    request.app.state.gate.record(principal.actor, "api key revoked", {"key_id": key.id, "user_id": key.user_id})
+    return {"api_key": key.to_json()}

@@ -1,0 +1,276 @@
+"""Cases and everything in them: sharing, closing, scans (one image at once, many as a job), jobs, findings and
+their evidence reports. Every route takes the case from `auth.case_of`, so a case not shared with the caller is a
+404 exactly like one that does not exist, and every id below a case is looked up within that case."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, File, HTTPException, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from service.inputs import InputError, InputItem, from_bytes
+from service.reports.bundle import SIGNATURE, CaseInfo, build_bundle
+from service.store.cases import Case, CaseError
+from service.store.findings import Finding
+from service.web import casework
+from service.web.auth import Principal, caller, case_of, guard, store_of
+from service.web.uploads import IMAGE_KINDS, safe_name, sniff
+
+router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+REPORT_TYPES = {"html": ("report.html", "text/html; charset=utf-8"), "pdf": ("report.pdf", "application/pdf")}
+
+
+class NewCase(BaseModel):
+    number: str = Field(max_length=120, description="The office's case number")
+    title: str = Field(default="", max_length=300)
+
+
+class Share(BaseModel):
+    username: str = Field(max_length=64)
+
+
+@router.get("", summary="Cases shared with me", **guard("cases"))
+def list_cases(request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
+    store = store_of(request)
+    return {
+        "cases": [c.to_json() | {"counts": store.findings.counts(c.id)} for c in store.cases.of_user(principal.user.id)]
+    }
+
+
+@router.post("", status_code=201, summary="Open a case", **guard("cases"))
+def create_case(body: NewCase, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
+    try:
+        case = store_of(request).cases.create(body.number, body.title, principal.user.id)
+    except CaseError as exc:
+        raise HTTPException(422, str(exc)) from exc
+    request.app.state.gate.record(principal.actor, "case opened", {"case_id": case.id, "number": case.number})
+    return {"case": case.to_json()}
+
+
+@router.get("/{case_id}", summary="One case", **guard("cases", case=True))
+def get_case(request: Request, case: Case = Depends(case_of)) -> dict[str, Any]:
+    store = store_of(request)
+    return {
+        "case": case.to_json() | {"counts": store.findings.counts(case.id)},
+        "jobs": [j.to_json() for j in store.jobs.of_case(case.id)],
+    }
+
+
+@router.post("/{case_id}/members", summary="Share a case with another investigator", **guard("cases", case=True))
+def share_case(
+    body: Share, request: Request, case: Case = Depends(case_of), principal: Principal = Depends(caller)
+) -> dict[str, Any]:
+    store = store_of(request)
+    user = store.accounts.by_name(body.username)
+    if user is None or user.disabled or user.role != "investigator":
+        raise HTTPException(
+            422, f"{body.username!r} is not an investigator's username: cases are shared with investigators"
+        )
+    store.cases.share(case.id, user.id)
+    request.app.state.gate.record(principal.actor, "case shared", {"case_id": case.id, "with": user.username})
+    shared = store.cases.visible(case.id, principal.user.id)
+    assert shared is not None
+    return {"case": shared.to_json()}
+
+
+@router.post(
+    "/{case_id}/close", summary="Close a case (no more scans; findings and reports stay)", **guard("cases", case=True)
+)
+def close_case(
+    request: Request, case: Case = Depends(case_of), principal: Principal = Depends(caller)
+) -> dict[str, Any]:
+    store = store_of(request)
+    store.cases.close(case.id)
+    request.app.state.gate.record(principal.actor, "case closed", {"case_id": case.id})
+    closed = store.cases.visible(case.id, principal.user.id)
+    assert closed is not None
+    return {"case": closed.to_json()}
+
+
+@router.post(
+    "/{case_id}/scans",
+    summary="Scan suspects: one image answers at once (the JSON of `semblance scan`), more or a zip start a job",
+    responses={202: {"description": "A job was started"}},
+    **guard("cases", case=True),
+)
+async def scan(
+    request: Request,
+    files: list[UploadFile] = File(description="Image files or zip archives, as seized"),
+    case: Case = Depends(case_of),
+    principal: Principal = Depends(caller),
+) -> Any:
+    if case.closed_at:
+        raise HTTPException(409, f"case {case.number} is closed: open a new case to scan more")
+    app = request.app
+    store, gate, settings = store_of(request), app.state.gate, app.state.settings
+    arrivals: list[tuple[str, bytes | None, str]] = []  # name, bytes or None, why not
+    single = len(files) == 1
+    for upload in files:
+        name, data = safe_name(upload.filename), await upload.read()
+        kind = sniff(data)
+        if kind == "zip":
+            single = False
+            for member in from_bytes(name, data):
+                try:
+                    arrivals.append((member.name, member.read(), ""))
+                except InputError as exc:
+                    arrivals.append((member.name, None, exc.reason))
+        elif kind in IMAGE_KINDS:
+            arrivals.append((name, data, ""))
+        else:
+            arrivals.append((name, None, "not an image nor a zip archive (judged by its content, not its name)"))
+        if len(arrivals) > settings.max_files_per_upload:
+            raise HTTPException(413, f"more than {settings.max_files_per_upload:,} files in one upload")
+    if single and arrivals and arrivals[0][1] is None:
+        raise HTTPException(415, f"{arrivals[0][0]}: {arrivals[0][2]}")
+    if not arrivals:
+        raise HTTPException(422, "no image in the upload")
+    kept: list[tuple[str, int | None, str]] = []
+    for name, content, why in arrivals:
+        if content is None:
+            kept.append((name, None, why))
+        elif sniff(content) not in IMAGE_KINDS:
+            kept.append((name, None, "not an image (judged by its content, not its name)"))
+        else:
+            kept.append((name, casework.receive(gate, store, principal.actor, case.id, name, content).id, ""))
+    if single:
+        suspect = store.findings.suspect(kept[0][1] or 0)
+        assert suspect is not None
+        finding = casework.scan(gate, store, principal.actor, suspect)
+        app.state.metrics.scans.labels(finding.verdict or "error").inc()
+        body = finding.result | {"finding_id": finding.id, "suspect_id": suspect.id}
+        if finding.result.get("error"):
+            return JSONResponse({"error": f"{suspect.name}: {finding.result['error']}", "result": body}, 422)
+        return body
+    job = store.jobs.create(case.id, principal.user.id, kept)
+    app.state.runner.wake()
+    return JSONResponse({"job": job.to_json()}, 202)
+
+
+@router.get("/{case_id}/jobs/{job_id}", summary="A scan job's progress", **guard("cases", case=True))
+def get_job(job_id: int, request: Request, case: Case = Depends(case_of)) -> dict[str, Any]:
+    store = store_of(request)
+    job = store.jobs.in_case(case.id, job_id)
+    if job is None:
+        raise HTTPException(404, f"no job {job_id}")
+    failed = [{"name": i.name, "error": i.error} for i in store.jobs.items(job.id) if i.state == "error"]
+    return {"job": job.to_json(), "failed_items": failed}
+
+
+@router.post("/{case_id}/jobs/{job_id}/cancel", summary="Cancel a scan job", **guard("cases", case=True))
+def cancel_job(
+    job_id: int, request: Request, case: Case = Depends(case_of), principal: Principal = Depends(caller)
+) -> dict[str, Any]:
+    store = store_of(request)
+    if store.jobs.in_case(case.id, job_id) is None:
+        raise HTTPException(404, f"no job {job_id}")
+    job = store.jobs.cancel(job_id)
+    assert job is not None
+    request.app.state.gate.record(principal.actor, "job cancelled", {"case_id": case.id, "job_id": job_id})
+    request.app.state.runner.wake()
+    return {"job": job.to_json()}
+
+
+@router.get("/{case_id}/findings", summary="A case's findings, most severe first", **guard("cases", case=True))
+def list_findings(
+    request: Request, job_id: int | None = None, limit: int = 200, offset: int = 0, case: Case = Depends(case_of)
+) -> dict[str, Any]:
+    limit, offset = max(1, min(limit, 1000)), max(0, offset)
+    found = store_of(request).findings.of_case(case.id, job_id)
+    return {"total": len(found), "findings": [f.to_json() for f in found[offset : offset + limit]]}
+
+
+def finding_of(finding_id: int, request: Request, case: Case = Depends(case_of)) -> Finding:
+    """The finding with this id in this case, or 404."""
+    finding = store_of(request).findings.in_case(case.id, finding_id)
+    if finding is None:
+        raise HTTPException(404, f"no finding {finding_id}")
+    return finding
+
+
+@router.get("/{case_id}/findings/{finding_id}", summary="One finding", **guard("cases", case=True))
+def get_finding(finding: Finding = Depends(finding_of)) -> dict[str, Any]:
+    return {"finding": finding.to_json()}
+
+
+@router.get(
+    "/{case_id}/findings/{finding_id}/suspect", summary="The suspect file as received", **guard("cases", case=True)
+)
+def download_suspect(
+    request: Request, finding: Finding = Depends(finding_of), principal: Principal = Depends(caller)
+) -> Response:
+    store = store_of(request)
+    data = store.findings.data(finding.suspect)
+    request.app.state.gate.record(
+        principal.actor, "download", {"what": "suspect", "finding_id": finding.id}, sha256=finding.suspect.sha256
+    )
+    return Response(data, media_type="application/octet-stream", headers=_attachment(finding.suspect.name))
+
+
+@router.get(
+    "/{case_id}/findings/{finding_id}/report",
+    summary="The finding's evidence report: html, pdf, or the signed bundle as a zip",
+    **guard("cases", case=True),
+)
+def report(
+    request: Request,
+    format: Literal["html", "pdf", "bundle"] = "html",
+    case: Case = Depends(case_of),
+    finding: Finding = Depends(finding_of),
+    principal: Principal = Depends(caller),
+) -> Response:
+    if finding.result.get("error"):
+        raise HTTPException(409, f"{finding.suspect.name} could not be scanned ({finding.result['error']}): no report")
+    bundle = _bundle(request, case, finding, principal)
+    request.app.state.gate.record(
+        principal.actor,
+        "download",
+        {"what": f"report {format}", "finding_id": finding.id, "bundle": bundle.name},
+        sha256=finding.suspect.sha256,
+    )
+    if format == "bundle":
+        return Response(_zipped(bundle), media_type="application/zip", headers=_attachment(f"{bundle.name}.zip"))
+    name, media = REPORT_TYPES[format]
+    headers = {} if format == "html" else _attachment(f"{bundle.name}.pdf")
+    return Response((bundle / name).read_bytes(), media_type=media, headers=headers)
+
+
+def _bundle(request: Request, case: Case, finding: Finding, principal: Principal) -> Path:
+    """The finding's signed bundle, made on first request and kept (under reports/case-N/finding-M/)."""
+    home: Path = request.app.state.settings.home
+    folder = home / "reports" / f"case-{case.id}" / f"finding-{finding.id}"
+    store = store_of(request)
+    data = store.findings.data(finding.suspect)
+    info = CaseInfo(
+        case_number=case.number,
+        examiner=principal.user.username,
+        obtained=(
+            f"uploaded to the Semblance server by {finding.suspect.received_by} at {finding.suspect.received_at} "
+            f"({finding.suspect.origin}); SHA-256 {finding.suspect.sha256} on arrival"
+        ),
+        notes=case.title,
+    )
+    with request.app.state.gate.use(principal.actor) as engine:  # inside the gate: two requests make one bundle
+        made = sorted(p.parent for p in folder.glob(f"*/{SIGNATURE}")) if folder.is_dir() else []
+        if made:
+            return made[0]
+        return build_bundle(engine, InputItem(finding.suspect.name, reader=lambda: data), info, folder)
+
+
+def _zipped(folder: Path) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                z.write(path, f"{folder.name}/{path.relative_to(folder)}")
+    return buf.getvalue()
+
+
+def _attachment(name: str) -> dict[str, str]:
+    return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(safe_name(name), safe='')}"}

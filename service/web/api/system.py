@@ -1,0 +1,106 @@
+"""Health, metrics, the caller's own account, sign-in and sign-out, and the audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from pydantic import BaseModel, Field
+
+from index.audit import Actor
+from service.store.accounts import LANGUAGES
+from service.web.auth import SESSION_COOKIE, Principal, caller, client_address, guard, store_of
+from service.web.metrics import render_metrics
+
+router = APIRouter()
+
+
+@router.get("/healthz", tags=["system"], summary="Liveness: no credentials, no data")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/api/v1/metrics", tags=["system"], summary="Prometheus metrics (text format)", **guard("metrics"))
+def metrics(request: Request) -> Response:
+    body, content_type = render_metrics(request.app)
+    return Response(body, media_type=content_type)
+
+
+@router.get("/api/v1/me", tags=["account"], summary="Who am I", **guard("self"))
+def me(principal: Principal = Depends(caller)) -> dict[str, Any]:
+    return {"user": principal.user.to_json(), "via": principal.via, "csrf_token": principal.csrf_token or None}
+
+
+class LanguageChoice(BaseModel):
+    language: str = Field(description="en or zh; empty to follow the browser", max_length=8)
+
+
+@router.put("/api/v1/me/language", tags=["account"], summary="Choose the interface language", **guard("self"))
+def set_language(choice: LanguageChoice, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
+    if choice.language and choice.language not in LANGUAGES:
+        raise HTTPException(422, f"unknown language {choice.language!r}: one of {', '.join(LANGUAGES)}")
+    store_of(request).accounts.set_language(principal.user.id, choice.language)
+    return {"language": choice.language}
+
+
+class Credentials(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+def sign_in(request: Request, response: Response, username: str, password: str) -> tuple[str, str]:
+    """Check a password, start a session and set its cookie (Secure over https); 401 and an audit entry when wrong.
+    Returns the session token and its CSRF token."""
+    app = request.app
+    origin = client_address(request)
+    user = store_of(request).accounts.check_password(username, password)
+    if user is None:
+        app.state.gate.record(Actor(f"user:{username[:64]}", f"http {origin}"), "sign-in failed", {})
+        raise HTTPException(401, "wrong username or password")
+    token, session = store_of(request).accounts.start_session(user)
+    secure = app.state.settings.secure_cookies
+    if secure is None:
+        secure = request.url.scheme == "https"
+    response.set_cookie(
+        SESSION_COOKIE, token, httponly=True, secure=secure, samesite="strict", max_age=12 * 3600, path="/"
+    )
+    app.state.gate.record(Actor(f"user:{user.username}", f"http {origin} (session)"), "sign-in", {})
+    return token, session.csrf_token
+
+
+@router.post("/api/v1/session", tags=["account"], summary="Sign in (sets the session cookie)")
+def create_session(credentials: Credentials, request: Request, response: Response) -> dict[str, Any]:
+    _, csrf = sign_in(request, response, credentials.username, credentials.password)
+    user = store_of(request).accounts.by_name(credentials.username)
+    assert user is not None
+    return {"user": user.to_json(), "csrf_token": csrf}
+
+
+@router.delete("/api/v1/session", tags=["account"], summary="Sign out", **guard("self"))
+def delete_session(request: Request, response: Response, principal: Principal = Depends(caller)) -> dict[str, str]:
+    if principal.session_token:
+        store_of(request).accounts.end_session(principal.session_token)
+        request.app.state.gate.record(principal.actor, "sign-out", {})
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return {"status": "signed out"}
+
+
+@router.get("/api/v1/audit", tags=["audit"], summary="The audit trail, newest first", **guard("audit"))
+def audit_trail(
+    request: Request, ref: str | None = None, limit: int = 100, offset: int = 0, principal: Principal = Depends(caller)
+) -> dict[str, Any]:
+    limit, offset = max(1, min(limit, 1000)), max(0, offset)
+    entries = request.app.state.gate.engine.audit(ref)
+    entries.reverse()
+    return {"total": len(entries), "entries": entries[offset : offset + limit]}
+
+
+@router.get("/api/v1/audit/verify", tags=["audit"], summary="Check the audit hash chain", **guard("audit"))
+def audit_verify(request: Request) -> dict[str, Any]:
+    report = request.app.state.gate.engine.workspace.registry.verify_audit()
+    return {
+        "intact": report.intact,
+        "entries": report.entries,
+        "problems": report.problems,
+        "head": {"id": report.head[0], "hash": report.head[1]} if report.head else None,
+    }

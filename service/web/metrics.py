@@ -1,0 +1,33 @@
+"""Prometheus metrics of one server (prometheus_client: the text format and its escaping done by its authors).
+
+Counters are per app (their own registry), so two apps in one process (the tests) do not share counts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+
+class ServiceMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "semblance_http_requests", "HTTP requests answered", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "semblance_http_request_seconds", "Time to answer a request", ["route"], registry=self.registry
+        )
+        self.scans = Counter("semblance_scans", "Suspects scanned, by verdict", ["verdict"], registry=self.registry)
+        self.works = Gauge("semblance_registered_works", "Works in the registry", registry=self.registry)
+        self.open_jobs = Gauge("semblance_open_jobs", "Scan jobs queued or running", registry=self.registry)
+
+
+def render_metrics(app: Any) -> tuple[bytes, str]:
+    """The app's metrics in Prometheus text format, with the gauges read now."""
+    m: ServiceMetrics = app.state.metrics
+    m.works.set(app.state.gate.engine.workspace.registry.count())
+    m.open_jobs.set(len(app.state.store.jobs.open_jobs()))
+    return generate_latest(m.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,26 @@
+"""The server's limits and switches, in one place, with why each is what it is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    home: Path
+    """The workspace folder: registry, vault, service store and evidence live under it."""
+    max_upload_bytes: int = 1024 * MiB
+    """One request's body: a phone's export zipped is hundreds of MB; past 1 GiB, use the CLI on the server."""
+    max_files_per_upload: int = 5000
+    """Files (archive members included) one upload may start a job for."""
+    rate_per_minute: int = 600
+    """Requests a minute per client address and per credential (10/s sustained); the burst is the same number."""
+    sign_in_per_minute: int = 10
+    """Sign-in attempts a minute per address: enough for typing mistakes, too few for guessing."""
+    secure_cookies: bool | None = None
+    """True/False forces the cookie's Secure flag; None follows the request (https -> Secure)."""
+    item_seconds: float | None = 120.0
+    """Longest one image may take in the engine before it is reported as an error (see service/time_budget)."""
