@@ -12,8 +12,13 @@ from service.store import Store
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "samples" / "demo"
 PASSWORD = "correct horse battery"
-USERS = {"admin": "admin", "registrar": "registrar", "alice": "investigator", "bob": "investigator",
-         "audrey": "auditor"}
+USERS = {
+    "admin": "admin",
+    "registrar": "registrar",
+    "alice": "investigator",
+    "bob": "investigator",
+    "audrey": "auditor",
+}
 
 
 @dataclass

@@ -1,0 +1,193 @@
+"""The service under pressure: rate limits, body and pixel caps, a job that outlives its server, and 20 concurrent
+scans while a registration runs, over real HTTP on 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from index.audit import Actor
+from service.engine import Engine
+from service.store import Store
+from service.web.app import create_app
+from service.web.gate import EngineGate
+from service.web.jobs import JobRunner
+from service.web.settings import ServiceSettings
+from tests.service_support import DEMO, add_people, suspect, works_zip
+
+SUSPECTS = sorted(p.name for p in (DEMO / "suspects").glob("*.jpg"))
+
+
+@pytest.fixture(scope="module")
+def office(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    home = tmp_path_factory.mktemp("office")
+    engine = Engine.init(str(home), ["auto"])
+    people = add_people(home)
+    with TestClient(create_app(ServiceSettings(home=home, rate_per_minute=100_000), engine=engine)) as client:
+        r = client.post("/api/v1/works", headers=people.auth("registrar"), files={"files": ("w.zip", works_zip())})
+        assert r.status_code == 200
+    yield home, engine, people
+    engine.close()
+
+
+def test_rate_limits_answer_429_with_retry_after(office: Any) -> None:
+    home, engine, people = office
+    with TestClient(create_app(ServiceSettings(home=home, rate_per_minute=5), engine=engine)) as client:
+        codes = [client.get("/api/v1/works", headers=people.auth("alice")).status_code for _ in range(6)]
+        assert codes == [200] * 5 + [429]
+        r = client.get("/api/v1/works", headers=people.auth("alice"))
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1 and "error" in r.json()
+    with TestClient(create_app(ServiceSettings(home=home, sign_in_per_minute=3), engine=engine)) as client:
+        tries = [client.post("/api/v1/session", json={"username": "bob", "password": "guess" * 3}) for _ in range(4)]
+        assert [t.status_code for t in tries] == [401, 401, 401, 429]
+
+
+def test_bodies_over_the_cap_get_413_declared_or_streamed(office: Any) -> None:
+    home, engine, people = office
+    with TestClient(create_app(ServiceSettings(home=home, max_upload_bytes=20_000), engine=engine)) as client:
+        case = client.post("/api/v1/cases", headers=people.auth("alice"), json={"number": "CAP-1"}).json()["case"]
+        url = f"/api/v1/cases/{case['id']}/scans"
+        big = suspect("crop_night_cafe.jpg")
+        assert len(big) > 20_000
+        declared = client.post(url, headers=people.auth("alice"), files={"files": ("big.jpg", big)})
+        assert declared.status_code == 413 and "bytes" in declared.json()["error"]
+
+        def chunks() -> Iterator[bytes]:
+            for _ in range(0, 60_000, 4096):
+                yield b"x" * 4096
+
+        streamed = client.post(
+            url, headers=people.auth("alice") | {"content-type": "multipart/form-data; boundary=b"}, content=chunks()
+        )
+        assert streamed.status_code == 413
+        found = client.get(f"/api/v1/cases/{case['id']}/findings", headers=people.auth("alice")).json()
+        assert found["total"] == 0
+
+
+def test_a_picture_over_the_pixel_cap_is_refused_by_name(office: Any) -> None:
+    home, engine, people = office
+    buf = io.BytesIO()
+    Image.new("1", (10_000, 9_000)).save(buf, "PNG")  # 90 MP in a few kB: a decompression bomb
+    with TestClient(create_app(ServiceSettings(home=home), engine=engine)) as client:
+        case = client.post("/api/v1/cases", headers=people.auth("alice"), json={"number": "PX-1"}).json()["case"]
+        r = client.post(
+            f"/api/v1/cases/{case['id']}/scans",
+            headers=people.auth("alice"),
+            files={"files": ("bomb.png", buf.getvalue())},
+        )
+        assert r.status_code == 422 and r.json()["error"].startswith("bomb.png:") and "pixel" in r.json()["error"]
+
+
+def test_a_job_cut_off_by_a_restart_resumes_and_records_each_suspect_once(office: Any) -> None:
+    home, engine, people = office
+    store = Store.open(home)
+    try:
+        gate = EngineGate(engine)
+        actor = Actor("user:alice", "test")
+        alice = store.accounts.by_name("alice")
+        assert alice is not None
+        case = store.cases.create("RESUME-1", "", alice.id)
+        kept = []
+        for name in SUSPECTS:
+            data = suspect(name)
+            s = store.findings.receive(case.id, name, data, hashlib.sha256(data).hexdigest(), actor.who, "test")
+            kept.append((name, s.id, ""))
+        job = store.jobs.create(case.id, alice.id, kept)
+        runner = JobRunner(store, gate)
+        runner.start()
+        while (current := store.jobs.job(job.id)) is not None and current.done < 1:
+            time.sleep(0.01)
+        runner.stop()  # the server goes down mid-job
+        cut = store.jobs.job(job.id)
+        assert cut is not None and cut.state == "running" and 1 <= cut.done < len(SUSPECTS)
+    finally:
+        store.close()
+    with TestClient(create_app(ServiceSettings(home=home), engine=engine)) as client:  # the server comes back
+        for _ in range(600):
+            r = client.get(f"/api/v1/cases/{case.id}/jobs/{job.id}", headers=people.auth("alice")).json()
+            if r["job"]["state"] == "done":
+                break
+            time.sleep(0.1)
+        assert r["job"]["done"] == len(SUSPECTS) and r["job"]["failed"] == 0
+        found = client.get(f"/api/v1/cases/{case.id}/findings", headers=people.auth("alice")).json()["findings"]
+        assert sorted(f["suspect"]["name"] for f in found) == SUSPECTS  # each once: nothing lost, nothing twice
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_twenty_concurrent_scans_during_a_registration_lose_nothing(office: Any, tmp_path: Path) -> None:
+    home, engine, people = office
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(ServiceSettings(home=home), engine=engine), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    with httpx.Client(base_url=base, trust_env=False, timeout=120) as http:
+        for _ in range(100):
+            if not thread.is_alive():
+                break
+            try:
+                if http.get("/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        case = http.post("/api/v1/cases", headers=people.auth("alice"), json={"number": "LOAD-1"}).json()["case"]
+        new_work = Image.open(io.BytesIO(suspect("unrelated_coffee.jpg"))).rotate(180)
+        buf = io.BytesIO()
+        new_work.save(buf, "JPEG", quality=92)
+
+        def register() -> Any:
+            return http.post(
+                "/api/v1/works",
+                headers=people.auth("registrar"),
+                files={"files": ("coffee-upside-down.jpg", buf.getvalue())},
+                data={"ref": "coffee-upside-down", "title": "registered during the load"},
+            )
+
+        def scan(i: int) -> Any:
+            name = SUSPECTS[i % len(SUSPECTS)]
+            return http.post(
+                f"/api/v1/cases/{case['id']}/scans",
+                headers=people.auth("alice"),
+                files={"files": (f"{i:02d}-{name}", suspect(name))},
+            )
+
+        with ThreadPoolExecutor(21) as pool:
+            registering = pool.submit(register)
+            results = list(pool.map(scan, range(20)))
+        assert registering.result().status_code == 200
+        assert [r.status_code for r in results] == [200] * 20
+        found = http.get(f"/api/v1/cases/{case['id']}/findings", headers=people.auth("alice")).json()
+        assert found["total"] == 20
+        assert sorted(f["suspect"]["name"] for f in found["findings"]) == sorted(
+            f"{i:02d}-{SUSPECTS[i % len(SUSPECTS)]}" for i in range(20)
+        )
+        again = http.post(
+            f"/api/v1/cases/{case['id']}/scans",
+            headers=people.auth("alice"),
+            files={"files": ("again.jpg", buf.getvalue())},
+        ).json()
+        assert again["verdict"] == "copy" and again["matches"][0]["ref"] == "coffee-upside-down"  # index consistent
+    server.should_exit = True
+    thread.join(10)
