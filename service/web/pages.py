@@ -1,15 +1,353 @@
-"""The web UI: server-rendered pages (Jinja2) over the same stores and guards as the API."""
+"""The web UI: server-rendered pages (Jinja2) over the same store, guards and engine as the JSON API.
+
+Pages read through the stores and `auth.PERMISSIONS` exactly as the API does; forms post back here with the
+session's CSRF token, and uploads go from the page's small script straight to the API (with progress). Pictures
+are shown re-encoded by the server (never the untrusted bytes as received), at most DISPLAY_SIDE pixels a side.
+"""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, FastAPI
+import numpy as np
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from PIL import Image
+from starlette.exceptions import HTTPException
+
+from detector.intake import IntakeError, decode_image
+from service.reports.wording import basis, verbal
+from service.store.accounts import LANGUAGES
+from service.store.cases import Case, CaseError
+from service.web import i18n
+from service.web.api.system import sign_in
+from service.web.auth import CSRF_FIELD, PERMISSIONS, SESSION_COOKIE, Principal, identify, store_of
 
 HERE = Path(__file__).parent
+DISPLAY_SIDE = 1200
+"""Longest side of a picture shown in a page: enough to judge a match on a large screen, small enough to be quick."""
+VERDICT_LABELS = {"copy": "copy", "derivative": "derivative", "no_match": "no match", "error": "unreadable"}
+"""Verdicts as a person reads them (the JSON keeps its names); translated through the catalogue like any text."""
+HOME_PAGE = {"investigator": "/cases", "registrar": "/works", "auditor": "/audit", "admin": "/works"}
 router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+class PageRefused(Exception):
+    """A page that cannot be shown to this person: sign in first (401) or not for their role (403), or not found."""
+
+    def __init__(self, status: int, message: str = "") -> None:
+        self.status = status
+        self.message = message
 
 
 def mount_static(app: FastAPI) -> None:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.exception_handler(PageRefused)
+    async def refused(request: Request, exc: PageRefused) -> Response:
+        if exc.status == 401:
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", 303)
+        principal = identify(request)
+        if principal is not None and principal.via != "session":
+            principal = None
+        return render(request, "error.html", principal, {"status": exc.status, "message": exc.message}, exc.status)
+
+
+def language(request: Request, principal: Principal | None) -> str:
+    chosen = principal.user.language if principal else ""
+    return i18n.choose(chosen, request.cookies.get(i18n.COOKIE), request.headers.get("accept-language", ""))
+
+
+def render(
+    request: Request, template: str, principal: Principal | None, context: dict[str, Any], status: int = 200
+) -> HTMLResponse:
+    lang = language(request, principal)
+    role = principal.user.role if principal else ""
+    translate = i18n.translator(lang)
+    base = {
+        "request": request,
+        "_": translate,
+        "verdict": lambda v: translate(VERDICT_LABELS.get(v or "error", str(v))),
+        "lang": lang,
+        "html_lang": "zh-Hans" if lang == "zh" else "en",
+        "languages": i18n.LANGUAGE_NAMES,
+        "principal": principal,
+        "csrf": principal.csrf_token if principal else "",
+        "csrf_field": CSRF_FIELD,
+        "may": {p: role in roles for p, roles in PERMISSIONS.items()},
+        "path": request.url.path,
+    }
+    response = templates.TemplateResponse(request, template, base | context, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def person(request: Request, permission: str) -> Principal:
+    """The signed-in person if their role has `permission` (a page's guard: sign-in page, or 403 page)."""
+    principal = identify(request)
+    if principal is None or principal.via != "session":
+        raise PageRefused(401)
+    if principal.user.role not in PERMISSIONS[permission]:
+        raise PageRefused(403, i18n.translator(language(request, principal))("This page is not for your role."))
+    return principal
+
+
+async def checked_form(request: Request, principal: Principal) -> dict[str, str]:
+    """A posted form's fields, after checking its CSRF token against the session's."""
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    if fields.get(CSRF_FIELD) != principal.csrf_token:
+        raise PageRefused(403, "The form's security token is stale: reload the page and try again.")
+    return fields
+
+
+def visible_case(request: Request, principal: Principal, case_id: int) -> Case:
+    case = store_of(request).cases.visible(case_id, principal.user.id)
+    if case is None:
+        raise PageRefused(404, f"No case {case_id}.")
+    return case
+
+
+def local(path: str | None, fallback: str) -> str:
+    """Only a path on this server is followed after sign-in or a language change (no open redirect)."""
+    return path if path and path.startswith("/") and not path.startswith("//") and "\\" not in path else fallback
+
+
+# -- sign-in, sign-out, language --------------------------------------------------------------------
+@router.get("/")
+def home(request: Request) -> Response:
+    principal = identify(request)
+    if principal is None or principal.via != "session":
+        return RedirectResponse("/login", 303)
+    return RedirectResponse(HOME_PAGE[principal.user.role], 303)
+
+
+@router.get("/login")
+def login_page(request: Request, next: str = "") -> Response:
+    return render(request, "login.html", None, {"next": local(next, ""), "error": ""})
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = await request.form()
+    username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:1024]
+    target = local(str(form.get("next", "")), "")
+    response = RedirectResponse("/", 303)
+    try:
+        sign_in(request, response, username, password)
+    except HTTPException:
+        _ = i18n.translator(language(request, None))
+        return render(request, "login.html", None, {"next": target, "error": _("Wrong username or password.")}, 401)
+    if target:
+        response.headers["location"] = target
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    principal = person(request, "self")
+    await checked_form(request, principal)
+    store_of(request).accounts.end_session(principal.session_token)
+    request.app.state.gate.record(principal.actor, "sign-out", {})
+    response = RedirectResponse("/login", 303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/language/{code}")
+def set_language(code: str, request: Request, next: str = "/") -> Response:
+    if code not in i18n.LANGUAGES:
+        raise PageRefused(404, f"No language {code}.")
+    response = RedirectResponse(local(next, "/"), 303)
+    response.set_cookie(i18n.COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")
+    principal = identify(request)
+    if principal is not None and code in LANGUAGES:
+        store_of(request).accounts.set_language(principal.user.id, code)
+    return response
+
+
+# -- cases --------------------------------------------------------------------------------------------
+@router.get("/cases")
+def cases_page(request: Request) -> Response:
+    principal = person(request, "cases")
+    store = store_of(request)
+    rows = [(c, store.findings.counts(c.id)) for c in store.cases.of_user(principal.user.id)]
+    return render(request, "cases.html", principal, {"cases": rows, "error": ""})
+
+
+@router.post("/cases")
+async def create_case(request: Request) -> Response:
+    principal = person(request, "cases")
+    form = await checked_form(request, principal)
+    store = store_of(request)
+    try:
+        case = store.cases.create(form.get("number", ""), form.get("title", ""), principal.user.id)
+    except CaseError as exc:
+        rows = [(c, store.findings.counts(c.id)) for c in store.cases.of_user(principal.user.id)]
+        return render(request, "cases.html", principal, {"cases": rows, "error": str(exc)}, 422)
+    request.app.state.gate.record(principal.actor, "case opened", {"case_id": case.id, "number": case.number})
+    return RedirectResponse(f"/cases/{case.id}", 303)
+
+
+@router.get("/cases/{case_id}")
+def case_page(case_id: int, request: Request) -> Response:
+    principal = person(request, "cases")
+    case = visible_case(request, principal, case_id)
+    store = store_of(request)
+    findings = store.findings.of_case(case.id)
+    jobs = [j for j in store.jobs.of_case(case.id) if j.state in ("queued", "running")]
+    return render(
+        request,
+        "case.html",
+        principal,
+        {"case": case, "findings": findings, "jobs": jobs, "counts": store.findings.counts(case.id), "error": ""},
+    )
+
+
+@router.post("/cases/{case_id}/share")
+async def share_case(case_id: int, request: Request) -> Response:
+    principal = person(request, "cases")
+    case = visible_case(request, principal, case_id)
+    form = await checked_form(request, principal)
+    store = store_of(request)
+    user = store.accounts.by_name(form.get("username", ""))
+    if user is None or user.disabled or user.role != "investigator":
+        raise PageRefused(422, "Cases are shared with investigators: no investigator has that username.")
+    store.cases.share(case.id, user.id)
+    request.app.state.gate.record(principal.actor, "case shared", {"case_id": case.id, "with": user.username})
+    return RedirectResponse(f"/cases/{case.id}", 303)
+
+
+@router.post("/cases/{case_id}/close")
+async def close_case(case_id: int, request: Request) -> Response:
+    principal = person(request, "cases")
+    case = visible_case(request, principal, case_id)
+    await checked_form(request, principal)
+    store_of(request).cases.close(case.id)
+    request.app.state.gate.record(principal.actor, "case closed", {"case_id": case.id})
+    return RedirectResponse(f"/cases/{case.id}", 303)
+
+
+@router.get("/cases/{case_id}/findings/{finding_id}")
+def finding_page(case_id: int, finding_id: int, request: Request) -> Response:
+    principal = person(request, "cases")
+    case = visible_case(request, principal, case_id)
+    finding = store_of(request).findings.in_case(case.id, finding_id)
+    if finding is None:
+        raise PageRefused(404, f"No finding {finding_id}.")
+    engine = request.app.state.gate.engine
+    _ = i18n.translator(language(request, principal))
+    matches = []
+    for m in finding.result.get("matches") or []:
+        work = engine.work(m["ref"])
+        matches.append(
+            {
+                **m,
+                "work": work,
+                "verbal": _(verbal(m["verdict"], float(m["score"]))) + _("."),
+                "basis": _(basis(m.get("score_basis", "combined"))),
+                "points": _points(m.get("region")),
+                "reference_points": _points(m.get("reference_region")),
+                "placement": _placement(m.get("region"), m.get("reference_region"), work),
+            }
+        )
+    return render(request, "finding.html", principal, {"case": case, "finding": finding, "matches": matches})
+
+
+def _points(polygon: list[list[float]] | None) -> str:
+    return " ".join(f"{x:.1f},{y:.1f}" for x, y in polygon) if polygon else ""
+
+
+def _placement(region: list[list[float]] | None, reference: list[list[float]] | None, work: Any) -> str:
+    """An SVG transform laying the original over the suspect so that its matched region's bounding box covers the
+    suspect's (a collage panel, a crop); the whole suspect when no region was matched. For the compare slider: the
+    exact correspondence is drawn in the report's figures."""
+    if work is None or not region or not reference:
+        return ""
+    (rx0, ry0), (rx1, ry1) = _box(region)
+    (ox0, oy0), (ox1, oy1) = _box(reference)
+    if ox1 - ox0 < 1 or oy1 - oy0 < 1:
+        return ""
+    sx, sy = (rx1 - rx0) / (ox1 - ox0), (ry1 - ry0) / (oy1 - oy0)
+    return f"translate({rx0 - ox0 * sx:.2f} {ry0 - oy0 * sy:.2f}) scale({sx:.5f} {sy:.5f})"
+
+
+def _box(polygon: list[list[float]]) -> tuple[tuple[float, float], tuple[float, float]]:
+    xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
+    return (min(xs), min(ys)), (max(xs), max(ys))
+
+
+# -- pictures ---------------------------------------------------------------------------------------
+@router.get("/pictures/cases/{case_id}/findings/{finding_id}.jpg")
+def suspect_picture(case_id: int, finding_id: int, request: Request) -> Response:
+    principal = person(request, "cases")
+    case = visible_case(request, principal, case_id)
+    store = store_of(request)
+    finding = store.findings.in_case(case.id, finding_id)
+    if finding is None:
+        raise PageRefused(404, f"No finding {finding_id}.")
+    return _picture(store.findings.data(finding.suspect), finding.suspect.name, request)
+
+
+@router.get("/pictures/works/{ref}.jpg")
+def work_picture(ref: str, request: Request) -> Response:
+    person(request, "works.download")
+    engine = request.app.state.gate.engine
+    work = engine.work(ref)
+    if work is None:
+        raise PageRefused(404, f"No work {ref}.")
+    return _picture(engine.workspace.vault.read(work.sha256), work.original_name, request)
+
+
+def _picture(data: bytes, name: str, request: Request) -> Response:
+    """A JPEG of the picture as decoded (orientation applied, transparency flattened), re-encoded by the server."""
+    try:
+        image = decode_image(data, name, request.app.state.gate.engine.workspace.max_pixels)
+    except IntakeError as exc:
+        raise PageRefused(422, str(exc)) from exc
+    pil = Image.fromarray(np.ascontiguousarray(image.rgb))
+    pil.thumbnail((DISPLAY_SIDE, DISPLAY_SIDE), Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    pil.save(buf, "JPEG", quality=88)
+    return Response(buf.getvalue(), media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+# -- works and audit --------------------------------------------------------------------------------
+@router.get("/works")
+def works_page(request: Request, q: str = "", page: int = 1) -> Response:
+    principal = person(request, "works.read")
+    per_page = 24
+    works = request.app.state.gate.engine.works()
+    if q:
+        needle = q.casefold()
+        works = [w for w in works if any(needle in str(v).casefold() for v in (w.ref, w.title, w.author))]
+    page = max(1, page)
+    pages = max(1, -(-len(works) // per_page))
+    shown = works[(page - 1) * per_page : page * per_page]
+    return render(
+        request, "works.html", principal, {"works": shown, "q": q, "page": page, "pages": pages, "total": len(works)}
+    )
+
+
+@router.get("/audit")
+def audit_page(request: Request, page: int = 1) -> Response:
+    principal = person(request, "audit")
+    engine = request.app.state.gate.engine
+    entries = engine.audit(None)
+    entries.reverse()
+    per_page = 100
+    page = max(1, page)
+    pages = max(1, -(-len(entries) // per_page))
+    report = engine.workspace.registry.verify_audit()
+    return render(
+        request,
+        "audit.html",
+        principal,
+        {"entries": entries[(page - 1) * per_page : page * per_page], "page": page, "pages": pages, "chain": report},
+    )

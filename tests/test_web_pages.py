@@ -1,0 +1,126 @@
+"""The web UI's pages without a browser: guards, CSRF on forms, language choice, and a complete Chinese catalogue."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.engine import Engine
+from service.web import i18n
+from service.web.app import create_app
+from service.web.settings import ServiceSettings
+from tests.service_support import PASSWORD, add_people, suspect, works_zip
+
+WEB = Path(__file__).resolve().parents[1] / "service" / "web"
+
+
+def msgids() -> set[str]:
+    """Every literal passed to _() in the templates and the page code."""
+    found: set[str] = set()
+    for f in [*(WEB / "templates").glob("*.html"), WEB / "pages.py"]:
+        for m in re.finditer(r"""_\(\s*(?:"([^"\\]*)"|'([^'\\]*)')\s*\)""", f.read_text()):
+            found.add(m.group(1) if m.group(1) is not None else m.group(2))
+    return found
+
+
+def test_every_interface_text_has_a_chinese_translation() -> None:
+    ids = msgids()
+    assert len(ids) > 60
+    missing = sorted(ids - set(i18n.catalogue("zh")))
+    assert missing == []
+    from service.reports.wording import BASIS, VERBAL_SCALE
+    from service.web.pages import VERDICT_LABELS
+
+    for text in [*VERDICT_LABELS.values(), *(t for _, _, t in VERBAL_SCALE), *BASIS.values()]:
+        assert text in i18n.catalogue("zh"), text
+
+
+def test_the_language_follows_the_choice_then_the_browser() -> None:
+    assert i18n.from_accept_language("zh-CN,zh;q=0.9,en;q=0.8") == "zh"
+    assert i18n.from_accept_language("en-GB,en;q=0.9,zh;q=0.8") == "en"
+    assert i18n.from_accept_language("de-DE,zh-Hans;q=0.5") == "zh"
+    assert i18n.from_accept_language("fr") == "en"
+    assert i18n.choose("en", "zh", "zh-CN") == "en"
+    assert i18n.choose("", "zh", "en") == "zh"
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    home = tmp_path_factory.mktemp("office")
+    engine = Engine.init(str(home), ["auto"])
+    people = add_people(home)
+    with TestClient(create_app(ServiceSettings(home=home, rate_per_minute=100_000), engine=engine)) as c:
+        c.post("/api/v1/works", headers=people.auth("registrar"), files={"files": ("w.zip", works_zip())})
+        yield c, people
+    engine.close()
+
+
+def signed_in(c: TestClient, username: str) -> str:
+    c.cookies.clear()
+    r = c.post("/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+    assert r.status_code == 303
+    page = c.get("/")
+    token = re.search(r'name="csrf-token" content="([^"]*)"', page.text)
+    assert token is not None
+    return token.group(1)
+
+
+def test_pages_need_a_session_and_the_right_role(client: Any) -> None:
+    c, people = client
+    c.cookies.clear()
+    r = c.get("/cases", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=/cases"
+    assert c.get("/cases", headers=people.auth("alice"), follow_redirects=False).status_code == 303  # keys: API only
+    signed_in(c, "alice")
+    assert c.get("/audit").status_code == 403
+    signed_in(c, "audrey")
+    assert c.get("/cases").status_code == 403
+    assert c.get("/pictures/works/vangogh-night-cafe.jpg").status_code == 403  # auditors read records, not files
+    assert c.get("/audit").status_code == 200
+
+
+def test_a_colleagues_case_page_and_pictures_are_not_found(client: Any) -> None:
+    c, _ = client
+    csrf = signed_in(c, "alice")
+    made = c.post("/cases", data={"number": "PAGE-1", "csrf_token": csrf}, follow_redirects=False)
+    case_url = made.headers["location"]
+    scan = c.post(
+        f"/api/v1{case_url}/scans",
+        headers={"X-CSRF-Token": csrf},
+        files={"files": ("a.jpg", suspect("crop_night_cafe.jpg"))},
+    )
+    picture = f"/pictures{case_url}/findings/{scan.json()['finding_id']}.jpg"
+    assert c.get(picture).headers["content-type"] == "image/jpeg"
+    signed_in(c, "bob")
+    for url in (case_url, f"{case_url}/findings/{scan.json()['finding_id']}", picture):
+        r = c.get(url)
+        assert r.status_code == 404 and "PAGE-1" not in r.text
+
+
+def test_forms_without_the_sessions_csrf_token_change_nothing(client: Any) -> None:
+    c, _ = client
+    signed_in(c, "alice")
+    r = c.post("/cases", data={"number": "FORGED-1", "csrf_token": "guess"}, follow_redirects=False)
+    assert r.status_code == 403
+    assert "FORGED-1" not in c.get("/cases").text
+    assert c.post("/logout", data={}, follow_redirects=False).status_code == 403
+    assert c.get("/cases").status_code == 200  # still signed in
+
+
+def test_a_chinese_browser_gets_chinese_pages_and_redirects_stay_on_this_server(client: Any) -> None:
+    c, _ = client
+    c.cookies.clear()
+    page = c.get("/login", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert 'lang="zh-Hans"' in page.text and "用户名" in page.text
+    r = c.get("/language/en", params={"next": "//evil.example/x"}, follow_redirects=False)
+    assert r.headers["location"] == "/"
+    login = c.post(
+        "/login",
+        data={"username": "alice", "password": PASSWORD, "next": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert login.headers["location"] == "/"
