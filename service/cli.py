@@ -485,9 +485,20 @@ def report(
         ),
     ] = None,
     top: Annotated[int, typer.Option("--top", min=1, max=8)] = 5,
+    language: Annotated[str, typer.Option("--language", help="Language of report.html and report.pdf: en, zh.")] = "en",
 ) -> None:
     """Scan one suspect and write a signed evidence bundle: report.html, report.pdf, evidence.json, inputs."""
+    from service.i18n import LANGUAGES
     from service.reports.bundle import CaseInfo, build_bundle
+    from service.reports.pdf import ReportFontError, cjk_font_file
+
+    if language not in LANGUAGES:
+        raise fail(f"--language {language}: one of {', '.join(LANGUAGES)}")
+    if language != "en":
+        try:
+            cjk_font_file()
+        except ReportFontError as exc:
+            raise fail(str(exc)) from exc
 
     case = CaseInfo()
     if case_file:
@@ -512,7 +523,7 @@ def report(
         raise fail(f"{items[0].name}: {items[0].error}")
     with engine() as e:
         try:
-            bundle = build_bundle(e, items[0], case, Path(out), top)
+            bundle = build_bundle(e, items[0], case, Path(out), top, language)
         except (InputError, IntakeError) as exc:
             raise fail(str(exc)) from exc
     console.print(

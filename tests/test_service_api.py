@@ -203,3 +203,45 @@ def test_health_is_open_and_metrics_are_for_admins(served: Any) -> None:
     metrics = client.get("/api/v1/metrics", headers=people.auth("admin"))
     assert metrics.status_code == 200 and "semblance_registered_works 4.0" in metrics.text
     assert client.get("/api/v1/metrics", headers=people.auth("audrey")).status_code == 403
+
+
+def embedded_fonts(pdf: bytes) -> dict[str, bool]:
+    """Each font of a PDF by name, and whether its glyphs are embedded in the file."""
+    from pypdf import PdfReader
+
+    out = {}
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        for ref in (page["/Resources"].get("/Font") or {}).values():
+            font = ref.get_object()
+            descriptor = font.get("/FontDescriptor")
+            descriptor = descriptor.get_object() if descriptor is not None else {}
+            out[str(font["/BaseFont"])] = any(k in descriptor for k in ("/FontFile", "/FontFile2", "/FontFile3"))
+    return out
+
+
+def test_a_report_in_chinese_embeds_its_cjk_font(served: Any) -> None:
+    from pypdf import PdfReader
+
+    from service.reports.pdf import ReportFontError, cjk_font_file
+
+    try:
+        cjk_font_file()
+    except ReportFontError:
+        pytest.skip("no CJK TrueType font installed (.ci/run installs fonts-wqy-zenhei)")
+    client, people, _ = served
+    case_id = new_case(client, people, number="京-2026-7")
+    scan = client.post(
+        f"/api/v1/cases/{case_id}/scans",
+        headers=people.auth("alice"),
+        files={"files": ("c.jpg", suspect("crop_night_cafe.jpg"))},
+    ).json()
+    base = f"/api/v1/cases/{case_id}/findings/{scan['finding_id']}/report"
+    html = client.get(base, params={"lang": "zh"}, headers=people.auth("alice")).text
+    assert "技术比对报告" in html and "京-2026-7" in html and "法院" in html  # heading, case, the legal note
+    english = client.get(base, params={"lang": "en"}, headers=people.auth("alice")).text
+    assert "Technical comparison report" in english and "技术比对报告" not in english
+    pdf = client.get(base, params={"lang": "zh", "format": "pdf"}, headers=people.auth("alice")).content
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+    assert "技术比对报告" in text and "实质性相似" in text
+    cjk = {name: embedded for name, embedded in embedded_fonts(pdf).items() if "WenQuanYi" in name or "CJK" in name}
+    assert cjk and all(cjk.values())  # the glyphs travel with the PDF

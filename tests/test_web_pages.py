@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 from typing import Any
@@ -9,8 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from service import i18n
 from service.engine import Engine
-from service.web import i18n
 from service.web.app import create_app
 from service.web.settings import ServiceSettings
 from tests.service_support import PASSWORD, add_people, suspect, works_zip
@@ -19,23 +20,38 @@ WEB = Path(__file__).resolve().parents[1] / "service" / "web"
 
 
 def msgids() -> set[str]:
-    """Every literal passed to _() in the templates and the page code."""
+    """Every literal passed to _() in the templates, the page code and the report renderers."""
     found: set[str] = set()
-    for f in [*(WEB / "templates").glob("*.html"), WEB / "pages.py"]:
+    for f in (WEB / "templates").glob("*.html"):
         for m in re.finditer(r"""_\(\s*(?:"([^"\\]*)"|'([^'\\]*)')\s*\)""", f.read_text()):
             found.add(m.group(1) if m.group(1) is not None else m.group(2))
+    service = WEB.parent
+    for f in (
+        WEB / "pages.py",
+        service / "reports" / "sections.py",
+        service / "reports" / "html.py",
+        service / "reports" / "pdf.py",
+    ):
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "_" and node.args:
+                arg = node.args[0]
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    found.add(arg.value)
     return found
 
 
-def test_every_interface_text_has_a_chinese_translation() -> None:
+def test_every_interface_and_report_text_has_a_chinese_translation() -> None:
     ids = msgids()
-    assert len(ids) > 60
+    assert len(ids) > 100
     missing = sorted(ids - set(i18n.catalogue("zh")))
     assert missing == []
-    from service.reports.wording import BASIS, VERBAL_SCALE
+    from service.reports.sections import FAMILY_WORDS, NO_METADATA
+    from service.reports.wording import ABSENCE_NOTE, BASIS, LEGAL_NOTE, LIMITATIONS, PRESENCE_NOTE, VERBAL_SCALE
     from service.web.pages import VERDICT_LABELS
 
-    for text in [*VERDICT_LABELS.values(), *(t for _, _, t in VERBAL_SCALE), *BASIS.values()]:
+    constants = [*VERDICT_LABELS.values(), *(t for _, _, t in VERBAL_SCALE), *BASIS.values(), *LIMITATIONS]
+    constants += [LEGAL_NOTE, ABSENCE_NOTE, PRESENCE_NOTE, NO_METADATA, *FAMILY_WORDS.values(), "copy", "no_match"]
+    for text in constants:  # passed to _() as values from evidence.json
         assert text in i18n.catalogue("zh"), text
 
 

@@ -34,6 +34,7 @@ from detector.signals import build_signals
 from index.keys import fingerprint, load_or_create, load_public, public_pem
 from index.registry import utc_now
 from service.engine import Engine, MatchResult
+from service.i18n import LANGUAGES
 from service.inputs import InputItem
 from service.reports import figures
 from service.reports.wording import ABSENCE_NOTE, LEGAL_NOTE, LIMITATIONS, PRESENCE_NOTE, basis, reading, verbal
@@ -60,9 +61,14 @@ class CheckResult:
     details: dict[str, object] = field(default_factory=dict)
 
 
-def build_bundle(engine: Engine, item: InputItem, case: CaseInfo, out: Path, top_k: int = 5) -> Path:
+def build_bundle(
+    engine: Engine, item: InputItem, case: CaseInfo, out: Path, top_k: int = 5, language: str = "en"
+) -> Path:
     """Scan `item` and write its signed evidence bundle in a new folder under `out`, recorded in the audit trail;
-    returns that folder."""
+    returns that folder. `language` (en or zh) is the language of report.html and report.pdf; evidence.json is the
+    same in both."""
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown report language {language!r}: one of {', '.join(LANGUAGES)}")
     data = item.read()
     image = decode_image(data, item.name, engine.workspace.max_pixels)
     result = engine.scan(InputItem(item.name, reader=lambda: data), top_k=min(top_k, 8))
@@ -71,12 +77,14 @@ def build_bundle(engine: Engine, item: InputItem, case: CaseInfo, out: Path, top
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(item.name.split("!")[-1]).stem).strip("-") or "suspect"
     bundle = _new_folder(out, f"{stem}-bundle")
     try:
-        _write_bundle(engine, bundle, item, data, image, result.matches, result.verdict, case)
+        _write_bundle(engine, bundle, item, data, image, result.matches, result.verdict, case, language)
     except BaseException:
         shutil.rmtree(bundle, ignore_errors=True)  # only the folder this call created: never an earlier bundle
         raise
     engine.record(
-        "report", {"bundle": str(bundle), "case_number": case.case_number, "suspect": item.name}, sha256=image.sha256
+        "report",
+        {"bundle": str(bundle), "case_number": case.case_number, "suspect": item.name, "language": language},
+        sha256=image.sha256,
     )
     return bundle
 
@@ -103,6 +111,7 @@ def _write_bundle(
     found: list[MatchResult],
     overall: str,
     case: CaseInfo,
+    language: str = "en",
 ) -> None:
     from service.reports.html import render_html
     from service.reports.pdf import render_pdf
@@ -190,6 +199,7 @@ def _write_bundle(
         "overall_verdict": overall,
         "conclusion": _conclusion(matches),
         "legal_note": LEGAL_NOTE,
+        "language": language,
     }
     (bundle / "evidence.json").write_text(json.dumps(evidence, indent=2, ensure_ascii=False, default=str))
     key = load_or_create(engine.workspace.home)

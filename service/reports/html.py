@@ -7,10 +7,12 @@ import json
 from html import escape
 from typing import Any
 
+from service.i18n import translator
 from service.reports import sections
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1040px;margin:2em auto;color:#1b1b1b;
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,"Noto Sans CJK SC","WenQuanYi Zen Hei",sans-serif;
+max-width:1040px;margin:2em auto;color:#1b1b1b;
 line-height:1.45;padding:0 1em}
 h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #333;padding-bottom:.2em;margin-top:2em}
 table{border-collapse:collapse;width:100%;margin:.6em 0}td,th{border:1px solid #bbb;padding:.35em .5em;
@@ -43,32 +45,42 @@ def _img(images: dict[str, bytes], name: str, caption: str) -> str:
 
 
 def render_html(ev: dict[str, Any], images: dict[str, bytes]) -> str:
+    """The report in the evidence's language (`ev["language"]`, English when absent)."""
+    lang = ev.get("language", "en")
+    _ = translator(lang)
     sus, method = ev["suspect"], ev["method"]
     title = ev["case"].get("case_number") or sus["name"]
     parts = [
-        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Semblance report {escape(title)}"
-        f"</title><style>{CSS}</style></head><body>"
+        f"<!doctype html><html lang='{'zh-Hans' if lang == 'zh' else 'en'}'><head><meta charset='utf-8'>"
+        f"<title>{escape(_('Semblance report'))} {escape(title)}</title><style>{CSS}</style></head><body>"
     ]
     add = parts.append
-    add("<h1>Technical comparison report</h1>")
+    add(f"<h1>{escape(_('Technical comparison report'))}</h1>")
     add(
-        f"<p class='small'>Generated {escape(ev['generated_at'])} (UTC) by {escape(method['software'])}. "
-        f"Evidence format {escape(ev['format'])}.</p>"
+        "<p class='small'>"
+        + escape(
+            _("Generated {at} (UTC) by {software}. Evidence format {format}.").format(
+                at=ev["generated_at"], software=method["software"], format=ev["format"]
+            )
+        )
+        + "</p>"
     )
-    add("<h2>Case</h2>" + _kv(sections.case_rows(ev)))
+    add(f"<h2>{escape(_('Case'))}</h2>" + _kv(sections.case_rows(ev, _)))
+    verdict = ev["overall_verdict"]
     add(
-        f"<h2>Finding</h2><p>Overall technical verdict: <span class='verdict-{ev['overall_verdict']}'>"
-        f"{escape(ev['overall_verdict'])}</span>.</p><p>{escape(ev['conclusion'])}</p>"
-        f"<p class='note'>{escape(ev['legal_note'])}</p>"
+        f"<h2>{escape(_('Finding'))}</h2><p>{escape(_('Overall technical verdict'))}: "
+        f"<span class='verdict-{escape(verdict)}'>{escape(_(verdict))}</span></p>"
+        f"<p>{escape(sections.conclusion(ev, _))}</p><p class='note'>{escape(_(ev['legal_note']))}</p>"
     )
-    add("<h2>Suspect file</h2>" + _kv(sections.suspect_rows(ev)))
+    add(f"<h2>{escape(_('Suspect file'))}</h2>" + _kv(sections.suspect_rows(ev, _)))
     meta = sus.get("metadata") or {}
-    add("<h3>Metadata found in the file</h3>")
-    add(_kv(list(meta.items())) if meta else f"<p>{sections.NO_METADATA}</p>")
-    add("<h3>AI-generation indicators</h3>")
+    add(f"<h3>{escape(_('Metadata found in the file'))}</h3>")
+    add(_kv(list(meta.items())) if meta else f"<p>{escape(_(sections.NO_METADATA))}</p>")
+    add(f"<h3>{escape(_('AI-generation indicators'))}</h3>")
     if ev["ai_indicators"]:
         add(
-            "<table><tr><th>Where</th><th>Quoted as found</th><th>Reading</th></tr>"
+            f"<table><tr><th>{escape(_('Where'))}</th><th>{escape(_('Quoted as found'))}</th>"
+            f"<th>{escape(_('Reading'))}</th></tr>"
             + "".join(
                 f"<tr><td>{escape(i['where'])}</td><td class='hash'>{escape(i['quote'])}</td><td>{escape(i['reading'])}"
                 "</td></tr>"
@@ -76,26 +88,37 @@ def render_html(ev: dict[str, Any], images: dict[str, bytes]) -> str:
             )
             + "</table>"
         )
-    add(f"<p class='note'>{escape(ev['ai_indicators_note'])}</p>")
+    add(f"<p class='note'>{escape(_(ev['ai_indicators_note']))}</p>")
     for m in ev["matches"]:
-        add(f"<h2>Match {m['rank']}: {escape(m['work'].get('title') or m['ref'])}</h2>")
+        heading = _("Match {rank}: {title}").format(rank=m["rank"], title=m["work"].get("title") or m["ref"])
+        add(f"<h2>{escape(heading)}</h2>")
         add(
-            f"<p>Verdict <span class='verdict-{m['verdict']}'>{escape(m['verdict'])}</span>, fused score "
-            f"<b>{m['score']:.4f}</b>: {escape(m['verbal'])}. {escape(m.get('score_basis_reading', ''))}</p>"
+            f"<p>{escape(_('Verdict'))} <span class='verdict-{escape(m['verdict'])}'>{escape(_(m['verdict']))}</span>, "
+            f"{escape(_('fused score'))} <b>{m['score']:.4f}</b>: {escape(_(m['verbal']))}{escape(_('.'))} "
+            f"{escape(_(m.get('score_basis_reading', '')))}</p>"
         )
-        add("<h3>Registered work</h3>" + _kv(sections.work_rows(m)))
-        for name, caption in sections.figures(m):
+        add(f"<h3>{escape(_('Registered work'))}</h3>" + _kv(sections.work_rows(m, _)))
+        for name, caption in sections.figures(m, _):
             add(_img(images, name, caption))
-        add("<h3>Signals</h3><table><tr><th>Signal</th><th>Values</th><th>Plain-language reading</th></tr>")
-        for name, values in sections.signal_rows(m):
+        add(
+            f"<h3>{escape(_('Signals'))}</h3><table><tr><th>{escape(_('Signal'))}</th><th>{escape(_('Values'))}</th>"
+            f"<th>{escape(_('Plain-language reading'))}</th></tr>"
+        )
+        for (label, values), name in zip(sections.signal_rows(m, _), m["signals"], strict=True):
             add(
-                f"<tr><td>{escape(name)}</td><td class='hash'>{escape(json.dumps(values, ensure_ascii=False))}</td>"
+                f"<tr><td>{escape(label)}</td><td class='hash'>{escape(json.dumps(values, ensure_ascii=False))}</td>"
                 f"<td>{escape(m['readings'].get(name, ''))}</td></tr>"
             )
         add("</table>")
-        add(f"<p>{escape(sections.region_sentence(m))}</p>")
-    add("<h2>Method</h2>" + _kv(sections.method_rows(ev)))
-    add("<h3>Known limitations</h3><ul>" + "".join(f"<li>{escape(x)}</li>" for x in method["limitations"]) + "</ul>")
-    add(f"<h2>Integrity</h2><p>{escape(sections.integrity_text(ev))}</p>")
+        if lang != "en":
+            add(f"<p class='small'>{escape(_('The plain-language readings of the signals are given in English.'))}</p>")
+        add(f"<p>{escape(sections.region_sentence(m, _))}</p>")
+    add(f"<h2>{escape(_('Method'))}</h2>" + _kv(sections.method_rows(ev, _)))
+    add(
+        f"<h3>{escape(_('Known limitations'))}</h3><ul>"
+        + "".join(f"<li>{escape(_(x))}</li>" for x in method["limitations"])
+        + "</ul>"
+    )
+    add(f"<h2>{escape(_('Integrity'))}</h2><p>{escape(sections.integrity_text(ev, _))}</p>")
     add("</body></html>")
     return "\n".join(parts)

@@ -2,14 +2,19 @@
 
 It carries the same content as the HTML: case, finding, suspect intake with hashes, AI indicators, each match
 with its figures and signal readings, the method with error rates, limitations and the integrity statement.
-Long hashes and JSON wrap inside their cells, so nothing is cut off.
+Long hashes and JSON wrap inside their cells, so nothing is cut off. A Chinese report embeds (a subset of) a CJK
+TrueType font from the system, WenQuanYi Zen Hei from Debian's fonts-wqy-zenhei by default, so a court's computer
+shows the same glyphs without any font installed; CFF-based OpenType fonts (Noto CJK) cannot be embedded by
+ReportLab, which is why a TrueType one is required.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -18,8 +23,11 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from service.i18n import translator
 from service.reports import sections
 
 STYLES = getSampleStyleSheet()
@@ -28,6 +36,46 @@ MONO = ParagraphStyle("mono", parent=BODY, fontName="Courier", fontSize=7.5, lea
 KEY = ParagraphStyle("key", parent=BODY, fontName="Helvetica-Bold")
 NOTE = ParagraphStyle("note", parent=BODY, backColor=colors.HexColor("#fff8e1"), borderPadding=4)
 WIDTH = A4[0] - 30 * mm
+CJK_FONT = "SemblanceCJK"
+CJK_FONT_FILES = (
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+    "/usr/share/fonts/truetype/arphic/uming.ttc",
+)
+"""TrueType CJK fonts looked for, in order; SEMBLANCE_CJK_FONT names another file."""
+
+
+class ReportFontError(RuntimeError):
+    """No CJK TrueType font to embed in a Chinese PDF; the message says which package brings one."""
+
+
+def cjk_font_file() -> Path:
+    """The CJK TrueType font a Chinese PDF embeds, or ReportFontError naming what to install."""
+    for candidate in (os.environ.get("SEMBLANCE_CJK_FONT", ""), *CJK_FONT_FILES):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    raise ReportFontError(
+        "a Chinese PDF embeds a CJK TrueType font and none is installed: install Debian's fonts-wqy-zenhei "
+        "(apt-get install fonts-wqy-zenhei) or set SEMBLANCE_CJK_FONT to a .ttf/.ttc file"
+    )
+
+
+def _styles(lang: str) -> tuple[ParagraphStyle, ParagraphStyle, ParagraphStyle, ParagraphStyle, dict[str, Any]]:
+    """Body, mono, key and note styles, and headings, in fonts that have the language's glyphs."""
+    if lang == "en":
+        return BODY, MONO, KEY, NOTE, {k: STYLES[k] for k in ("Title", "Heading2", "Heading3")}
+    if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(TTFont(CJK_FONT, str(cjk_font_file()), subfontIndex=0))
+    cjk = {"fontName": CJK_FONT, "wordWrap": "CJK"}
+    body = ParagraphStyle("body-cjk", parent=BODY, **cjk)
+    heads = {k: ParagraphStyle(f"{k}-cjk", parent=STYLES[k], **cjk) for k in ("Title", "Heading2", "Heading3")}
+    return (
+        body,
+        ParagraphStyle("mono-cjk", parent=MONO, **cjk),
+        ParagraphStyle("key-cjk", parent=KEY, **cjk),
+        ParagraphStyle("note-cjk", parent=NOTE, **cjk),
+        heads,
+    )
 
 
 def _p(text: object, style: ParagraphStyle = BODY) -> Paragraph:
@@ -35,11 +83,16 @@ def _p(text: object, style: ParagraphStyle = BODY) -> Paragraph:
     return Paragraph(escape(s), style)
 
 
-def _table(rows: Sequence[tuple[str, object]], mono_keys: tuple[str, ...] = ()) -> Table:
+def _table(
+    rows: Sequence[tuple[str, object]],
+    mono_keys: tuple[str, ...] = (),
+    fonts: tuple[ParagraphStyle, ParagraphStyle, ParagraphStyle] = (BODY, MONO, KEY),
+) -> Table:
+    body, mono_style, key = fonts
     data = []
     for k, v in rows:
-        mono = k in mono_keys or k.lower().endswith(("sha256", "md5", "fingerprint", "commit"))
-        data.append([_p(k, KEY), _p(v, MONO if mono or not isinstance(v, str) else BODY)])
+        mono = k in mono_keys or k.lower().endswith(("sha256", "sha-256", "md5", "fingerprint", "commit"))
+        data.append([_p(k, key), _p(v, mono_style if mono or not isinstance(v, str) else body)])
     t = Table(data, colWidths=[WIDTH * 0.27, WIDTH * 0.73])
     t.setStyle(
         TableStyle(
@@ -60,6 +113,11 @@ def _image(data: bytes, max_height: float = 95 * mm) -> Image:
 
 
 def render_pdf(ev: dict[str, Any], images: dict[str, bytes]) -> bytes:
+    """The report in the evidence's language (`ev["language"]`, English when absent)."""
+    lang = ev.get("language", "en")
+    _ = translator(lang)
+    body, mono, key, note, head = _styles(lang)
+    fonts = (body, mono, key)
     buf = io.BytesIO()
     sus, method = ev["suspect"], ev["method"]
     doc = SimpleDocTemplate(
@@ -69,58 +127,73 @@ def render_pdf(ev: dict[str, Any], images: dict[str, bytes]) -> bytes:
         rightMargin=15 * mm,
         topMargin=15 * mm,
         bottomMargin=15 * mm,
-        title=f"Semblance report {ev['case'].get('case_number', '')}",
+        title=f"{_('Semblance report')} {ev['case'].get('case_number', '')}",
         author=ev["case"].get("examiner", ""),
+        lang="zh-Hans" if lang == "zh" else "en",
         invariant=True,
     )
+
+    def h(level: str, text: str) -> Paragraph:
+        return Paragraph(escape(text), head[level])
+
     s: list[Any] = [
-        Paragraph("Technical comparison report", STYLES["Title"]),
-        _p(f"Generated {ev['generated_at']} (UTC) by {method['software']}; evidence format {ev['format']}."),
+        h("Title", _("Technical comparison report")),
+        _p(
+            _("Generated {at} (UTC) by {software}. Evidence format {format}.").format(
+                at=ev["generated_at"], software=method["software"], format=ev["format"]
+            ),
+            body,
+        ),
     ]
-    s += [Paragraph("Case", STYLES["Heading2"]), _table(sections.case_rows(ev))]
+    s += [h("Heading2", _("Case")), _table(sections.case_rows(ev, _), fonts=fonts)]
     s += [
-        Paragraph("Finding", STYLES["Heading2"]),
-        _p(f"Overall technical verdict: {ev['overall_verdict']}."),
-        _p(ev["conclusion"]),
+        h("Heading2", _("Finding")),
+        _p(f"{_('Overall technical verdict')}: {_(ev['overall_verdict'])}", body),
+        _p(sections.conclusion(ev, _), body),
         Spacer(1, 3 * mm),
-        _p(ev["legal_note"], NOTE),
+        _p(_(ev["legal_note"]), note),
     ]
-    s += [Paragraph("Suspect file", STYLES["Heading2"]), _table(sections.suspect_rows(ev))]
+    s += [h("Heading2", _("Suspect file")), _table(sections.suspect_rows(ev, _), fonts=fonts)]
     meta = sus.get("metadata") or {}
     s += [
-        Paragraph("Metadata found in the file", STYLES["Heading3"]),
-        _table(list(meta.items())) if meta else _p(sections.NO_METADATA),
+        h("Heading3", _("Metadata found in the file")),
+        _table(list(meta.items()), fonts=fonts) if meta else _p(_(sections.NO_METADATA), body),
     ]
-    s.append(Paragraph("AI-generation indicators", STYLES["Heading3"]))
+    s.append(h("Heading3", _("AI-generation indicators")))
     if ev["ai_indicators"]:
         s.append(
             _table(
                 [(i["where"], f"{i['quote']}  --  {i['reading']}") for i in ev["ai_indicators"]],
                 mono_keys=tuple(i["where"] for i in ev["ai_indicators"]),
+                fonts=fonts,
             )
         )
-    s.append(_p(ev["ai_indicators_note"], NOTE))
+    s.append(_p(_(ev["ai_indicators_note"]), note))
     for m in ev["matches"]:
+        heading = _("Match {rank}: {title}").format(rank=m["rank"], title=m["work"].get("title") or m["ref"])
         s.append(
             KeepTogether(
                 [
-                    Paragraph(f"Match {m['rank']}: {escape(m['work'].get('title') or m['ref'])}", STYLES["Heading2"]),
+                    h("Heading2", heading),
                     _p(
-                        f"Verdict {m['verdict']}, fused score {m['score']:.4f}: {m['verbal']}. "
-                        f"{m.get('score_basis_reading', '')}"
+                        f"{_('Verdict')} {_(m['verdict'])}, {_('fused score')} {m['score']:.4f}: {_(m['verbal'])}"
+                        f"{_('.')} {_(m.get('score_basis_reading', ''))}",
+                        body,
                     ),
                 ]
             )
         )
-        s.append(_table(sections.work_rows(m)))
-        for name, caption in sections.figures(m):
+        s.append(_table(sections.work_rows(m, _), fonts=fonts))
+        for name, caption in sections.figures(m, _):
             if name in images:
-                s += [Spacer(1, 2 * mm), KeepTogether([_image(images[name]), _p(caption)])]
-        s += [Paragraph("Signals", STYLES["Heading3"]), _table(sections.signal_rows(m))]
-        s += [_p(f"{n}: {m['readings'].get(n, '')}") for n in m["signals"]]
-        s.append(_p(sections.region_sentence(m)))
-    s += [Paragraph("Method", STYLES["Heading2"]), _table(sections.method_rows(ev))]
-    s += [Paragraph("Known limitations", STYLES["Heading3"])] + [_p(f"- {x}") for x in method["limitations"]]
-    s += [Paragraph("Integrity", STYLES["Heading2"]), _p(sections.integrity_text(ev))]
+                s += [Spacer(1, 2 * mm), KeepTogether([_image(images[name]), _p(caption, body)])]
+        s += [h("Heading3", _("Signals")), _table(sections.signal_rows(m, _), fonts=fonts)]
+        s += [_p(f"{_(n)}: {m['readings'].get(n, '')}", body) for n in m["signals"]]
+        if lang != "en":
+            s.append(_p(_("The plain-language readings of the signals are given in English."), body))
+        s.append(_p(sections.region_sentence(m, _), body))
+    s += [h("Heading2", _("Method")), _table(sections.method_rows(ev, _), fonts=fonts)]
+    s += [h("Heading3", _("Known limitations"))] + [_p(f"- {_(x)}", body) for x in method["limitations"]]
+    s += [h("Heading2", _("Integrity")), _p(sections.integrity_text(ev, _), body)]
     doc.build(s)
     return buf.getvalue()

@@ -1,53 +1,61 @@
 """The content of a report, as labelled rows and captions, shared by the HTML and the PDF renderers so both
-always say the same thing."""
+always say the same thing, in the report's language (`_`: service.i18n's translator; English by default)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from service.i18n import Translate
+
 Rows = list[tuple[str, object]]
+
+
+def _same(text: str) -> str:
+    return text
+
 
 NO_METADATA = "No EXIF, XMP, IPTC or PNG text metadata was found."
 
 
-def case_rows(ev: dict[str, Any]) -> Rows:
+def case_rows(ev: dict[str, Any], _: Translate = _same) -> Rows:
     case = ev["case"]
     return [
-        ("Case number", case.get("case_number", "")),
-        ("Examiner", case.get("examiner", "")),
-        ("Requesting authority", case.get("authority", "")),
-        ("Date and time (UTC)", ev["generated_at"]),
-        ("Notes", case.get("notes", "")),
+        (_("Case number"), case.get("case_number", "")),
+        (_("Examiner"), case.get("examiner", "")),
+        (_("Requesting authority"), case.get("authority", "")),
+        (_("Date and time (UTC)"), ev["generated_at"]),
+        (_("Notes"), case.get("notes", "")),
     ]
 
 
-def suspect_rows(ev: dict[str, Any]) -> Rows:
+def suspect_rows(ev: dict[str, Any], _: Translate = _same) -> Rows:
     sus = ev["suspect"]
     return [
-        ("File name", sus["name"]),
-        ("Size (bytes)", str(sus["size_bytes"])),
-        ("SHA-256", sus["sha256"]),
-        ("MD5", sus["md5"]),
-        ("Format", sus["format"]),
-        ("Dimensions", f"{sus['width']} x {sus['height']} px"),
-        ("How obtained", sus.get("obtained") or "not stated"),
-        ("Bundle copy", sus["file"]),
+        (_("File name"), sus["name"]),
+        (_("Size (bytes)"), str(sus["size_bytes"])),
+        (_("SHA-256"), sus["sha256"]),
+        (_("MD5"), sus["md5"]),
+        (_("Format"), sus["format"]),
+        (_("Dimensions"), f"{sus['width']} × {sus['height']} px"),
+        (_("How obtained"), sus.get("obtained") or _("not stated")),
+        (_("Bundle copy"), sus["file"]),
     ]
 
 
-def work_rows(m: dict[str, Any]) -> Rows:
+def work_rows(m: dict[str, Any], _: Translate = _same) -> Rows:
     w = m["work"]
     return [
-        ("Reference", m["ref"]),
-        ("Title", w.get("title", "")),
-        ("Author", w.get("author", "")),
-        ("Rights holder", w.get("rights_holder", "")),
-        ("Registration number", w.get("registration_no", "")),
-        ("Source", w.get("source_url", "")),
-        ("Registered (UTC)", w.get("registered_at", "")),
-        ("Registered original SHA-256", w["sha256"]),
-        ("Dimensions", f"{w['width']} x {w['height']} px"),
-        ("Bundle copy", m["original_file"]),
+        (_("Reference"), m["ref"]),
+        (_("Title"), w.get("title", "")),
+        (_("Author"), w.get("author", "")),
+        (_("Rights holder"), w.get("rights_holder", "")),
+        (_("Registration number"), w.get("registration_no", "")),
+        (_("Source"), w.get("source_url", "")),
+        (_("Registered (UTC)"), w.get("registered_at", "")),
+        (_("Registered original SHA-256"), w["sha256"]),
+        (_("Dimensions"), f"{w['width']} × {w['height']} px"),
+        (_("Bundle copy"), m["original_file"]),
     ]
 
 
@@ -66,7 +74,7 @@ FAMILY_WORDS = {
 """Plain words for the families whose rates a calibration measures (scripts/evaluate.py, service/calibrate.py)."""
 
 
-def method_rows(ev: dict[str, Any]) -> Rows:
+def method_rows(ev: dict[str, Any], _: Translate = _same) -> Rows:
     """The method in words; the full records (embedder, signals, index, calibration) are in evidence.json."""
     method = ev["method"]
     th = method["thresholds"]
@@ -74,19 +82,24 @@ def method_rows(ev: dict[str, Any]) -> Rows:
     cal = method.get("calibration") or {"version": th.get("version"), "embedder": th.get("embedder")}
     index = method.get("index") or {}
     return [
-        ("Software", method["software"]),
-        ("Git commit", method["git_commit"]),
-        ("Embedder", f"{emb.get('id')} (weights SHA-256 {emb.get('weights_sha256')})"),
-        ("Signals", ", ".join(f"{s.get('name')} v{s.get('version')}" for s in method["signals"])),
-        ("Index", _index_words(index)),
-        ("Exact re-scoring", method["rescoring"]),
-        ("Calibration", f"{cal.get('version')} ({cal.get('origin', 'packaged')}), for embedder {cal.get('embedder')}"),
-        ("Thresholds", _threshold_words(th)),
-        *rate_rows(th.get("rates") or {}),
+        (_("Software"), method["software"]),
+        (_("Git commit"), method["git_commit"]),
+        (_("Embedder"), f"{emb.get('id')} (weights SHA-256 {emb.get('weights_sha256')})"),
+        (_("Signals"), ", ".join(f"{s.get('name')} v{s.get('version')}" for s in method["signals"])),
+        (_("Index"), _index_words(index, _)),
+        (_("Exact re-scoring"), _(method["rescoring"])),
+        (
+            _("Calibration"),
+            _("{version} ({origin}), for embedder {embedder}").format(
+                version=cal.get("version"), origin=cal.get("origin", "packaged"), embedder=cal.get("embedder")
+            ),
+        ),
+        (_("Thresholds"), _threshold_words(th, _)),
+        *rate_rows(th.get("rates") or {}, _),
     ]
 
 
-def rate_rows(rates: dict[str, Any]) -> Rows:
+def rate_rows(rates: dict[str, Any], _: Translate = _same) -> Rows:
     """The measured error rates at the thresholds in use, as sentences a reader can check: how many unrelated images
     raised each verdict, and how many copies of each family it found, with 95% intervals."""
     rows: Rows = []
@@ -98,9 +111,17 @@ def rate_rows(rates: dict[str, Any]) -> Rows:
         lo, hi = row.get("false_alarm_ci95", [0, 0])
         rows.append(
             (
-                f"False alarms of '{verdict}' ({where} data)",
-                f"{int(row['false_alarms']):,} of {int(row['negatives']):,} unrelated images were given this verdict "
-                f"or a stronger one: {_pct(row['false_alarm_rate'])} (95% interval {_pct(lo)} to {_pct(hi)}).",
+                _("False alarms of '{verdict}' ({where} data)").format(verdict=_(verdict), where=where),
+                _(
+                    "{n} of {total} unrelated images were given this verdict or a stronger one: {rate} "
+                    "(95% interval {lo} to {hi})."
+                ).format(
+                    n=f"{int(row['false_alarms']):,}",
+                    total=f"{int(row['negatives']):,}",
+                    rate=_pct(row["false_alarm_rate"]),
+                    lo=_pct(lo),
+                    hi=_pct(hi),
+                ),
             )
         )
         for family, words in FAMILY_WORDS.items():
@@ -110,17 +131,19 @@ def rate_rows(rates: dict[str, Any]) -> Rows:
             lo, hi = row.get(f"tpr_{family}_ci95", [0, 0])
             rows.append(
                 (
-                    f"Copies found as '{verdict}': {words}",
-                    f"{round(rate * n):,} of {n:,}: {_pct(rate)} (95% interval {_pct(lo)} to {_pct(hi)}).",
+                    _("Copies found as '{verdict}': {family}").format(verdict=_(verdict), family=_(words)),
+                    _("{found} of {n}: {rate} (95% interval {lo} to {hi}).").format(
+                        found=f"{round(rate * n):,}", n=f"{n:,}", rate=_pct(rate), lo=_pct(lo), hi=_pct(hi)
+                    ),
                 )
             )
-    return rows or [("Measured error rates", "not calibrated: no rates were measured for these thresholds")]
+    return rows or [(_("Measured error rates"), _("not calibrated: no rates were measured for these thresholds"))]
 
 
-def signal_rows(m: dict[str, Any]) -> Rows:
+def signal_rows(m: dict[str, Any], _: Translate = _same) -> Rows:
     """Each signal's values, rounded, as one line (the homography matrix and the raw values are in evidence.json)."""
     return [
-        (name, "; ".join(f"{k.replace('_', ' ')} {_number(v)}" for k, v in values.items() if k != "homography"))
+        (_(name), "; ".join(f"{k.replace('_', ' ')} {_number(v)}" for k, v in values.items() if k != "homography"))
         for name, values in m["signals"].items()
     ]
 
@@ -136,51 +159,84 @@ def _number(v: object) -> str:
     return f"{v:.3f}"
 
 
-def _threshold_words(th: dict[str, Any]) -> str:
-    return (
-        f"'derivative' from a score of {th.get('derivative_threshold')}; 'copy' from {th.get('copy_threshold')} with "
-        f"proof: at least {th.get('copy_min_inliers')} keypoint inliers that are at least "
-        f"{float(th.get('copy_min_inlier_ratio') or 0):.0%} of the matches inside the outline, or PDQ hashes within "
-        f"{th.get('copy_max_pdq_distance')} bits. Calibration {th.get('version')}: {th.get('derivation')}"
+def _threshold_words(th: dict[str, Any], _: Translate = _same) -> str:
+    return _(
+        "'derivative' from a score of {derivative}; 'copy' from {copy} with proof: at least {inliers} keypoint inliers "
+        "that are at least {ratio} of the matches inside the outline, or PDQ hashes within {pdq} bits. "
+        "Calibration {version}: {derivation}"
+    ).format(
+        derivative=th.get("derivative_threshold"),
+        copy=th.get("copy_threshold"),
+        inliers=th.get("copy_min_inliers"),
+        ratio=f"{float(th.get('copy_min_inlier_ratio') or 0):.0%}",
+        pdq=th.get("copy_max_pdq_distance"),
+        version=th.get("version"),
+        derivation=th.get("derivation"),
     )
 
 
-def _index_words(index: dict[str, Any]) -> str:
+def _index_words(index: dict[str, Any], _: Translate = _same) -> str:
     types = index.get("types") or {}
     files = index.get("files") or {}
-    parts = [f"{k}: {t}" + (f" (file SHA-256 {files[k]})" if k in files else "") for k, t in types.items()]
-    return f"format {index.get('format')}, registry generation {index.get('generation')}; " + "; ".join(parts)
+    parts = [
+        f"{k}: {t}" + (_(" (file SHA-256 {sha})").format(sha=files[k]) if k in files else "") for k, t in types.items()
+    ]
+    head = _("format {format}, registry generation {generation}").format(
+        format=index.get("format"), generation=index.get("generation")
+    )
+    return head + "; " + "; ".join(parts)
 
 
-def figures(m: dict[str, Any]) -> list[tuple[str, str]]:
+def figures(m: dict[str, Any], _: Translate = _same) -> list[tuple[str, str]]:
     """(bundle path, caption) of a match's figures."""
     rank = m["rank"]
     return [
         (
             f"figures/match-{rank}-side-by-side.jpg",
-            "Suspect (left) and registered original (right); red: the matched region; lines: keypoint correspondences.",
+            _(
+                "Suspect (left) and registered original (right); red: the matched region; lines: keypoint "
+                "correspondences."
+            ),
         ),
         (
             f"figures/match-{rank}-overlay.jpg",
-            "Matched area of the suspect, the original aligned onto it, and their absolute difference.",
+            _("Matched area of the suspect, the original aligned onto it, and their absolute difference."),
         ),
     ]
 
 
-def region_sentence(m: dict[str, Any]) -> str:
-    import json
-
-    return (
-        f"Signals agreeing on their own: {', '.join(m['agreeing_signals']) or 'none'}. Region in the suspect "
-        f"(from {m['region_source']}): {json.dumps(m['region'])}; in the original: "
-        f"{json.dumps(m['reference_region'])}."
+def region_sentence(m: dict[str, Any], _: Translate = _same) -> str:
+    return _(
+        "Signals agreeing on their own: {signals}. Region in the suspect (from {source}): {region}; in the original: "
+        "{reference}."
+    ).format(
+        signals=", ".join(_(a) for a in m["agreeing_signals"]) or _("none"),
+        source=m["region_source"],
+        region=json.dumps(m["region"]),
+        reference=json.dumps(m["reference_region"]),
     )
 
 
-def integrity_text(ev: dict[str, Any]) -> str:
-    return (
-        "This report is part of an evidence bundle whose manifest.json lists the SHA-256 of every file and is "
-        f"signed with the workspace's Ed25519 key (fingerprint {ev.get('signing_key_fingerprint', '')}). "
-        "`semblance verify-report BUNDLE` checks the signature and every hash; `semblance reproduce BUNDLE` "
-        "recomputes every number from the bundle's own input files."
+def integrity_text(ev: dict[str, Any], _: Translate = _same) -> str:
+    return _(
+        "This report is part of an evidence bundle whose manifest.json lists the SHA-256 of every file and is signed "
+        "with the workspace's Ed25519 key (fingerprint {fingerprint}). `semblance verify-report BUNDLE` checks the "
+        "signature and every hash; `semblance reproduce BUNDLE` recomputes every number from the bundle's own input "
+        "files."
+    ).format(fingerprint=ev.get("signing_key_fingerprint", ""))
+
+
+def conclusion(ev: dict[str, Any], _: Translate = _same) -> str:
+    """The conclusion in the report's language, from the matches (evidence.json keeps the English one)."""
+    flagged = [m for m in ev["matches"] if m["verdict"] != "no_match"]
+    if not flagged:
+        return _(
+            "The comparison found no registered work with technical similarity above the method's thresholds. "
+            "This is not proof that no copying happened (see the limitations)."
+        )
+    return " ".join(
+        _("For registered work '{ref}': {verbal} (score {score}, verdict {verdict}).").format(
+            ref=m["ref"], verbal=_(m["verbal"]), score=f"{float(m['score']):.3f}", verdict=_(m["verdict"])
+        )
+        for m in flagged
     )

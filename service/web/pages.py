@@ -21,10 +21,10 @@ from PIL import Image
 from starlette.exceptions import HTTPException
 
 from detector.intake import IntakeError, decode_image
+from service import i18n
 from service.reports.wording import basis, verbal
 from service.store.accounts import LANGUAGES
 from service.store.cases import Case, CaseError
-from service.web import i18n
 from service.web.api.system import sign_in
 from service.web.auth import CSRF_FIELD, PERMISSIONS, SESSION_COOKIE, Principal, identify, store_of
 

@@ -14,8 +14,10 @@ from fastapi import APIRouter, Depends, File, HTTPException, Request, Response, 
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from service.i18n import LANGUAGES
 from service.inputs import InputError, InputItem, from_bytes
 from service.reports.bundle import SIGNATURE, CaseInfo, build_bundle
+from service.reports.pdf import ReportFontError, cjk_font_file
 from service.store.cases import Case, CaseError
 from service.store.findings import Finding
 from service.web import casework
@@ -221,17 +223,24 @@ def download_suspect(
 def report(
     request: Request,
     format: Literal["html", "pdf", "bundle"] = "html",
+    lang: Literal["en", "zh"] | None = None,
     case: Case = Depends(case_of),
     finding: Finding = Depends(finding_of),
     principal: Principal = Depends(caller),
 ) -> Response:
     if finding.result.get("error"):
         raise HTTPException(409, f"{finding.suspect.name} could not be scanned ({finding.result['error']}): no report")
-    bundle = _bundle(request, case, finding, principal)
+    language = lang or (principal.user.language if principal.user.language in LANGUAGES else "en")
+    if language != "en":
+        try:
+            cjk_font_file()
+        except ReportFontError as exc:
+            raise HTTPException(409, str(exc)) from exc
+    bundle = _bundle(request, case, finding, principal, language)
     request.app.state.gate.record(
         principal.actor,
         "download",
-        {"what": f"report {format}", "finding_id": finding.id, "bundle": bundle.name},
+        {"what": f"report {format}", "finding_id": finding.id, "bundle": bundle.name, "language": language},
         sha256=finding.suspect.sha256,
     )
     if format == "bundle":
@@ -241,10 +250,10 @@ def report(
     return Response((bundle / name).read_bytes(), media_type=media, headers=headers)
 
 
-def _bundle(request: Request, case: Case, finding: Finding, principal: Principal) -> Path:
-    """The finding's signed bundle, made on first request and kept (under reports/case-N/finding-M/)."""
+def _bundle(request: Request, case: Case, finding: Finding, principal: Principal, language: str) -> Path:
+    """The finding's signed bundle in `language`, made on first request and kept (reports/case-N/finding-M/LANG/)."""
     home: Path = request.app.state.settings.home
-    folder = home / "reports" / f"case-{case.id}" / f"finding-{finding.id}"
+    folder = home / "reports" / f"case-{case.id}" / f"finding-{finding.id}" / language
     store = store_of(request)
     data = store.findings.data(finding.suspect)
     info = CaseInfo(
@@ -260,7 +269,9 @@ def _bundle(request: Request, case: Case, finding: Finding, principal: Principal
         made = sorted(p.parent for p in folder.glob(f"*/{SIGNATURE}")) if folder.is_dir() else []
         if made:
             return made[0]
-        return build_bundle(engine, InputItem(finding.suspect.name, reader=lambda: data), info, folder)
+        return build_bundle(
+            engine, InputItem(finding.suspect.name, reader=lambda: data), info, folder, language=language
+        )
 
 
 def _zipped(folder: Path) -> bytes:

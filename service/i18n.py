@@ -1,9 +1,10 @@
-"""Languages of the web UI and the reports: English in the code, Simplified Chinese in a gettext catalogue.
+"""Languages of the web UI and the evidence reports: English in the code, Simplified Chinese in a gettext
+catalogue.
 
-The catalogue is a plain .po file (`locales/zh/LC_MESSAGES/messages.po`, read with Babel), so translators edit it
-with any gettext tool and nothing binary is committed; `pybabel extract -F babel.cfg` finds new strings. A person's
-language is, in order: the one they chose (saved on their account, or the `semblance_lang` cookie before signing
-in), then the browser's Accept-Language.
+The catalogue is a plain .po file (`service/locales/zh/LC_MESSAGES/messages.po`, read with Babel), so translators
+edit it with any gettext tool and nothing binary is committed; `pybabel extract -F babel.cfg` finds new strings.
+A person's language is, in order: the one they chose (saved on their account, or the `semblance_lang` cookie
+before signing in), then the browser's Accept-Language.
 """
 
 from __future__ import annotations
