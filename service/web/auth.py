@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
 
 from index.audit import Actor
 from service.store import Store
@@ -23,6 +23,10 @@ SESSION_COOKIE = "semblance_session"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+MAX_ID = 2**63 - 1
+"""Ids are SQLite integers: a larger number is a bad request (422), not a server error."""
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 ALL_ROLES = ("admin", "registrar", "investigator", "auditor")
 PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -134,7 +138,7 @@ def caller(request: Request) -> Principal:
     return principal
 
 
-def case_of(request: Request, case_id: int) -> Case:
+def case_of(request: Request, case_id: Id) -> Case:
     """The case with this id if it is shared with the caller; 404 otherwise, whether or not it exists."""
     case = store_of(request).cases.visible(case_id, caller(request).user.id)
     if case is None:

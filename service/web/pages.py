@@ -26,7 +26,7 @@ from service.reports.wording import basis, verbal
 from service.store.accounts import LANGUAGES
 from service.store.cases import Case, CaseError
 from service.web.api.system import sign_in
-from service.web.auth import CSRF_FIELD, PERMISSIONS, SESSION_COOKIE, Principal, identify, store_of
+from service.web.auth import CSRF_FIELD, PERMISSIONS, SESSION_COOKIE, Id, Principal, identify, store_of
 
 HERE = Path(__file__).parent
 DISPLAY_SIDE = 1200
@@ -196,7 +196,7 @@ async def create_case(request: Request) -> Response:
 
 
 @router.get("/cases/{case_id}")
-def case_page(case_id: int, request: Request) -> Response:
+def case_page(case_id: Id, request: Request) -> Response:
     principal = person(request, "cases")
     case = visible_case(request, principal, case_id)
     store = store_of(request)
@@ -211,7 +211,7 @@ def case_page(case_id: int, request: Request) -> Response:
 
 
 @router.post("/cases/{case_id}/share")
-async def share_case(case_id: int, request: Request) -> Response:
+async def share_case(case_id: Id, request: Request) -> Response:
     principal = person(request, "cases")
     case = visible_case(request, principal, case_id)
     form = await checked_form(request, principal)
@@ -225,7 +225,7 @@ async def share_case(case_id: int, request: Request) -> Response:
 
 
 @router.post("/cases/{case_id}/close")
-async def close_case(case_id: int, request: Request) -> Response:
+async def close_case(case_id: Id, request: Request) -> Response:
     principal = person(request, "cases")
     case = visible_case(request, principal, case_id)
     await checked_form(request, principal)
@@ -235,7 +235,7 @@ async def close_case(case_id: int, request: Request) -> Response:
 
 
 @router.get("/cases/{case_id}/findings/{finding_id}")
-def finding_page(case_id: int, finding_id: int, request: Request) -> Response:
+def finding_page(case_id: Id, finding_id: Id, request: Request) -> Response:
     principal = person(request, "cases")
     case = visible_case(request, principal, case_id)
     finding = store_of(request).findings.in_case(case.id, finding_id)
@@ -285,7 +285,7 @@ def _box(polygon: list[list[float]]) -> tuple[tuple[float, float], tuple[float, 
 
 # -- pictures ---------------------------------------------------------------------------------------
 @router.get("/pictures/cases/{case_id}/findings/{finding_id}.jpg")
-def suspect_picture(case_id: int, finding_id: int, request: Request) -> Response:
+def suspect_picture(case_id: Id, finding_id: Id, request: Request) -> Response:
     principal = person(request, "cases")
     case = visible_case(request, principal, case_id)
     store = store_of(request)

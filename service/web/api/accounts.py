@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from service.store.accounts import AccountError
-from service.web.auth import Principal, caller, guard, store_of
+from service.web.auth import Id, Principal, caller, guard, store_of
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"])
 
@@ -21,7 +21,7 @@ class NewUser(BaseModel):
 
 
 class NewKey(BaseModel):
-    user_id: int
+    user_id: int = Field(ge=1, le=2**63 - 1)
     label: str = Field(default="", max_length=200)
 
 
@@ -58,7 +58,7 @@ def create_key(body: NewKey, request: Request, principal: Principal = Depends(ca
 
 
 @router.delete("/api-keys/{key_id}", summary="Revoke an API key", **guard("accounts"))
-def revoke_key(key_id: int, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
+def revoke_key(key_id: Id, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
     key = store_of(request).accounts.revoke_key(key_id)
     if key is None:
         raise HTTPException(404, f"no API key {key_id}")

@@ -7,10 +7,10 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, File, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -21,7 +21,7 @@ from service.reports.pdf import ReportFontError, cjk_font_file
 from service.store.cases import Case, CaseError
 from service.store.findings import Finding
 from service.web import casework
-from service.web.auth import Principal, caller, case_of, guard, store_of
+from service.web.auth import MAX_ID, Id, Principal, caller, case_of, guard, store_of
 from service.web.uploads import IMAGE_KINDS, safe_name, sniff
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -156,7 +156,7 @@ async def scan(
 
 
 @router.get("/{case_id}/jobs/{job_id}", summary="A scan job's progress", **guard("cases", case=True))
-def get_job(job_id: int, request: Request, case: Case = Depends(case_of)) -> dict[str, Any]:
+def get_job(job_id: Id, request: Request, case: Case = Depends(case_of)) -> dict[str, Any]:
     store = store_of(request)
     job = store.jobs.in_case(case.id, job_id)
     if job is None:
@@ -167,7 +167,7 @@ def get_job(job_id: int, request: Request, case: Case = Depends(case_of)) -> dic
 
 @router.post("/{case_id}/jobs/{job_id}/cancel", summary="Cancel a scan job", **guard("cases", case=True))
 def cancel_job(
-    job_id: int, request: Request, case: Case = Depends(case_of), principal: Principal = Depends(caller)
+    job_id: Id, request: Request, case: Case = Depends(case_of), principal: Principal = Depends(caller)
 ) -> dict[str, Any]:
     store = store_of(request)
     if store.jobs.in_case(case.id, job_id) is None:
@@ -181,14 +181,18 @@ def cancel_job(
 
 @router.get("/{case_id}/findings", summary="A case's findings, most severe first", **guard("cases", case=True))
 def list_findings(
-    request: Request, job_id: int | None = None, limit: int = 200, offset: int = 0, case: Case = Depends(case_of)
+    request: Request,
+    job_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    limit: int = 200,
+    offset: int = 0,
+    case: Case = Depends(case_of),
 ) -> dict[str, Any]:
     limit, offset = max(1, min(limit, 1000)), max(0, offset)
     found = store_of(request).findings.of_case(case.id, job_id)
     return {"total": len(found), "findings": [f.to_json() for f in found[offset : offset + limit]]}
 
 
-def finding_of(finding_id: int, request: Request, case: Case = Depends(case_of)) -> Finding:
+def finding_of(finding_id: Id, request: Request, case: Case = Depends(case_of)) -> Finding:
     """The finding with this id in this case, or 404."""
     finding = store_of(request).findings.in_case(case.id, finding_id)
     if finding is None:
