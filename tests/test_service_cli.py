@@ -1,0 +1,161 @@
+"""The service's command line: users and API keys made from the shell (audited as the operating-system user), and
+`semblance serve` over plain HTTP and over TLS with a certificate it makes, the cookie's Secure flag following."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PASSWORD = "a long office password"
+
+
+def semblance(home: Path, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    p = subprocess.run(
+        [sys.executable, "-m", "service.cli", "--home", str(home), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=600,
+    )
+    if check:
+        assert p.returncode == 0, p.stderr + p.stdout
+    return p
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    h = tmp_path_factory.mktemp("cli") / "ws"
+    semblance(h, "init", "--embedder", "effnet-lite0")
+    semblance(h, "users", "add", "chief", "--role", "admin", "--password-stdin", stdin=PASSWORD + "\n")
+    semblance(
+        h, "users", "add", "ivy", "--role", "investigator", "--language", "zh", "--password-stdin", stdin=PASSWORD
+    )
+    return h
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(home: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """`semblance serve` in its own process (with the test's parameters as options); yields its base URL."""
+    port = free_port()
+    extra = list(getattr(request, "param", []))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "--home", str(home), "serve", "--port", str(port), *extra],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "300"},
+    )
+    scheme = "https" if "--tls-self-signed" in extra else "http"
+    base = f"{scheme}://127.0.0.1:{port}"
+    try:
+        with httpx.Client(verify=False, trust_env=False) as http:
+            for _ in range(300):
+                try:
+                    if http.get(f"{base}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+                    assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+        yield base
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def test_users_and_keys_from_the_shell_are_hashed_audited_and_revocable(home: Path) -> None:
+    users = json.loads(semblance(home, "users", "list", "--json").stdout)
+    assert [(u["username"], u["role"], u["language"]) for u in users] == [
+        ("chief", "admin", ""),
+        ("ivy", "investigator", "zh"),
+    ]
+    short = semblance(
+        home, "users", "add", "xavier", "--role", "auditor", "--password-stdin", stdin="short", check=False
+    )
+    assert short.returncode == 2 and "at least" in short.stderr and "Traceback" not in short.stderr
+    made = semblance(home, "api-keys", "create", "ivy", "--label", "scanner")
+    secret = made.stdout.strip()
+    assert secret.startswith("smb_") and "shown once" in made.stderr
+    assert secret not in (home / "service.sqlite").read_bytes().decode("latin-1")
+    listed = json.loads(semblance(home, "api-keys", "list", "--json").stdout)
+    assert listed[0]["label"] == "scanner" and secret not in json.dumps(listed)
+    semblance(home, "api-keys", "revoke", str(listed[0]["id"]))
+    assert json.loads(semblance(home, "api-keys", "list", "--json").stdout)[0]["revoked_at"]
+    trail = json.loads(semblance(home, "audit", "show", "--json").stdout)
+    actions = [(e["action"], e["who"].startswith("os:")) for e in trail]
+    assert (
+        ("user added", True) in actions
+        and ("api key created", True) in actions
+        and ("api key revoked", True) in actions
+    )
+    assert semblance(home, "audit", "verify").returncode == 0
+
+
+def test_serve_over_plain_http_sets_a_cookie_without_secure(home: Path, server: str) -> None:
+    base = server
+    with httpx.Client(base_url=base, trust_env=False) as http:
+        r = http.post("/api/v1/session", json={"username": "ivy", "password": PASSWORD})
+        assert r.status_code == 200
+        cookie = r.headers["set-cookie"]
+        assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie
+        assert http.get("/cases", headers={"Accept-Language": "en"}).status_code == 200
+
+
+@pytest.mark.parametrize("server", [["--tls-self-signed"]], indirect=True)
+def test_serve_with_its_own_certificate_sets_secure_cookies(home: Path, server: str) -> None:
+    base = server
+    assert base.startswith("https://")
+    with httpx.Client(base_url=base, verify=False, trust_env=False) as http:
+        r = http.post("/api/v1/session", json={"username": "ivy", "password": PASSWORD})
+        assert r.status_code == 200 and "Secure" in r.headers["set-cookie"]
+    from service.web.tls import fingerprint
+
+    assert (home / "tls" / "server.key").stat().st_mode & 0o077 == 0
+    expected = fingerprint(home / "tls" / "server.crt")
+    assert re.fullmatch(r"([0-9A-F]{2}:){31}[0-9A-F]{2}", expected)
+
+
+def test_the_fingerprint_printed_at_start_is_the_certificates(home: Path, tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "--home", str(home), "serve", "--port", str(port), "--tls-self-signed"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "300"},
+    )
+    try:
+        with httpx.Client(verify=False, trust_env=False) as http:
+            for _ in range(300):
+                try:
+                    if http.get(f"https://127.0.0.1:{port}/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    from service.web.tls import fingerprint
+
+    assert fingerprint(home / "tls" / "server.crt") in out
