@@ -67,6 +67,8 @@ def create_app(settings: ServiceSettings, engine: Engine | None = None) -> FastA
         description="Register original works, scan suspect images in cases, and download evidence reports. "
         "Authenticate with `Authorization: Bearer <API key>` or a sign-in session (POST /api/v1/session).",
         lifespan=lifespan,
+        docs_url=None,  # Swagger UI and ReDoc load their scripts from a CDN: an offline office has none
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()
