@@ -26,7 +26,7 @@ from service.web.app import create_app
 from service.web.gate import EngineGate
 from service.web.jobs import JobRunner
 from service.web.settings import ServiceSettings
-from tests.service_support import DEMO, add_people, suspect, works_zip
+from tests.service_support import DEMO, add_people, suspect, suspects_zip, works_zip
 
 SUSPECTS = sorted(p.name for p in (DEMO / "suspects").glob("*.jpg"))
 
@@ -191,3 +191,26 @@ def test_twenty_concurrent_scans_during_a_registration_lose_nothing(office: Any,
         assert again["verdict"] == "copy" and again["matches"][0]["ref"] == "coffee-upside-down"  # index consistent
     server.should_exit = True
     thread.join(10)
+
+
+def test_a_cancelled_job_stops_between_items_and_keeps_what_it_found(office: Any) -> None:
+    home, engine, people = office
+    app = create_app(ServiceSettings(home=home), engine=engine)
+    with TestClient(app) as client:
+        case = client.post("/api/v1/cases", headers=people.auth("alice"), json={"number": "CANCEL-1"}).json()["case"]
+        gate = app.state.gate
+        with gate.use(Actor("user:test", "holding the engine")):  # the runner waits for the engine meanwhile
+            r = client.post(
+                f"/api/v1/cases/{case['id']}/scans",
+                headers=people.auth("alice"),
+                files={"files": ("p.zip", suspects_zip(SUSPECTS))},
+            )
+            assert r.status_code == 202
+            job_id = r.json()["job"]["id"]
+            cancelled = client.post(f"/api/v1/cases/{case['id']}/jobs/{job_id}/cancel", headers=people.auth("alice"))
+            assert cancelled.json()["job"]["state"] == "cancelled"
+        time.sleep(1.0)  # the item the runner had in hand finishes; no other starts
+        job = client.get(f"/api/v1/cases/{case['id']}/jobs/{job_id}", headers=people.auth("alice")).json()["job"]
+        assert job["state"] == "cancelled" and job["done"] <= 1 < job["total"]
+        found = client.get(f"/api/v1/cases/{case['id']}/findings", headers=people.auth("alice")).json()
+        assert found["total"] == job["done"]
