@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from index.audit import GENESIS, Actor, ChainReport, Entry, current_actor, entry_hash, verify
+from index.connections import ThreadConnections
 
 SCHEMA_VERSION = 4
 
@@ -146,9 +146,9 @@ class Registry:
     def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = path
         self.read_only = read_only
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._guard = threading.Lock()
+        self._connections = ThreadConnections(
+            (lambda: _connect_read_only(path)) if read_only else (lambda: _connect(path))
+        )
         db = self.db  # the first connection: a damaged file fails here, at open
         if not read_only:
             db.executescript(SCHEMA)
@@ -167,13 +167,7 @@ class Registry:
     @property
     def db(self) -> sqlite3.Connection:
         """This thread's connection (opened on first use)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if conn is None:
-            conn = _connect_read_only(self.path) if self.read_only else _connect(self.path)
-            self._local.db = conn
-            with self._guard:
-                self._connections.append(conn)
-        return conn
+        return self._connections.get()
 
     def _migrate(self, fresh: bool) -> None:
         """Apply the migrations this registry lacks, each with its version bump in one transaction."""
@@ -191,11 +185,7 @@ class Registry:
                     self._audit("migrate", "", "", {"from_schema": target - 1, "to_schema": target})
 
     def close(self) -> None:
-        with self._guard:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._connections.close_all()
 
     # -- meta and embedders -------------------------------------------------------------------------
     def generation(self) -> int:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from service.store import Store
 
@@ -63,3 +66,56 @@ def suspects_zip(names: list[str]) -> bytes:
 
 def suspect(name: str) -> bytes:
     return (DEMO / "suspects" / name).read_bytes()
+
+
+@contextmanager
+def office(home: Path, **settings: Any) -> Iterator[tuple[Any, People, Any]]:
+    """A workspace at `home` (default embedder) with one user per role and the demo works registered through the
+    API by the registrar; yields a TestClient whose lifespan is running, the people, and the engine."""
+    from fastapi.testclient import TestClient
+
+    from service.engine import Engine
+    from service.web.app import create_app
+    from service.web.settings import ServiceSettings
+
+    engine = Engine.init(str(home), ["auto"])
+    people = add_people(home)
+    settings.setdefault("rate_per_minute", 1_000_000)
+    try:
+        with TestClient(create_app(ServiceSettings(home=home, **settings), engine=engine)) as client:
+            r = client.post("/api/v1/works", headers=people.auth("registrar"), files={"files": ("w.zip", works_zip())})
+            assert r.status_code == 200 and [x["status"] for x in r.json()["results"]] == ["registered"] * 4, r.text
+            yield client, people, engine
+    finally:
+        engine.close()
+
+
+@contextmanager
+def served_over_http(app: Any) -> Iterator[str]:
+    """`app` served by uvicorn on a free port of 127.0.0.1 in a thread; yields its base URL once it answers."""
+    import socket
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    with httpx.Client(trust_env=False) as http:
+        for _ in range(300):
+            try:
+                if http.get(f"{base}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.05)
+    try:
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -13,10 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from service.engine import Engine
-from service.web.app import create_app
-from service.web.settings import ServiceSettings
-from tests.service_support import USERS, add_people, suspect, suspects_zip, works_zip
+from tests.service_support import USERS, suspect, suspects_zip
+from tests.service_support import office as open_office
 
 OPEN = {("get", "/healthz"), ("post", "/api/v1/session")}
 
@@ -30,11 +28,7 @@ def png() -> bytes:
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> Any:
     home = tmp_path_factory.mktemp("office")
-    engine = Engine.init(str(home), ["auto"])
-    people = add_people(home)
-    app = create_app(ServiceSettings(home=home, rate_per_minute=100_000), engine=engine)
-    with TestClient(app) as client:
-        client.post("/api/v1/works", headers=people.auth("registrar"), files={"files": ("w.zip", works_zip())})
+    with open_office(home) as (client, people, _):
         ids: dict[str, Any] = {"ref": "vangogh-night-cafe", "key_id": 1}
         for who in ("alice", "bob"):
             case = client.post("/api/v1/cases", headers=people.auth(who), json={"number": f"SECRET-{who}"}).json()
@@ -51,11 +45,10 @@ def office(tmp_path_factory: pytest.TempPathFactory) -> Any:
             ).json()["job"]
             ids[who] = {"case_id": cid, "finding_id": scan["finding_id"], "job_id": job["id"]}
         for _ in range(300):  # let the jobs finish, so nothing changes under the matrix
-            if not app.state.store.jobs.open_jobs():
+            if not client.app.state.store.jobs.open_jobs():
                 break
             time.sleep(0.1)
         yield client, people, ids
-    engine.close()
 
 
 def operations(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:

@@ -12,25 +12,15 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.engine import Engine
 from service.reports.bundle import verify_bundle
-from service.web.app import create_app
-from service.web.settings import ServiceSettings
-from tests.service_support import PASSWORD, People, add_people, suspect, suspects_zip, works_zip
+from tests.service_support import PASSWORD, People, office, suspect, suspects_zip
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Any:
     home = tmp_path_factory.mktemp("office")
-    engine = Engine.init(str(home), ["auto"])
-    people = add_people(home)
-    app = create_app(ServiceSettings(home=home, rate_per_minute=100_000), engine=engine)
-    with TestClient(app) as client:
-        r = client.post("/api/v1/works", headers=people.auth("registrar"), files={"files": ("works.zip", works_zip())})
-        assert r.status_code == 200, r.text
-        assert [x["status"] for x in r.json()["results"]] == ["registered"] * 4
+    with office(home) as (client, people, _):
         yield client, people, home
-    engine.close()
 
 
 def new_case(client: TestClient, people: People, who: str = "alice", number: str = "BJ-2026-1") -> int:

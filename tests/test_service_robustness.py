@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -15,18 +13,17 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image
 
 from index.audit import Actor
-from service.engine import Engine
 from service.store import Store
 from service.web.app import create_app
 from service.web.gate import EngineGate
 from service.web.jobs import JobRunner
 from service.web.settings import ServiceSettings
-from tests.service_support import DEMO, add_people, suspect, suspects_zip, works_zip
+from tests.service_support import DEMO, served_over_http, suspect, suspects_zip
+from tests.service_support import office as open_office
 
 SUSPECTS = sorted(p.name for p in (DEMO / "suspects").glob("*.jpg"))
 
@@ -34,13 +31,8 @@ SUSPECTS = sorted(p.name for p in (DEMO / "suspects").glob("*.jpg"))
 @pytest.fixture(scope="module")
 def office(tmp_path_factory: pytest.TempPathFactory) -> Any:
     home = tmp_path_factory.mktemp("office")
-    engine = Engine.init(str(home), ["auto"])
-    people = add_people(home)
-    with TestClient(create_app(ServiceSettings(home=home, rate_per_minute=100_000), engine=engine)) as client:
-        r = client.post("/api/v1/works", headers=people.auth("registrar"), files={"files": ("w.zip", works_zip())})
-        assert r.status_code == 200
-    yield home, engine, people
-    engine.close()
+    with open_office(home) as (_, people, engine):
+        yield home, engine, people
 
 
 def test_rate_limits_answer_429_with_retry_after(office: Any) -> None:
@@ -126,32 +118,10 @@ def test_a_job_cut_off_by_a_restart_resumes_and_records_each_suspect_once(office
         assert sorted(f["suspect"]["name"] for f in found) == SUSPECTS  # each once: nothing lost, nothing twice
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_twenty_concurrent_scans_during_a_registration_lose_nothing(office: Any, tmp_path: Path) -> None:
     home, engine, people = office
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(ServiceSettings(home=home), engine=engine), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=base, trust_env=False, timeout=120) as http:
-        for _ in range(100):
-            if not thread.is_alive():
-                break
-            try:
-                if http.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    app = create_app(ServiceSettings(home=home), engine=engine)
+    with served_over_http(app) as base, httpx.Client(base_url=base, trust_env=False, timeout=120) as http:
         case = http.post("/api/v1/cases", headers=people.auth("alice"), json={"number": "LOAD-1"}).json()["case"]
         new_work = Image.open(io.BytesIO(suspect("unrelated_coffee.jpg"))).rotate(180)
         buf = io.BytesIO()
@@ -189,8 +159,6 @@ def test_twenty_concurrent_scans_during_a_registration_lose_nothing(office: Any,
             files={"files": ("again.jpg", buf.getvalue())},
         ).json()
         assert again["verdict"] == "copy" and again["matches"][0]["ref"] == "coffee-upside-down"  # index consistent
-    server.should_exit = True
-    thread.join(10)
 
 
 def test_a_cancelled_job_stops_between_items_and_keeps_what_it_found(office: Any) -> None:

@@ -11,10 +11,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service import i18n
-from service.engine import Engine
-from service.web.app import create_app
-from service.web.settings import ServiceSettings
-from tests.service_support import PASSWORD, add_people, suspect, works_zip
+from tests.service_support import PASSWORD, office, suspect
 
 WEB = Path(__file__).resolve().parents[1] / "service" / "web"
 
@@ -66,13 +63,8 @@ def test_the_language_follows_the_choice_then_the_browser() -> None:
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    home = tmp_path_factory.mktemp("office")
-    engine = Engine.init(str(home), ["auto"])
-    people = add_people(home)
-    with TestClient(create_app(ServiceSettings(home=home, rate_per_minute=100_000), engine=engine)) as c:
-        c.post("/api/v1/works", headers=people.auth("registrar"), files={"files": ("w.zip", works_zip())})
+    with office(tmp_path_factory.mktemp("office")) as (c, people, _):
         yield c, people
-    engine.close()
 
 
 def signed_in(c: TestClient, username: str) -> str:

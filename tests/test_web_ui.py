@@ -7,21 +7,14 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
 
-from service.engine import Engine
-from service.web.app import create_app
-from service.web.settings import ServiceSettings
-from tests.service_support import PASSWORD, add_people, suspects_zip, works_zip
+from tests.service_support import PASSWORD, served_over_http, suspects_zip
+from tests.service_support import office as open_office
 
 CHROMIUM = Path("/usr/bin/chromium")
 FLAGS = [
@@ -36,36 +29,13 @@ FLAGS = [
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (.ci/run installs it)")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
-    home = tmp_path_factory.mktemp("office")
-    engine = Engine.init(str(home), ["auto"])
-    people = add_people(home)
-    port = free_port()
-    app = create_app(ServiceSettings(home=home, rate_per_minute=100_000), engine=engine)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    with httpx.Client(base_url=base, trust_env=False, timeout=120) as http:
-        for _ in range(200):
-            try:
-                if http.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
-        r = http.post("/api/v1/works", headers=people.auth("registrar"), files={"files": ("w.zip", works_zip())})
-        assert r.status_code == 200
-    yield base, people
-    server.should_exit = True
-    thread.join(10)
-    engine.close()
+    with (
+        open_office(tmp_path_factory.mktemp("office")) as (client, people, _),
+        served_over_http(client.app) as base,
+    ):
+        yield base, people
 
 
 @pytest.fixture(scope="module")

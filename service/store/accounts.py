@@ -159,7 +159,9 @@ class Accounts:
         """A new sign-in session: returns the cookie's token (shown once) and the session."""
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(24)
-        expires = (datetime.now(UTC) + timedelta(hours=SESSION_HOURS)).isoformat(timespec="seconds")
+        expires = (
+            (datetime.now(UTC) + timedelta(hours=SESSION_HOURS)).isoformat(timespec="seconds").replace("+00:00", "Z")
+        )
         with self._db.transaction() as db:
             db.execute("DELETE FROM sessions WHERE expires_at < ?", (utc_now(),))
             db.execute(

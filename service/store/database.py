@@ -7,11 +7,12 @@ file runs the migrations it lacks, each in its own transaction, and a file from 
 from __future__ import annotations
 
 import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
+
+from index.connections import ThreadConnections
+from index.registry import utc_now as utc_now  # one timestamp format for every record
 
 SCHEMA_VERSION = 1
 
@@ -108,18 +109,12 @@ class StoreVersionError(RuntimeError):
     """The service database was written by a newer Semblance."""
 
 
-def utc_now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 class Database:
     """The service database at `path`: `db` is this thread's connection, `transaction()` one atomic write."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._guard = threading.Lock()
+        self._connections = ThreadConnections(lambda: _connect(path))
         db = self.db
         db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', '0')")
@@ -127,18 +122,7 @@ class Database:
 
     @property
     def db(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if conn is None:
-            # check_same_thread=False only so that close() may close every thread's connection
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.row_factory = sqlite3.Row
-            self._local.db = conn
-            with self._guard:
-                self._connections.append(conn)
-        return conn
+        return self._connections.get()
 
     def version(self) -> int:
         return int(self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
@@ -173,8 +157,14 @@ class Database:
         db.execute("COMMIT")
 
     def close(self) -> None:
-        with self._guard:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        self._connections.close_all()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    # check_same_thread=False only so that close() may close every thread's connection; each is used by its own
+    conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.row_factory = sqlite3.Row
+    return conn

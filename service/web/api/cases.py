@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
@@ -182,7 +182,7 @@ def cancel_job(
 @router.get("/{case_id}/findings", summary="A case's findings, most severe first", **guard("cases", case=True))
 def list_findings(
     request: Request,
-    job_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    job_id: int | None = Query(default=None, ge=1, le=MAX_ID),
     limit: int = 200,
     offset: int = 0,
     case: Case = Depends(case_of),

@@ -1,0 +1,35 @@
+"""One SQLite connection per thread, all closable at once: how the registry and the service store serve a server's
+worker threads (a sqlite3 connection must not be used by two threads at a time)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+
+
+class ThreadConnections:
+    """Connections made by `connect` on first use in each thread; `close_all` closes every one of them."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection]) -> None:
+        self._connect = connect
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+
+    def get(self) -> sqlite3.Connection:
+        """This thread's connection (opened on first use)."""
+        conn: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.db = conn
+            with self._guard:
+                self._all.append(conn)
+        return conn
+
+    def close_all(self) -> None:
+        with self._guard:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()
+        self._local = threading.local()
