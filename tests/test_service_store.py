@@ -65,7 +65,9 @@ def test_cases_are_visible_to_members_only_and_a_suspect_has_one_finding(store: 
     data = b"\x89PNG fake bytes"
     suspect = store.findings.receive(case.id, "x.png", data, hashlib.sha256(data).hexdigest(), "user:alice", "t")
     assert store.findings.data(suspect) == data
-    first = store.findings.record(suspect, {"verdict": "copy", "matches": [{"ref": "w", "score": 0.9}]}, "upload")
+    first = store.findings.record(
+        suspect, {"verdict": "copy", "matches": [{"ref": "w", "score": 0.9, "verdict": "copy"}]}, "upload"
+    )
     again = store.findings.record(suspect, {"verdict": "no_match", "matches": []}, "upload")
     assert again == first and store.findings.counts(case.id) == {"copy": 1}
     assert store.findings.in_case(case.id + 1, first.id) is None

@@ -162,3 +162,10 @@ def _shrunk(rgb: np.ndarray) -> np.ndarray:
 
 
 _DIHEDRAL = ("none", "rotate90", "rotate180", "rotate270", "flip_x", "flip_y", "transpose", "transverse")
+
+
+def pdq_of(rgb: np.ndarray) -> tuple[bytes, int]:
+    """The PDQ hash of a picture as it is (32 bytes, no rotations) and PDQ's quality score: the key by which a
+    sweep links near-identical re-uploads of one image."""
+    bits, quality = pdqhash.compute(_shrunk(rgb))
+    return np.packbits(np.asarray(bits, dtype=np.uint8)).tobytes(), int(quality)

@@ -62,11 +62,18 @@ class CheckResult:
 
 
 def build_bundle(
-    engine: Engine, item: InputItem, case: CaseInfo, out: Path, top_k: int = 5, language: str = "en"
+    engine: Engine,
+    item: InputItem,
+    case: CaseInfo,
+    out: Path,
+    top_k: int = 5,
+    language: str = "en",
+    provenance: dict[str, object] | None = None,
 ) -> Path:
     """Scan `item` and write its signed evidence bundle in a new folder under `out`, recorded in the audit trail;
     returns that folder. `language` (en or zh) is the language of report.html and report.pdf; evidence.json is the
-    same in both."""
+    same in both. `provenance` (how the file was obtained: URL, every redirect, time, status, headers, SHA-256 as
+    received) goes into evidence.json and inputs/provenance.json, under the signature."""
     if language not in LANGUAGES:
         raise ValueError(f"unknown report language {language!r}: one of {', '.join(LANGUAGES)}")
     data = item.read()
@@ -77,7 +84,7 @@ def build_bundle(
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(item.name.split("!")[-1]).stem).strip("-") or "suspect"
     bundle = _new_folder(out, f"{stem}-bundle")
     try:
-        _write_bundle(engine, bundle, item, data, image, result.matches, result.verdict, case, language)
+        _write_bundle(engine, bundle, item, data, image, result.matches, result.verdict, case, language, provenance)
     except BaseException:
         shutil.rmtree(bundle, ignore_errors=True)  # only the folder this call created: never an earlier bundle
         raise
@@ -112,6 +119,7 @@ def _write_bundle(
     overall: str,
     case: CaseInfo,
     language: str = "en",
+    provenance: dict[str, object] | None = None,
 ) -> None:
     from service.reports.html import render_html
     from service.reports.pdf import render_pdf
@@ -121,6 +129,8 @@ def _write_bundle(
     (bundle / "method").mkdir()
     suffix = Path(item.name).suffix.lower() or ".img"
     (bundle / "inputs" / f"suspect{suffix}").write_bytes(data)
+    if provenance is not None:
+        (bundle / "inputs" / "provenance.json").write_text(json.dumps(provenance, indent=2, ensure_ascii=False))
     shutil.copyfile(engine.model.source, bundle / "method" / "thresholds.toml")
     cal = engine.calibration
     if cal.origin != "packaged" and cal.background_path is not None:  # a packaged set is found again by its id
@@ -177,6 +187,7 @@ def _write_bundle(
             "height": image.height,
             "transparency_flattened_on": image.flattened_on or None,
             "obtained": case.obtained,
+            **({"provenance": provenance} if provenance is not None else {}),
             "metadata": metadata,
         },
         "ai_indicators": indicators,

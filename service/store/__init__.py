@@ -2,8 +2,9 @@
 
 One SQLite file (`service.sqlite` in the workspace) behind narrow interfaces, one per concept: `accounts`
 (users, sign-in sessions, API keys), `cases` (cases and who they are shared with), `findings` (every suspect
-received and what a scan found: the store the HTTP service and batch sweeps both write) and `jobs` (resumable
-batches). Registered works stay in the registry (index/registry.py); this store never writes there.
+received and what a scan found: the store the HTTP service and batch sweeps both write), `jobs` (resumable
+batches), `listings` (what sweeps saw: sellers, listings, images) and `offenders` (the correlation queries).
+Registered works stay in the registry (index/registry.py); this store never writes there.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from service.store.cases import Cases
 from service.store.database import Database
 from service.store.findings import Findings
 from service.store.jobs import Jobs
+from service.store.listings import Listings
+from service.store.offenders import Offenders
 
 DATABASE_NAME = "service.sqlite"
 EVIDENCE_DIR = "evidence"
@@ -30,12 +33,15 @@ class Store:
     cases: Cases
     findings: Findings
     jobs: Jobs
+    listings: Listings
+    offenders: Offenders
 
     @classmethod
     def open(cls, home: Path) -> Store:
         """Open (or create) the store in workspace folder `home`."""
         db = Database(home / DATABASE_NAME)
-        return cls(db, Accounts(db), Cases(db), Findings(db, home / EVIDENCE_DIR), Jobs(db))
+        findings = Findings(db, home / EVIDENCE_DIR)
+        return cls(db, Accounts(db), Cases(db), findings, Jobs(db), Listings(db, findings), Offenders(db))
 
     def close(self) -> None:
         self.database.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 from index.connections import ThreadConnections
 from index.registry import utc_now as utc_now  # one timestamp format for every record
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -101,6 +101,61 @@ CREATE TABLE job_items (
     error TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (job_id, seq)
 );
+""",
+    2: """
+CREATE TABLE finding_matches (
+    finding_id INTEGER NOT NULL REFERENCES findings(id),
+    ref TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    score REAL NOT NULL,
+    PRIMARY KEY (finding_id, ref)
+);
+CREATE INDEX finding_matches_ref ON finding_matches(ref, verdict);
+INSERT OR IGNORE INTO finding_matches
+    SELECT f.id, json_extract(m.value, '$.ref'), json_extract(m.value, '$.verdict'), json_extract(m.value, '$.score')
+    FROM findings f, json_each(f.result_json, '$.matches') m;
+CREATE TABLE sweeps (
+    id INTEGER PRIMARY KEY,
+    run_key TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    started_at TEXT NOT NULL
+);
+CREATE TABLE sellers (
+    id INTEGER PRIMARY KEY,
+    marketplace TEXT NOT NULL,
+    seller_key TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    UNIQUE (marketplace, seller_key)
+);
+CREATE TABLE listings (
+    id INTEGER PRIMARY KEY,
+    marketplace TEXT NOT NULL,
+    listing_key TEXT NOT NULL,
+    seller_id INTEGER REFERENCES sellers(id),
+    title TEXT NOT NULL DEFAULT '',
+    price TEXT NOT NULL DEFAULT '',
+    currency TEXT NOT NULL DEFAULT '',
+    listing_url TEXT NOT NULL DEFAULT '',
+    first_seen TEXT NOT NULL,
+    last_seen TEXT NOT NULL,
+    UNIQUE (marketplace, listing_key)
+);
+CREATE INDEX listings_seller ON listings(seller_id);
+CREATE TABLE listing_images (
+    id INTEGER PRIMARY KEY,
+    listing_id INTEGER NOT NULL REFERENCES listings(id),
+    sweep_id INTEGER NOT NULL REFERENCES sweeps(id),
+    source TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    pdq TEXT NOT NULL DEFAULT '',
+    image_group TEXT NOT NULL,
+    suspect_id INTEGER REFERENCES suspects(id),
+    seen_at TEXT NOT NULL,
+    UNIQUE (sweep_id, listing_id, source)
+);
+CREATE INDEX listing_images_group ON listing_images(image_group);
+CREATE INDEX listing_images_suspect ON listing_images(suspect_id);
+CREATE INDEX listing_images_listing ON listing_images(listing_id);
 """,
 }
 

@@ -99,24 +99,8 @@ class Findings:
 
     def record(self, suspect: Suspect, result: dict[str, Any], source: str, job_id: int | None = None) -> Finding:
         """Store a scan's JSON as the suspect's finding (at most one per suspect: a retry replaces nothing)."""
-        matches = result.get("matches") or []
-        top = matches[0] if matches else {}
         with self._db.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO findings (suspect_id, case_id, source, verdict, top_ref, top_score, "
-                "result_json, scanned_at, job_id) VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    suspect.id,
-                    suspect.case_id,
-                    source,
-                    result.get("verdict"),
-                    str(top.get("ref", "")),
-                    top.get("score"),
-                    json.dumps(result, ensure_ascii=False),
-                    utc_now(),
-                    job_id,
-                ),
-            )
+            record_finding(db, suspect.id, suspect.case_id, result, source, job_id)
         found = self.of_suspect(suspect.id)
         assert found is not None
         return found
@@ -144,6 +128,41 @@ class Findings:
             "SELECT COALESCE(verdict, 'error'), COUNT(*) FROM findings WHERE case_id=? GROUP BY 1", (case_id,)
         )
         return {str(r[0]): int(r[1]) for r in rows}
+
+
+def record_finding(
+    db: sqlite3.Connection,
+    suspect_id: int,
+    case_id: int | None,
+    result: dict[str, Any],
+    source: str,
+    job_id: int | None = None,
+) -> int:
+    """Inside the caller's transaction: the suspect's finding (the first one stays) and its matched works, one row
+    each, for the offender queries; returns the finding's id."""
+    matches = result.get("matches") or []
+    top = matches[0] if matches else {}
+    db.execute(
+        "INSERT OR IGNORE INTO findings (suspect_id, case_id, source, verdict, top_ref, top_score, result_json, "
+        "scanned_at, job_id) VALUES (?,?,?,?,?,?,?,?,?)",
+        (
+            suspect_id,
+            case_id,
+            source,
+            result.get("verdict"),
+            str(top.get("ref", "")),
+            top.get("score"),
+            json.dumps(result, ensure_ascii=False),
+            utc_now(),
+            job_id,
+        ),
+    )
+    finding_id = int(db.execute("SELECT id FROM findings WHERE suspect_id=?", (suspect_id,)).fetchone()[0])
+    db.executemany(
+        "INSERT OR IGNORE INTO finding_matches (finding_id, ref, verdict, score) VALUES (?,?,?,?)",
+        [(finding_id, str(m["ref"]), str(m["verdict"]), float(m["score"])) for m in matches if m.get("ref")],
+    )
+    return finding_id
 
 
 _SELECT = (

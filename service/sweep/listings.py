@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +82,7 @@ def _image(value: str, kind: str, base: Path) -> ImageRef:
     if kind == "image_url":
         return ImageRef(url=value)
     p = Path(value)
-    return ImageRef(path=str(p if p.is_absolute() else base / p))
+    return ImageRef(path=os.path.normpath(p if p.is_absolute() else base / p))
 
 
 def _csv(path: Path) -> Iterator[Listing]:

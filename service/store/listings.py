@@ -1,0 +1,132 @@
+"""Marketplace listings swept, in the findings store: sellers ↔ listings ↔ images (SHA-256, PDQ) ↔ findings.
+
+`ingest` writes one swept image in one transaction: its sweep, seller and listing (first and last seen), the
+suspect and its finding (the scan's JSON, exactly what `semblance scan` prints) and the listing's image row. It is
+idempotent per (sweep, listing, image source), so a sweep that resumes after a crash re-ingests without recording
+anything twice. The bytes of an image are kept in the evidence vault only when it matched a work (a hit): a sweep
+of millions of listings keeps the evidence, not the haystack.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from service.store.database import Database, utc_now
+from service.store.findings import Findings, record_finding
+
+UNKNOWN = "unknown"
+"""Marketplace or seller of a listing that did not name one."""
+
+
+@dataclass(frozen=True)
+class SweptImage:
+    """One image of one listing as a sweep saw it, with the scan's result."""
+
+    listing_key: str
+    source: str
+    """The image's URL or path."""
+    sha256: str
+    pdq: str
+    image_group: str
+    """The SHA-256 of the first image of its near-duplicate group (PDQ within a tight distance), else its own."""
+    result: dict[str, Any]
+    marketplace: str = ""
+    seller_key: str = ""
+    seller_name: str = ""
+    title: str = ""
+    price: str = ""
+    currency: str = ""
+    listing_url: str = ""
+    seen_at: str = ""
+    data: bytes | None = None
+    """The bytes as received: kept in the vault when the image is a hit."""
+
+    @property
+    def is_hit(self) -> bool:
+        return self.result.get("verdict") in ("copy", "derivative")
+
+
+class Listings:
+    """Sweeps, sellers, listings and their images in the service database."""
+
+    def __init__(self, db: Database, findings: Findings) -> None:
+        self._db = db
+        self._findings = findings
+
+    def sweep(self, run_key: str, source: str) -> int:
+        """The id of the sweep recorded under `run_key` (a run folder's own id), made on first use."""
+        with self._db.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO sweeps (run_key, source, started_at) VALUES (?,?,?)",
+                (run_key, source, utc_now()),
+            )
+            return int(db.execute("SELECT id FROM sweeps WHERE run_key=?", (run_key,)).fetchone()[0])
+
+    def ingest(self, sweep_id: int, image: SweptImage) -> bool:
+        """Record one swept image; False when this sweep had already recorded it (a resumed run)."""
+        if image.is_hit and image.data is not None:
+            self._findings.vault.put(image.sha256, image.data)  # fsynced before the rows that name it
+        seen = image.seen_at or utc_now()
+        marketplace = image.marketplace or UNKNOWN
+        with self._db.transaction() as db:
+            seller_id = None
+            if image.seller_key or image.seller_name:
+                key = image.seller_key or image.seller_name
+                db.execute(
+                    "INSERT OR IGNORE INTO sellers (marketplace, seller_key, name) VALUES (?,?,?)",
+                    (marketplace, key, image.seller_name),
+                )
+                seller_id = int(
+                    db.execute(
+                        "SELECT id FROM sellers WHERE marketplace=? AND seller_key=?", (marketplace, key)
+                    ).fetchone()[0]
+                )
+            db.execute(
+                "INSERT INTO listings (marketplace, listing_key, seller_id, title, price, currency, listing_url, "
+                "first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (marketplace, listing_key) DO UPDATE "
+                "SET last_seen=max(last_seen, excluded.last_seen), first_seen=min(first_seen, excluded.first_seen), "
+                "seller_id=coalesce(excluded.seller_id, seller_id)",
+                (
+                    marketplace,
+                    image.listing_key,
+                    seller_id,
+                    image.title,
+                    image.price,
+                    image.currency,
+                    image.listing_url,
+                    seen,
+                    seen,
+                ),
+            )
+            listing_id = int(
+                db.execute(
+                    "SELECT id FROM listings WHERE marketplace=? AND listing_key=?", (marketplace, image.listing_key)
+                ).fetchone()[0]
+            )
+            done = db.execute(
+                "SELECT 1 FROM listing_images WHERE sweep_id=? AND listing_id=? AND source=?",
+                (sweep_id, listing_id, image.source),
+            ).fetchone()
+            if done:
+                return False
+            cur = db.execute(
+                "INSERT INTO suspects (case_id, sha256, name, size_bytes, received_at, received_by, origin) "
+                "VALUES (NULL,?,?,?,?,?,?)",
+                (
+                    image.sha256,
+                    image.source[:1000],
+                    len(image.data or b""),
+                    utc_now(),
+                    f"sweep {sweep_id}",
+                    image.source[:1000],
+                ),
+            )
+            suspect_id = int(cur.lastrowid or 0)
+            record_finding(db, suspect_id, None, image.result, "sweep")
+            db.execute(
+                "INSERT INTO listing_images (listing_id, sweep_id, source, sha256, pdq, image_group, suspect_id, "
+                "seen_at) VALUES (?,?,?,?,?,?,?,?)",
+                (listing_id, sweep_id, image.source, image.sha256, image.pdq, image.image_group, suspect_id, seen),
+            )
+        return True

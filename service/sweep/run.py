@@ -1,0 +1,332 @@
+"""A sweep's run folder and the local runner: resumable at any moment, recording nothing twice.
+
+`run.sqlite` in the run folder is the run's own record: one row per (listing, image), written when the sweep
+starts and marked done, with its result, when the image has been scanned and ingested. The order is what makes a
+kill at any moment safe: the findings store's `ingest` is idempotent per (sweep, listing, image), so an image whose
+ingest committed but whose row was not yet marked is simply done again on restart and recorded once. The outputs
+(results.jsonl, hits.csv, summary.html, and the evidence bundles with --reports) are written from run.sqlite at the
+end, atomically, so a finished run's files always agree with its record.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from index.audit import Actor, acting_as
+from index.connections import ThreadConnections
+from service.engine import Engine
+from service.store import Store
+from service.store.listings import SweptImage
+from service.sweep import stages
+from service.sweep.fetch import Fetcher, FetchPolicy
+from service.sweep.listings import ImageRef, Listing
+
+RUN_DB = "run.sqlite"
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    seq INTEGER PRIMARY KEY,
+    listing_key TEXT NOT NULL,
+    image_index INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    is_url INTEGER NOT NULL,
+    listing_json TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done')),
+    sha256 TEXT NOT NULL DEFAULT '',
+    pdq TEXT NOT NULL DEFAULT '',
+    image_group TEXT NOT NULL DEFAULT '',
+    duplicate_of INTEGER,
+    result_json TEXT NOT NULL DEFAULT '',
+    provenance_json TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (listing_key, image_index)
+);
+CREATE INDEX IF NOT EXISTS items_sha ON items(sha256);
+"""
+
+
+@dataclass(frozen=True)
+class SweepOptions:
+    top_k: int = 5
+    workers: int = 8
+    """Images acquired (fetched or read) ahead of the scanner, in parallel; the engine scans one at a time."""
+    fetch: FetchPolicy = field(default_factory=FetchPolicy)
+    reports: bool = False
+
+
+@dataclass
+class Item:
+    seq: int
+    listing_key: str
+    image_index: int
+    source: str
+    is_url: bool
+    listing: dict[str, str]
+
+
+@dataclass
+class Counts:
+    listings: int = 0
+    images: int = 0
+    done: int = 0
+    hits: int = 0
+    copies: int = 0
+    derivatives: int = 0
+    errors: int = 0
+    duplicates: int = 0
+    near_duplicates: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"{self.listings:,} listings, {self.images:,} images: {self.hits:,} hits ({self.copies:,} copy, "
+            f"{self.derivatives:,} derivative), {self.errors:,} errors, {self.duplicates:,} identical and "
+            f"{self.near_duplicates:,} near-identical re-uploads"
+        )
+
+
+class RunFolder:
+    """The run folder's record (run.sqlite): items, their state and results."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
+        self._connections = ThreadConnections(lambda: _connect(folder / RUN_DB))
+        self.db.executescript(SCHEMA)
+        self.db.execute("INSERT OR IGNORE INTO meta VALUES ('run_key', ?)", (uuid.uuid4().hex,))
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        return self._connections.get()
+
+    @property
+    def run_key(self) -> str:
+        return str(self.db.execute("SELECT value FROM meta WHERE key='run_key'").fetchone()[0])
+
+    def close(self) -> None:
+        self._connections.close_all()
+
+    def plan(self, listings: Iterable[Listing]) -> list[str]:
+        """Add every listing's images (already planned ones are kept as they are); returns the listings' problems."""
+        problems: list[str] = []
+        rows = []
+        for listing in listings:
+            problems += [f"{listing.origin or listing.listing_id}: {p}" for p in listing.problems]
+            record = json.dumps(listing.to_json(), ensure_ascii=False)
+            for i, ref in enumerate(listing.images):
+                rows.append((listing.listing_id, i, ref.source, int(bool(ref.url)), record))
+        self.db.execute("BEGIN IMMEDIATE")
+        self.db.executemany(
+            "INSERT OR IGNORE INTO items (listing_key, image_index, source, is_url, listing_json) VALUES (?,?,?,?,?)",
+            rows,
+        )
+        self.db.execute("COMMIT")
+        return problems
+
+    def pending(self) -> list[Item]:
+        rows = self.db.execute(
+            "SELECT seq, listing_key, image_index, source, is_url, listing_json FROM items WHERE state='pending' "
+            "ORDER BY seq"
+        ).fetchall()
+        return [Item(r[0], r[1], r[2], r[3], bool(r[4]), json.loads(r[5])) for r in rows]
+
+    def first_with(self, sha256: str) -> tuple[int, dict[str, Any], str, str] | None:
+        """The first done, scanned (not duplicate) item with these bytes: its seq, result, PDQ and group."""
+        row = self.db.execute(
+            "SELECT seq, result_json, pdq, image_group FROM items WHERE sha256=? AND state='done' "
+            "AND duplicate_of IS NULL AND result_json <> '' ORDER BY seq LIMIT 1",
+            (sha256,),
+        ).fetchone()
+        return None if row is None else (row[0], json.loads(row[1]), row[2], row[3])
+
+    def groups(self) -> Iterator[tuple[str, str]]:
+        """(PDQ, group) of every scanned item so far, in order (to rebuild the near-duplicate index on resume)."""
+        yield from self.db.execute(
+            "SELECT pdq, image_group FROM items WHERE state='done' AND duplicate_of IS NULL AND pdq <> '' ORDER BY seq"
+        )
+
+    def finish(
+        self,
+        item: Item,
+        result: dict[str, Any],
+        provenance: dict[str, Any],
+        sha256: str = "",
+        pdq: str = "",
+        group: str = "",
+        duplicate_of: int | None = None,
+    ) -> None:
+        self.db.execute(
+            "UPDATE items SET state='done', result_json=?, provenance_json=?, sha256=?, pdq=?, image_group=?, "
+            "duplicate_of=? WHERE seq=?",
+            (
+                json.dumps(result, ensure_ascii=False),
+                json.dumps(provenance, ensure_ascii=False),
+                sha256,
+                pdq,
+                group,
+                duplicate_of,
+                item.seq,
+            ),
+        )
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Every item in order, as the outputs need them."""
+        cur = self.db.execute(
+            "SELECT seq, listing_key, image_index, source, listing_json, state, sha256, pdq, image_group, "
+            "duplicate_of, result_json, provenance_json FROM items ORDER BY seq"
+        )
+        for r in cur:
+            yield {
+                "seq": r[0],
+                "listing_key": r[1],
+                "image_index": r[2],
+                "source": r[3],
+                "listing": json.loads(r[4]),
+                "state": r[5],
+                "sha256": r[6],
+                "pdq": r[7],
+                "image_group": r[8],
+                "duplicate_of": r[9],
+                "result": json.loads(r[10]) if r[10] else None,
+                "provenance": json.loads(r[11]),
+            }
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    return db
+
+
+ProgressFn = Callable[[Counts, int], None]
+
+
+def sweep_local(
+    engine: Engine,
+    store: Store,
+    listings: Iterable[Listing],
+    folder: Path,
+    source: str,
+    options: SweepOptions = SweepOptions(),
+    progress: ProgressFn | None = None,
+    fetcher: Fetcher | None = None,
+) -> Counts:
+    """Run (or resume) a sweep into `folder` on this machine; returns the counts (the outputs are then written by
+    `outputs.write_outputs`)."""
+    run = RunFolder(folder)
+    counts = Counts()
+    listing_list = list(listings)
+    counts.listings = len(listing_list)
+    counts.problems = run.plan(listing_list)
+    sweep_id = store.listings.sweep(run.run_key, source)
+    near = stages.NearDuplicates()
+    for pdq, group in run.groups():
+        near.add(pdq, group)
+    todo = run.pending()
+    total = int(run.db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+    counts.images = total
+    counts.done = total - len(todo)
+    own_fetcher = fetcher is None and any(item.is_url for item in todo)
+    fetcher = fetcher or (Fetcher(options.fetch) if own_fetcher else None)
+    actor = Actor(f"sweep {run.run_key[:12]}", f"run folder {folder}")
+    try:
+        with acting_as(actor), ThreadPoolExecutor(options.workers) as pool:
+            for item, got in _ahead(todo, lambda it: _acquire(it, fetcher), pool, options.workers * 2):
+                _one(engine, store, run, sweep_id, item, got, near, counts, options)
+                counts.done += 1
+                if progress:
+                    progress(counts, total)
+    finally:
+        if own_fetcher and fetcher is not None:
+            fetcher.close()
+        run.close()
+    engine.record("sweep", {"run_key": run.run_key, "source": source, "folder": str(folder), "images": total})
+    return counts
+
+
+def _acquire(item: Item, fetcher: Fetcher | None) -> stages.Acquired:
+    ref = ImageRef(url=item.source) if item.is_url else ImageRef(path=item.source)
+    return stages.acquire(ref, fetcher)
+
+
+def _ahead(
+    items: list[Item], fn: Callable[[Item], stages.Acquired], pool: ThreadPoolExecutor, window: int
+) -> Iterator[tuple[Item, stages.Acquired]]:
+    """`fn` over `items` on the pool, at most `window` ahead of the consumer, in order."""
+    futures: list[tuple[Item, Future[stages.Acquired]]] = []
+    it = iter(items)
+    for item in it:
+        futures.append((item, pool.submit(fn, item)))
+        if len(futures) >= window:
+            break
+    while futures:
+        item, future = futures.pop(0)
+        nxt = next(it, None)
+        if nxt is not None:
+            futures.append((nxt, pool.submit(fn, nxt)))
+        yield item, future.result()
+
+
+def _one(
+    engine: Engine,
+    store: Store,
+    run: RunFolder,
+    sweep_id: int,
+    item: Item,
+    got: stages.Acquired,
+    near: stages.NearDuplicates,
+    counts: Counts,
+    options: SweepOptions,
+) -> None:
+    """Scan (or reuse the scan of identical bytes), ingest, then mark the item done: in that order."""
+    if got.data is None:
+        result: dict[str, Any] = {"path": item.source, "sha256": "", "verdict": None, "error": got.error}
+        run.finish(item, result, got.provenance)
+        counts.errors += 1
+        return
+    duplicate_of = None
+    first = run.first_with(got.sha256)
+    if first is not None:
+        duplicate_of, result, pdq, group = first
+        result = result | {"path": item.source}
+        counts.duplicates += 1
+    else:
+        result, pdq = stages.scan(engine, item.source, got.data, options.top_k)
+        earlier = near.group_of(pdq)
+        group = earlier or got.sha256
+        if earlier is not None:
+            counts.near_duplicates += 1
+        near.add(pdq, group)
+    listing = item.listing
+    image = SweptImage(
+        listing_key=item.listing_key,
+        source=item.source,
+        sha256=got.sha256,
+        pdq=pdq,
+        image_group=group,
+        result=result,
+        marketplace=listing.get("marketplace", ""),
+        seller_key=listing.get("seller_id", "") or listing.get("seller", ""),
+        seller_name=listing.get("seller", ""),
+        title=listing.get("title", ""),
+        price=listing.get("price", ""),
+        currency=listing.get("currency", ""),
+        listing_url=listing.get("listing_url", ""),
+        seen_at=listing.get("seen_at", ""),
+        data=got.data,
+    )
+    store.listings.ingest(sweep_id, image)
+    run.finish(item, result, got.provenance, got.sha256, pdq, group, duplicate_of)
+    verdict = result.get("verdict")
+    counts.errors += verdict is None
+    counts.hits += verdict in ("copy", "derivative")
+    counts.copies += verdict == "copy"
+    counts.derivatives += verdict == "derivative"
+

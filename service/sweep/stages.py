@@ -1,0 +1,93 @@
+"""The stages of a sweep, as functions any runner calls: acquire an image (fetch or read), scan it, describe it for
+deduplication, and shape its result line. The local runner (run.py) and Ray (ray_runner.py) call the same ones, so
+their findings cannot differ."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from detector.signals.pdq import PDQ_MIN_QUALITY, pdq_of
+from service.engine import Engine
+from service.inputs import InputError, InputItem, expand
+from service.sweep.fetch import Fetcher, now
+from service.sweep.listings import ImageRef
+from service.web.uploads import IMAGE_KINDS, sniff
+
+NEAR_DUPLICATE_BITS = 10
+"""PDQ bits apart at most for two images to count as one re-uploaded image: re-encoding and resizing move a PDQ
+hash a few bits, different pictures are ~128 apart, and PDQ's own 'same picture' line (31) also admits heavy edits,
+which are findings in their own right, not re-uploads."""
+
+
+@dataclass
+class Acquired:
+    """An image's bytes and how they were obtained, or why there are none."""
+
+    source: str
+    data: bytes | None = None
+    sha256: str = ""
+    provenance: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def acquire(ref: ImageRef, fetcher: Fetcher | None) -> Acquired:
+    """Fetch a URL (through the guarded fetcher) or read a local file (the CLI's file rules); never raises."""
+    if ref.url:
+        if fetcher is None:
+            return Acquired(ref.url, error="fetching is off for this sweep")
+        got = fetcher.fetch(ref.url)
+        return Acquired(ref.url, got.data, got.sha256, got.provenance(), got.error)
+    items = list(expand([ref.path], all_files=True))
+    if len(items) != 1 or items[0].error:
+        why = items[0].error if items and items[0].error else "not one readable file"
+        return Acquired(ref.path, provenance={"path": ref.path, "read_at": now()}, error=why)
+    try:
+        data = items[0].read()
+    except InputError as exc:
+        return Acquired(ref.path, provenance={"path": ref.path, "read_at": now()}, error=exc.reason)
+    if sniff(data) not in IMAGE_KINDS:
+        return Acquired(ref.path, provenance={"path": ref.path}, error="not an image (judged by its content)")
+    sha = hashlib.sha256(data).hexdigest()
+    return Acquired(ref.path, data, sha, {"path": ref.path, "read_at": now(), "sha256": sha, "size_bytes": len(data)})
+
+
+def scan(engine: Engine, source: str, data: bytes, top_k: int) -> tuple[dict[str, Any], str]:
+    """The scan's JSON (exactly `semblance scan`'s) and the picture's PDQ hash in hex ('' when PDQ's quality is too
+    low to link re-uploads by)."""
+    result = engine.scan(InputItem(source, reader=lambda: data), top_k=top_k)
+    pdq = ""
+    if result.image is not None:
+        packed, quality = pdq_of(result.image.rgb)
+        pdq = packed.hex() if quality >= PDQ_MIN_QUALITY else ""
+    return result.to_json(), pdq
+
+
+class NearDuplicates:
+    """PDQ hashes seen so far in a run, each with its group (the SHA-256 of the group's first image)."""
+
+    def __init__(self) -> None:
+        self._hashes = np.zeros((1024, 32), dtype=np.uint8)  # grown by doubling: adding stays O(1) amortised
+        self._groups: list[str] = []
+
+    def add(self, pdq: str, group: str) -> None:
+        if not pdq:
+            return
+        n = len(self._groups)
+        if n == len(self._hashes):
+            self._hashes = np.vstack([self._hashes, np.zeros_like(self._hashes)])
+        self._hashes[n] = np.frombuffer(bytes.fromhex(pdq), dtype=np.uint8)
+        self._groups.append(group)
+
+    def group_of(self, pdq: str) -> str | None:
+        """The group of the nearest earlier hash within NEAR_DUPLICATE_BITS, if any."""
+        if not pdq or not self._groups:
+            return None
+        query = np.frombuffer(bytes.fromhex(pdq), dtype=np.uint8)
+        seen = self._hashes[: len(self._groups)]
+        distance = np.unpackbits(np.bitwise_xor(seen, query), axis=1).sum(axis=1)
+        best = int(np.argmin(distance))
+        return self._groups[best] if int(distance[best]) <= NEAR_DUPLICATE_BITS else None

@@ -1,0 +1,243 @@
+"""`semblance sweep` and `semblance offenders` end to end on the bundled sample listings and on images served from
+127.0.0.1: outputs, deduplication, the offender store, resuming after SIGKILL, provenance in evidence bundles."""
+
+from __future__ import annotations
+
+import csv
+import http.server
+import io
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from service.reports.bundle import verify_bundle
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "samples" / "demo"
+LISTINGS = REPO / "samples" / "listings" / "listings.csv"
+
+
+def semblance(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+    p = subprocess.run(
+        [sys.executable, "-m", "service.cli", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=900,
+    )
+    if check:
+        assert p.returncode == 0, p.stderr + p.stdout
+    return p
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    h = tmp_path_factory.mktemp("sweep") / "ws"
+    semblance(h, "init")
+    semblance(h, "register", "--manifest", str(DEMO / "works.csv"))
+    return h
+
+
+@pytest.fixture(scope="module")
+def swept(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "run1"
+    done = semblance(home, "sweep", str(LISTINGS), "--out", str(out))
+    assert "8 listings, 9 images" in done.stdout
+    return out
+
+
+def results(folder: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in (folder / "results.jsonl").read_text().splitlines()]
+
+
+def store(home: Path) -> sqlite3.Connection:
+    return sqlite3.connect(home / "service.sqlite")
+
+
+def test_a_sweep_writes_results_hits_and_a_self_contained_summary(swept: Path) -> None:
+    lines = results(swept)
+    assert len(lines) == 9
+    first = lines[0]
+    assert first["listing"]["listing_id"] == "mk1-1001" and first["listing"]["seller"] == "ArtPrintsDirect"
+    assert first["path"].endswith("crop_night_cafe.jpg") and first["verdict"] == "copy"
+    assert {"sha256", "matches", "width", "height", "image"} <= set(first)
+    by_listing = {(x["listing"]["listing_id"], x["image"]["index"]): x for x in lines}
+    assert by_listing[("mk1-1010", 0)]["verdict"] == "no_match"
+    hits = list(csv.DictReader(io.StringIO((swept / "hits.csv").read_text())))
+    assert len(hits) == sum(x["verdict"] in ("copy", "derivative") for x in lines) >= 6
+    summary = (swept / "summary.html").read_text()
+    assert "<svg" in summary and "data:image/jpeg;base64," in summary
+    assert "src='http" not in summary and 'src="http' not in summary  # opens from a USB stick
+
+
+def test_identical_images_are_scanned_once_and_re_uploads_are_linked(swept: Path) -> None:
+    lines = results(swept)
+    collage = [x for x in lines if x["path"].endswith("collage_auvers_tanguy.jpg")]
+    assert len(collage) == 2 and collage[1]["image"]["duplicate_of_item"] is not None
+    assert collage[0]["matches"] == collage[1]["matches"]
+    groups = {x["path"].rsplit("/", 1)[-1]: x["image"]["near_duplicate_group"] for x in lines}
+    assert groups["night-cafe-poster-reupload.jpg"] == groups["crop_night_cafe.jpg"]  # resized and re-encoded
+    assert groups["auvers-tanguy-canvas.jpg"] == groups["collage_auvers_tanguy.jpg"]
+    assert groups["unrelated_coffee.jpg"] != groups["crop_night_cafe.jpg"]
+
+
+def test_offenders_rank_sellers_with_linked_accounts_and_the_evidence_behind_them(home: Path, swept: Path) -> None:
+    report = json.loads(semblance(home, "offenders", "--json").stdout)
+    top = report["sellers"][0]
+    assert top["name"] == "ArtPrintsDirect" and top["works_copied"] == 4
+    linked = {(x["seller"], x["marketplace"]) for x in top["linked_sellers"]}
+    assert ("bz-5501", "bazaarly") in linked  # the same night-cafe picture, re-uploaded on another marketplace
+    assert top["score"] == pytest.approx(sum(top["score_components"].values()), abs=0.01)
+    assert set(report["score_weights"]) == set(top["score_components"])
+    shared = {tuple(x["works"]): x["sellers"] for x in report["shared_images"]}
+    assert shared[("vangogh-church-at-auvers", "vangogh-pere-tanguy")] == 2
+    works = {w["ref"]: w for w in report["works_most_infringed"]}
+    assert works["vangogh-night-cafe"]["sellers"] == 2
+    evidence = json.loads(semblance(home, "offenders", "--seller", str(top["seller_id"]), "--json").stdout)
+    assert {e["listing_key"] for e in evidence} == {"mk1-1001", "mk1-1002", "mk1-1003"}
+    with store(home) as db:
+        assert all(db.execute("SELECT 1 FROM findings WHERE id=?", (e["finding_id"],)).fetchone() for e in evidence)
+
+
+def test_sweeping_the_same_run_again_records_nothing_twice(home: Path, swept: Path) -> None:
+    with store(home) as db:
+        before = db.execute("SELECT COUNT(*) FROM listing_images").fetchone()[0]
+        suspects = db.execute("SELECT COUNT(*) FROM suspects").fetchone()[0]
+    semblance(home, "sweep", str(LISTINGS), "--out", str(swept))
+    with store(home) as db:
+        assert db.execute("SELECT COUNT(*) FROM listing_images").fetchone()[0] == before
+        assert db.execute("SELECT COUNT(*) FROM suspects").fetchone()[0] == suspects
+    assert len(results(swept)) == 9
+
+
+def distinct_listings(folder: Path, n: int) -> Path:
+    """n listings, each with a picture of its own (crops of the demo suspects at varied places and sizes)."""
+    rng = random.Random(7)
+    sources = sorted((DEMO / "suspects").glob("*.jpg"))
+    rows = []
+    for i in range(n):
+        im = Image.open(sources[i % len(sources)]).convert("RGB")
+        w, h = im.size
+        cw, ch = int(w * rng.uniform(0.6, 0.9)), int(h * rng.uniform(0.6, 0.9))
+        x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+        path = folder / f"img{i:03d}.jpg"
+        im.crop((x, y, x + cw, y + ch)).save(path, quality=85)
+        rows.append({"listing_id": f"L{i:03d}", "marketplace": "m", "seller": f"s{i % 4}", "path": path.name})
+    listing = folder / "listings.csv"
+    with listing.open("w", newline="") as f:
+        w2 = csv.DictWriter(f, fieldnames=["listing_id", "marketplace", "seller", "path"])
+        w2.writeheader()
+        w2.writerows(rows)
+    return listing
+
+
+def test_a_sweep_killed_at_random_moments_resumes_losing_and_doubling_nothing(home: Path, tmp_path: Path) -> None:
+    listing = distinct_listings(tmp_path, 24)
+    out = tmp_path / "run"
+    env = {**os.environ, "NO_COLOR": "1"}
+    rng = random.Random(11)
+    kills = 0
+    for _ in range(4):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "--home", str(home), "sweep", str(listing), "--out", str(out)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(2.5, 6.0))
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait()
+    assert kills >= 1
+    semblance(home, "sweep", str(listing), "--out", str(out))
+    lines = results(out)
+    assert sorted(x["listing"]["listing_id"] for x in lines) == [f"L{i:03d}" for i in range(24)]
+    assert all(x.get("verdict") is not None for x in lines)
+    with sqlite3.connect(out / "run.sqlite") as run, store(home) as db:
+        run_key = run.execute("SELECT value FROM meta WHERE key='run_key'").fetchone()[0]
+        sweep_id = db.execute("SELECT id FROM sweeps WHERE run_key=?", (run_key,)).fetchone()[0]
+        rows = db.execute("SELECT source FROM listing_images WHERE sweep_id=?", (sweep_id,)).fetchall()
+        assert len(rows) == len({r[0] for r in rows}) == 24
+        suspects = db.execute("SELECT COUNT(*) FROM suspects WHERE received_by=?", (f"sweep {sweep_id}",)).fetchone()
+        assert suspects[0] == 24
+
+
+class Images(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        if self.path == "/go/collage":
+            self.send_response(302)
+            self.send_header("Location", "/img/collage_auvers_tanguy.jpg")
+            self.end_headers()
+            return
+        name = self.path.rsplit("/", 1)[-1]
+        path = DEMO / "suspects" / name
+        if not path.is_file():
+            self.send_response(404)
+            self.end_headers()
+            return
+        data = path.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+
+@pytest.fixture(scope="module")
+def image_server() -> Iterator[str]:
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Images)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_fetched_listings_carry_their_provenance_into_evidence_bundles(
+    home: Path, image_server: str, tmp_path: Path
+) -> None:
+    listing = tmp_path / "remote.jsonl"
+    listing.write_text(
+        json.dumps(
+            {
+                "listing_id": "R1",
+                "marketplace": "remote",
+                "seller": "web",
+                "image_url": [f"{image_server}/go/collage", f"{image_server}/img/unrelated_coffee.jpg"],
+            }
+        )
+        + "\n"
+    )
+    refused = semblance(home, "sweep", str(listing), "--out", str(tmp_path / "no-allow"))
+    assert "2 errors" in refused.stdout
+    assert all("loopback" in x["error"] for x in results(tmp_path / "no-allow"))
+    out = tmp_path / "fetched"
+    semblance(home, "sweep", str(listing), "--out", str(out), "--allow", "127.0.0.1/32", "--reports")
+    lines = results(out)
+    collage = lines[0]
+    assert collage["verdict"] == "copy"
+    hops = collage["image"]["provenance"]["hops"]
+    assert [h["status"] for h in hops] == [302, 200] and hops[0]["url"].endswith("/go/collage")
+    (bundle,) = [p for p in (out / "reports").rglob("*-bundle") if p.is_dir()]
+    assert verify_bundle(bundle).ok
+    provenance = json.loads((bundle / "inputs" / "provenance.json").read_text())
+    assert provenance["sha256"] == collage["sha256"] and len(provenance["hops"]) == 2
+    evidence = json.loads((bundle / "evidence.json").read_text())
+    assert evidence["suspect"]["provenance"]["hops"][1]["headers"]["content-type"] == "image/jpeg"
