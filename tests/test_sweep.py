@@ -241,3 +241,27 @@ def test_fetched_listings_carry_their_provenance_into_evidence_bundles(
     assert provenance["sha256"] == collage["sha256"] and len(provenance["hops"]) == 2
     evidence = json.loads((bundle / "evidence.json").read_text())
     assert evidence["suspect"]["provenance"]["hops"][1]["headers"]["content-type"] == "image/jpeg"
+
+
+def test_the_offender_database_is_served_to_investigators_and_auditors_only(home: Path, swept: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.engine import Engine
+    from service.web.app import create_app
+    from service.web.settings import ServiceSettings
+    from tests.service_support import add_people
+
+    people = add_people(home)
+    engine = Engine.open(str(home))
+    try:
+        with TestClient(create_app(ServiceSettings(home=home), engine=engine)) as client:
+            r = client.get("/api/v1/offenders", headers=people.auth("audrey"))
+            assert r.status_code == 200 and r.json()["sellers"][0]["name"] == "ArtPrintsDirect"
+            seller = r.json()["sellers"][0]["seller_id"]
+            rows = client.get(f"/api/v1/offenders/{seller}", headers=people.auth("alice")).json()["evidence"]
+            assert {x["listing_key"] for x in rows} == {"mk1-1001", "mk1-1002", "mk1-1003"}
+            assert client.get("/api/v1/offenders", headers=people.auth("registrar")).status_code == 403
+            assert client.get("/api/v1/offenders", headers=people.auth("admin")).status_code == 403
+            assert client.get("/api/v1/offenders/999999", headers=people.auth("alice")).status_code == 404
+    finally:
+        engine.close()

@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException
 from detector import __version__
 from service.engine import Engine, EngineError
 from service.store import Store
-from service.web.api import accounts, cases, system, works
+from service.web.api import accounts, cases, offenders, system, works
 from service.web.gate import EngineGate
 from service.web.jobs import JobRunner
 from service.web.limits import BodyCap, RateLimit
@@ -72,7 +72,7 @@ def create_app(settings: ServiceSettings, engine: Engine | None = None) -> FastA
     )
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()
-    for router in (system.router, accounts.router, works.router, cases.router):
+    for router in (system.router, accounts.router, works.router, cases.router, offenders.router):
         app.include_router(router)
     from service.web import pages
 

@@ -38,6 +38,8 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "works.write": ("admin", "registrar"),
     # Case data is for the investigators it is shared with; not even an admin reads it unshared.
     "cases": ("investigator",),
+    # The offender database is built from findings: as confidential as they are, and read by the same people.
+    "offenders": ("investigator", "auditor"),
     "audit": ("admin", "auditor"),
     "metrics": ("admin",),
     "accounts": ("admin",),
