@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -81,6 +82,13 @@ class Counts:
     duplicates: int = 0
     near_duplicates: int = 0
     problems: list[str] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Where the scanner's time went: waiting for fetch/read, scanning, ingesting (for the benchmark)."""
+
+    def spent(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - since
+        return now
 
     def line(self) -> str:
         return (
@@ -236,8 +244,11 @@ def sweep_local(
     fetcher = fetcher or (Fetcher(options.fetch) if own_fetcher else None)
     try:
         with ThreadPoolExecutor(options.workers) as pool:
+            t = time.perf_counter()
             for item, got in _ahead(todo, lambda it: _acquire(it, fetcher), pool, options.workers * 2):
+                counts.spent("waiting for fetch or read", t)
                 record_item(engine, store, run, sweep_id, item, got, near, counts, options)
+                t = time.perf_counter()
                 counts.done += 1
                 if progress:
                     progress(counts, total)
@@ -300,7 +311,9 @@ def record_item(
     else:
         if scanned is None:
             assert engine is not None, "an item without a runner's scan needs the engine"
+            t = time.perf_counter()
             scanned = stages.scan(engine, item.source, got.data, options.top_k)
+            counts.spent("scanning (engine)", t)
         result, pdq = scanned
         earlier = near.group_of(pdq)
         group = earlier or got.sha256
@@ -325,8 +338,10 @@ def record_item(
         seen_at=listing.get("seen_at", ""),
         data=got.data,
     )
+    t = time.perf_counter()
     store.listings.ingest(sweep_id, image)
     run.finish(item, result, got.provenance, got.sha256, pdq, group, duplicate_of)
+    counts.spent("recording (store and run)", t)
     verdict = result.get("verdict")
     counts.errors += verdict is None
     counts.hits += verdict in ("copy", "derivative")
