@@ -178,11 +178,15 @@ def test_a_sweep_killed_at_random_moments_resumes_losing_and_doubling_nothing(ho
         assert suspects[0] == 24
 
 
+GETS: list[str] = []
+
+
 class Images(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         pass
 
     def do_GET(self) -> None:
+        GETS.append(self.path)
         if self.path == "/go/collage":
             self.send_response(302)
             self.send_header("Location", "/img/collage_auvers_tanguy.jpg")
@@ -224,13 +228,17 @@ def test_fetched_listings_carry_their_provenance_into_evidence_bundles(
             }
         )
         + "\n"
+        + json.dumps({"listing_id": "R2", "seller": "other", "image_url": f"{image_server}/img/unrelated_coffee.jpg"})
+        + "\n"
     )
     refused = semblance(home, "sweep", str(listing), "--out", str(tmp_path / "no-allow"))
-    assert "2 errors" in refused.stdout
+    assert "3 errors" in refused.stdout and GETS == []
     assert all("loopback" in x["error"] for x in results(tmp_path / "no-allow"))
     out = tmp_path / "fetched"
     semblance(home, "sweep", str(listing), "--out", str(out), "--allow", "127.0.0.1/32", "--reports")
     lines = results(out)
+    assert GETS.count("/img/unrelated_coffee.jpg") == 1  # the same URL in two listings is fetched once
+    assert lines[2]["sha256"] == lines[1]["sha256"] and lines[2]["image"]["duplicate_of_item"] is not None
     collage = lines[0]
     assert collage["verdict"] == "copy"
     hops = collage["image"]["provenance"]["hops"]

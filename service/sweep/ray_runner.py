@@ -26,7 +26,7 @@ from service.store import Store
 from service.sweep import stages
 from service.sweep.fetch import Fetcher, FetchPolicy
 from service.sweep.listings import ImageRef, Listing
-from service.sweep.run import Counts, RunFolder, SweepOptions, record_item
+from service.sweep.run import Counts, RunFolder, SweepOptions, record_item, split_repeats
 
 SHARDS = "shards"
 FETCH_BATCH = 8
@@ -107,12 +107,12 @@ def sweep_ray(
     listing_list = list(listings)
     counts.listings = len(listing_list)
     counts.problems = run.plan(listing_list)
-    todo = run.pending()
+    firsts, repeats = split_repeats(run.pending(), run)
     shards = folder / SHARDS
     shutil.rmtree(shards, ignore_errors=True)  # a killed attempt's partial shards: its items are still pending
     try:
-        if todo:
-            ds = ray.data.from_items([{"seq": i.seq, "source": i.source, "is_url": i.is_url} for i in todo])
+        if firsts:
+            ds = ray.data.from_items([{"seq": i.seq, "source": i.source, "is_url": i.is_url} for i in firsts])
             fetched = ds.map_batches(
                 FetchStage,
                 fn_constructor_kwargs={"policy": options.fetch},
@@ -128,7 +128,10 @@ def sweep_ray(
                 batch_format="numpy",
             )
             scanned.write_parquet(str(shards))
-        _ingest(engine, store, run, todo, shards, source, options, counts)
+        sweep_id = _ingest(engine, store, run, firsts, shards, source, options, counts)
+        near = stages.NearDuplicates()  # repeats reuse their first item's scan: no group is looked up
+        for item in repeats:  # the same URL or file again: fetched once, recorded for each listing
+            record_item(engine, store, run, sweep_id, item, run.acquired_before(item), near, counts, options)
     finally:
         run.close()
     engine.record("sweep", {"run_key": run.run_key, "source": source, "folder": str(folder), "runner": "ray"})
@@ -144,8 +147,8 @@ def _ingest(
     source: str,
     options: SweepOptions,
     counts: Counts,
-) -> None:
-    """Record the shards' results in item order through the local runner's own path."""
+) -> int:
+    """Record the shards' results in item order through the local runner's own path; returns the sweep's id."""
     import pyarrow.parquet as pq
 
     rows: dict[int, dict[str, Any]] = {}
@@ -169,3 +172,4 @@ def _ingest(
         result = json.loads(r["result"]) | {"path": item.source}
         got = stages.Acquired(item.source, data or b"", r["sha256"], provenance)
         record_item(engine, store, run, sweep_id, item, got, near, counts, options, scanned=(result, r["pdq"]))
+    return sweep_id

@@ -152,6 +152,20 @@ class RunFolder:
         ).fetchone()
         return None if row is None else (row[0], json.loads(row[1]), row[2], row[3])
 
+    def done_sources(self) -> set[str]:
+        return {r[0] for r in self.db.execute("SELECT DISTINCT source FROM items WHERE state='done'")}
+
+    def acquired_before(self, item: Item) -> stages.Acquired:
+        """What the first item with this item's source got (no bytes: its scan is reused by SHA-256)."""
+        row = self.db.execute(
+            "SELECT seq, sha256, provenance_json, result_json FROM items WHERE source=? AND state='done' "
+            "ORDER BY seq LIMIT 1",
+            (item.source,),
+        ).fetchone()
+        provenance = json.loads(row[2]) | {"same_source_as_item": row[0]}
+        error = None if row[1] else (json.loads(row[3]) or {}).get("error") or "not obtained"
+        return stages.Acquired(item.source, None, row[1], provenance, error)
+
     def groups(self) -> Iterator[tuple[str, str]]:
         """(PDQ, group) of every scanned item so far, in order (to rebuild the near-duplicate index on resume)."""
         yield from self.db.execute(
@@ -242,22 +256,39 @@ def sweep_local(
     counts.done = total - len(todo)
     own_fetcher = fetcher is None and any(item.is_url for item in todo)
     fetcher = fetcher or (Fetcher(options.fetch) if own_fetcher else None)
+    firsts, repeats = split_repeats(todo, run)
     try:
         with ThreadPoolExecutor(options.workers) as pool:
             t = time.perf_counter()
-            for item, got in _ahead(todo, lambda it: _acquire(it, fetcher), pool, options.workers * 2):
+            for item, got in _ahead(firsts, lambda it: _acquire(it, fetcher), pool, options.workers * 2):
                 counts.spent("waiting for fetch or read", t)
                 record_item(engine, store, run, sweep_id, item, got, near, counts, options)
-                t = time.perf_counter()
                 counts.done += 1
                 if progress:
                     progress(counts, total)
+                t = time.perf_counter()
+        for item in repeats:  # the same URL or file again: fetched or read once, recorded for each listing
+            record_item(engine, store, run, sweep_id, item, run.acquired_before(item), near, counts, options)
+            counts.done += 1
+            if progress:
+                progress(counts, total)
     finally:
         if own_fetcher and fetcher is not None:
             fetcher.close()
         run.close()
     engine.record("sweep", {"run_key": run.run_key, "source": source, "folder": str(folder), "images": total})
     return counts
+
+
+def split_repeats(todo: list[Item], run: RunFolder) -> tuple[list[Item], list[Item]]:
+    """Items whose source (URL or path) is new to this run, and those that repeat one already met."""
+    seen = run.done_sources()
+    firsts: list[Item] = []
+    repeats: list[Item] = []
+    for item in todo:
+        (repeats if item.source in seen else firsts).append(item)
+        seen.add(item.source)
+    return firsts, repeats
 
 
 def _acquire(item: Item, fetcher: Fetcher | None) -> stages.Acquired:
@@ -297,18 +328,19 @@ def record_item(
 ) -> None:
     """Scan (or reuse the scan of identical bytes, or take `scanned`, a runner's own scan of these bytes), ingest,
     then mark the item done: in that order, which is what makes a kill at any moment safe."""
-    if got.data is None:
+    first = run.first_with(got.sha256) if got.sha256 else None
+    if first is None and got.data is None:
         result: dict[str, Any] = {"path": item.source, "sha256": "", "verdict": None, "error": got.error}
         run.finish(item, result, got.provenance)
         counts.errors += 1
         return
     duplicate_of = None
-    first = run.first_with(got.sha256)
     if first is not None:
         duplicate_of, result, pdq, group = first
         result = result | {"path": item.source}
         counts.duplicates += 1
     else:
+        assert got.data is not None
         if scanned is None:
             assert engine is not None, "an item without a runner's scan needs the engine"
             t = time.perf_counter()
