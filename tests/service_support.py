@@ -81,6 +81,7 @@ def office(home: Path, **settings: Any) -> Iterator[tuple[Any, People, Any]]:
     engine = Engine.init(str(home), ["auto"])
     people = add_people(home)
     settings.setdefault("rate_per_minute", 1_000_000)
+    settings.setdefault("sign_in_per_minute", 1_000_000)
     try:
         with TestClient(create_app(ServiceSettings(home=home, **settings), engine=engine)) as client:
             r = client.post("/api/v1/works", headers=people.auth("registrar"), files={"files": ("w.zip", works_zip())})

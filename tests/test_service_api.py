@@ -29,6 +29,16 @@ def new_case(client: TestClient, people: People, who: str = "alice", number: str
     return int(r.json()["case"]["id"])
 
 
+def scan_one(client: TestClient, people: People, case_id: int, name: str) -> dict[str, Any]:
+    """Alice scans one demo suspect into the case; the scan's JSON."""
+    r = client.post(
+        f"/api/v1/cases/{case_id}/scans", headers=people.auth("alice"), files={"files": (name, suspect(name))}
+    )
+    assert r.status_code == 200, r.text
+    result: dict[str, Any] = r.json()
+    return result
+
+
 def wait_for(client: TestClient, people: People, case_id: int, job_id: int) -> dict[str, Any]:
     for _ in range(600):
         r = client.get(f"/api/v1/cases/{case_id}/jobs/{job_id}", headers=people.auth("alice"))
@@ -74,11 +84,7 @@ def test_a_zip_becomes_a_job_whose_findings_come_most_severe_first(served: Any) 
 def test_reports_are_made_from_the_stored_finding_and_verify(served: Any, tmp_path: Path) -> None:
     client, people, _ = served
     case_id = new_case(client, people, number="BJ-2026-3")
-    scan = client.post(
-        f"/api/v1/cases/{case_id}/scans",
-        headers=people.auth("alice"),
-        files={"files": ("crop.jpg", suspect("crop_night_cafe.jpg"))},
-    ).json()
+    scan = scan_one(client, people, case_id, "crop_night_cafe.jpg")
     base = f"/api/v1/cases/{case_id}/findings/{scan['finding_id']}/report"
     html = client.get(base, headers=people.auth("alice"))
     assert html.status_code == 200 and "BJ-2026-3" in html.text and "vangogh-night-cafe" in html.text
@@ -220,11 +226,7 @@ def test_a_report_in_chinese_embeds_its_cjk_font(served: Any) -> None:
         pytest.skip("no CJK TrueType font installed (.ci/run installs fonts-wqy-zenhei)")
     client, people, _ = served
     case_id = new_case(client, people, number="京-2026-7")
-    scan = client.post(
-        f"/api/v1/cases/{case_id}/scans",
-        headers=people.auth("alice"),
-        files={"files": ("c.jpg", suspect("crop_night_cafe.jpg"))},
-    ).json()
+    scan = scan_one(client, people, case_id, "crop_night_cafe.jpg")
     base = f"/api/v1/cases/{case_id}/findings/{scan['finding_id']}/report"
     html = client.get(base, params={"lang": "zh"}, headers=people.auth("alice")).text
     assert "技术比对报告" in html and "京-2026-7" in html and "法院" in html  # heading, case, the legal note

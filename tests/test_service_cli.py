@@ -16,24 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.cli_support import REPO, semblance
+
 PASSWORD = "a long office password"
-
-
-def semblance(home: Path, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
-    p = subprocess.run(
-        [sys.executable, "-m", "service.cli", "--home", str(home), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        timeout=600,
-    )
-    if check:
-        assert p.returncode == 0, p.stderr + p.stdout
-    return p
 
 
 @pytest.fixture(scope="module")

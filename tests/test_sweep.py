@@ -23,25 +23,10 @@ import pytest
 from PIL import Image
 
 from service.reports.bundle import verify_bundle
+from tests.cli_support import REPO, semblance
 
-REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "samples" / "demo"
 LISTINGS = REPO / "samples" / "listings" / "listings.csv"
-
-
-def semblance(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
-    p = subprocess.run(
-        [sys.executable, "-m", "service.cli", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        timeout=900,
-    )
-    if check:
-        assert p.returncode == 0, p.stderr + p.stdout
-    return p
 
 
 @pytest.fixture(scope="module")

@@ -63,6 +63,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._redirect("http://10.0.0.7/ok.jpg")
         elif route == "/redirect-metadata":
             self._redirect("http://169.254.169.254/latest/meta-data/")
+        elif route == "/bad-location":
+            self._redirect("http://[x")
+        elif route == "/odd-retry":
+            self.send_response(503)
+            self.send_header("Retry-After", "\u00b2")  # a superscript two: isdigit() but not a number
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif route == "/bad-gzip":
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(JPEG)))
+            self.end_headers()
+            self.wfile.write(JPEG)
         elif route == "/flaky":
             flaky = [s for s in SEEN if s["path"] == "/flaky"]
             if len(flaky) % 2:
@@ -105,6 +118,8 @@ def fetcher(**policy: Any) -> Fetcher:
 def no_outside_names(host: str, port: int) -> list[str]:
     """The resolver stub: a few test names, and a failure for anything else (nothing is looked up for real)."""
     table = {"shop.test": ["127.0.0.1"], "metadata.test": ["169.254.169.254"], "rebind.test": ["127.0.0.1", "10.0.0.1"]}
+    if ".." in host:
+        raise UnicodeError("label empty or too long")  # what getaddrinfo raises for such a name
     if host not in table:
         raise OSError(f"the test resolver does not know {host}")
     return table[host]
@@ -137,6 +152,9 @@ def test_the_connection_goes_to_the_checked_address_with_the_name_in_the_host_he
         ("/redirect-private", "10.0.0.7: refused (private address)"),
         ("/redirect-metadata", "169.254.169.254: refused (cloud metadata address)"),
         ("/missing", "HTTP 404"),
+        ("/bad-location", "invalid URL"),
+        ("/odd-retry", "HTTP 503"),
+        ("/bad-gzip", "content encoding"),
     ],
 )
 def test_hostile_responses_are_refused_with_the_reason(server: str, route: str, words: str) -> None:
@@ -170,6 +188,9 @@ def test_names_resolving_to_refused_addresses_are_never_connected_to(server: str
     assert odd.data is None and "only http and https" in (odd.error or "")
     creds = fetcher().fetch(f"http://user:pw@127.0.0.1:{port}/ok.jpg")
     assert creds.data is None and "credentials" in (creds.error or "")
+    for bad in ("http://127.0.0.1:99999/x", "http://127.0.0.1:abc/x", "http://a..b.test/x", "http://[::1/x"):
+        got = fetcher().fetch(bad)
+        assert got.data is None and got.error, bad
 
 
 @pytest.mark.parametrize(
@@ -192,6 +213,7 @@ def test_names_resolving_to_refused_addresses_are_never_connected_to(server: str
         "fc00::1",
         "fd00:ec2::254",
         "ff02::1",
+        "fec0::1",
         "::ffff:127.0.0.1",
         "::ffff:169.254.169.254",
         "64:ff9b::a9fe:a9fe",

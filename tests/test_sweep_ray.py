@@ -4,33 +4,16 @@ the bundled sample listings: the same findings as the local runner."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 pytest.importorskip("ray")
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.cli_support import REPO, semblance
+
 DEMO = REPO / "samples" / "demo"
 LISTINGS = REPO / "samples" / "listings" / "listings.csv"
-
-
-def semblance(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200", "RAY_USAGE_STATS_ENABLED": "0"}
-    env.pop("RAY_ADDRESS", None)
-    p = subprocess.run(
-        [sys.executable, "-m", "service.cli", "--home", str(home), *args],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        env=env,
-        timeout=900,
-    )
-    assert p.returncode == 0, p.stderr + p.stdout
-    return p
 
 
 def essentials(folder: Path) -> list[tuple[object, ...]]:

@@ -67,9 +67,21 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield c, people
 
 
+def login_token(c: TestClient) -> str:
+    """The sign-in form's token (its cookie is now in the client, as in a browser that opened the page)."""
+    found = re.search(r'name="login_token" value="([^"]+)"', c.get("/login").text)
+    assert found is not None
+    return found.group(1)
+
+
+def sign_in_form(c: TestClient, username: str, **extra: str) -> Any:
+    data = {"username": username, "password": PASSWORD, "login_token": login_token(c), **extra}
+    return c.post("/login", data=data, follow_redirects=False)
+
+
 def signed_in(c: TestClient, username: str) -> str:
     c.cookies.clear()
-    r = c.post("/login", data={"username": username, "password": PASSWORD}, follow_redirects=False)
+    r = sign_in_form(c, username)
     assert r.status_code == 303
     page = c.get("/")
     token = re.search(r'name="csrf-token" content="([^"]*)"', page.text)
@@ -126,9 +138,19 @@ def test_a_chinese_browser_gets_chinese_pages_and_redirects_stay_on_this_server(
     assert 'lang="zh-Hans"' in page.text and "用户名" in page.text
     r = c.get("/language/en", params={"next": "//evil.example/x"}, follow_redirects=False)
     assert r.headers["location"] == "/"
-    login = c.post(
-        "/login",
-        data={"username": "alice", "password": PASSWORD, "next": "https://evil.example"},
-        follow_redirects=False,
-    )
-    assert login.headers["location"] == "/"
+    for target in ("https://evil.example", "//evil.example", "/\t/evil.example", "/\\evil.example"):
+        c.cookies.clear()
+        assert sign_in_form(c, "alice", next=target).headers["location"] == "/", target
+    c.cookies.clear()
+    assert sign_in_form(c, "alice", next="/cases?q=中").status_code == 303  # encoded, not a server error
+
+
+def test_a_sign_in_form_posted_without_its_own_token_is_refused(client: Any) -> None:
+    c, _ = client
+    c.cookies.clear()
+    forged = c.post("/login", data={"username": "alice", "password": PASSWORD}, follow_redirects=False)
+    assert forged.status_code == 403 and "semblance_session" not in forged.headers.get("set-cookie", "")
+    token = login_token(c)
+    c.cookies.clear()  # another site's form cannot send this browser's cookie with it
+    stolen = c.post("/login", data={"username": "alice", "password": PASSWORD, "login_token": token})
+    assert stolen.status_code == 403

@@ -9,6 +9,7 @@ sweep): on two marketplaces, that is one operator under two names.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,8 +27,8 @@ SCORE_WEIGHTS = {
 and the same operator behind several accounts outrank sheer listing volume."""
 
 _HITS = """
-SELECT l.seller_id, l.id AS listing_id, l.marketplace, li.image_group, li.seen_at, fm.ref, fm.verdict, fm.score,
-       f.id AS finding_id
+SELECT l.seller_id, l.id AS listing_id, l.marketplace, li.id AS image_row, li.image_group, li.seen_at, fm.ref,
+       fm.verdict, fm.score, f.id AS finding_id
 FROM finding_matches fm
 JOIN findings f ON f.id = fm.finding_id
 JOIN listing_images li ON li.suspect_id = f.suspect_id
@@ -89,7 +90,7 @@ class Offenders:
                    COUNT(DISTINCT h.listing_id) AS listings,
                    COUNT(DISTINCT h.image_group) AS images,
                    MIN(h.seen_at) AS first_seen, MAX(h.seen_at) AS last_seen,
-                   group_concat(DISTINCT h.ref) AS refs
+                   json_group_array(DISTINCT h.ref) AS refs
             FROM hits h JOIN sellers s ON s.id = h.seller_id
             GROUP BY h.seller_id"""
         ).fetchall()
@@ -108,7 +109,7 @@ class Offenders:
                 r["first_seen"],
                 r["last_seen"],
                 links.get(r["seller_id"], []),
-                works=sorted(str(r["refs"] or "").split(",")),
+                works=sorted(json.loads(r["refs"])),
             )
             other = sum(1 for link in row.linked if link["marketplace"] != row.marketplace)
             row.components = {
@@ -152,7 +153,7 @@ class Offenders:
         rows = self._db.db.execute(
             f"""WITH hits AS ({_HITS})
             SELECT h.image_group, COUNT(DISTINCT h.seller_id) AS sellers, COUNT(DISTINCT h.listing_id) AS listings,
-                   group_concat(DISTINCT h.ref) AS refs, group_concat(DISTINCT h.seller_id) AS seller_ids,
+                   json_group_array(DISTINCT h.ref) AS refs, json_group_array(DISTINCT h.seller_id) AS seller_ids,
                    MIN(h.seen_at) AS first_seen, MAX(h.seen_at) AS last_seen
             FROM hits h WHERE h.seller_id IS NOT NULL GROUP BY h.image_group HAVING sellers >= ?
             ORDER BY sellers DESC, listings DESC LIMIT ?""",
@@ -162,9 +163,9 @@ class Offenders:
             {
                 "image_group": r["image_group"],
                 "sellers": r["sellers"],
-                "seller_ids": sorted(int(x) for x in str(r["seller_ids"]).split(",")),
+                "seller_ids": sorted(json.loads(r["seller_ids"])),
                 "listings": r["listings"],
-                "works": sorted(str(r["refs"]).split(",")),
+                "works": sorted(json.loads(r["refs"])),
                 "first_seen": r["first_seen"],
                 "last_seen": r["last_seen"],
             }
@@ -190,9 +191,9 @@ class Offenders:
             SELECT h.listing_id, l.listing_key, l.marketplace, l.listing_url, l.title, li.source, li.sha256,
                    li.seen_at, h.ref, h.verdict, h.score, h.finding_id, sw.run_key
             FROM hits h JOIN listings l ON l.id = h.listing_id
-            JOIN listing_images li ON li.listing_id = h.listing_id AND li.image_group = h.image_group
+            JOIN listing_images li ON li.id = h.image_row
             JOIN sweeps sw ON sw.id = li.sweep_id
-            WHERE h.seller_id = ? GROUP BY h.finding_id, h.ref ORDER BY li.seen_at""",
+            WHERE h.seller_id = ? ORDER BY li.seen_at, li.id, h.ref""",
             (seller_id,),
         ).fetchall()
         return [dict(r) for r in rows]

@@ -128,7 +128,10 @@ class Fetcher:
         self.resolver = resolver
         self.sleep = sleep
         timeout = httpx.Timeout(policy.read_timeout_s, connect=policy.connect_timeout_s)
-        self.client = httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout)
+        # no kept-alive connections: a pool keyed by the pinned IP could hand a TLS connection checked against one
+        # host's certificate to another host on the same address
+        limits = httpx.Limits(max_keepalive_connections=0)
+        self.client = httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout, limits=limits)
         self._hosts: dict[str, threading.Semaphore] = {}
         self._last: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -161,6 +164,10 @@ class Fetcher:
                 if attempt < self.policy.retries:
                     wait = self.policy.backoff_s * (2**attempt) * (1 + random.random())
                     self.sleep(min(30.0, max(wait, exc.retry_after or 0.0)))
+            except Exception as exc:  # a hostile URL or response must never stop a sweep: it is this item's error
+                out.error = f"cannot fetch ({type(exc).__name__}: {exc})"
+                out.data = None
+                return out
         return out
 
     def _follow(self, url: str, out: Fetched) -> bytes:
@@ -171,11 +178,14 @@ class Fetcher:
                 location = headers.get("location")
                 if not location:
                     raise Refused(f"redirect ({status}) without a Location")
-                current = urljoin(current, location)
+                try:
+                    current = urljoin(current, location)
+                except ValueError as exc:
+                    raise Refused(f"redirect to an invalid URL ({exc})") from exc
                 continue
             if status == 429 or status >= 500:
                 retry = headers.get("retry-after", "")
-                raise Transient(f"HTTP {status}", float(retry) if retry.isdigit() else None)
+                raise Transient(f"HTTP {status}", float(retry) if retry.isascii() and retry.isdigit() else None)
             if status != 200:
                 raise Refused(f"HTTP {status}")
             assert body is not None
@@ -184,17 +194,21 @@ class Fetcher:
 
     def _one(self, url: str, out: Fetched) -> tuple[int, dict[str, str], bytes | None]:
         """One request to `url`, pinned to a checked address; returns status, kept headers and (for 200) the body."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            explicit_port = parts.port
+        except ValueError as exc:
+            raise Refused(f"{url}: not a valid URL ({exc})") from exc
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise Refused(f"{url}: only http and https URLs are fetched")
         if parts.username or parts.password:
             raise Refused(f"{url}: URLs with credentials are not fetched")
         host = parts.hostname
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = explicit_port or (443 if parts.scheme == "https" else 80)
         address = self._checked_address(host, port)
         literal = f"[{address}]" if address.version == 6 else str(address)
         pinned = urlunsplit((parts.scheme, f"{literal}:{port}", parts.path or "/", parts.query, ""))
-        host_header = host if parts.port is None else f"{host}:{parts.port}"
+        host_header = host if explicit_port is None else f"{host}:{explicit_port}"
         extensions = {"sni_hostname": host} if parts.scheme == "https" and parse_ip(host) is None else {}
         with self._polite(host):
             deadline = time.monotonic() + self.policy.total_timeout_s
@@ -223,6 +237,8 @@ class Fetcher:
                     return 200, headers, b"".join(chunks)
             except httpx.TimeoutException as exc:
                 raise Transient(f"timed out ({type(exc).__name__})") from exc
+            except httpx.DecodingError as exc:
+                raise Refused(f"the response's content encoding is broken ({exc})") from exc
             except httpx.RemoteProtocolError as exc:
                 raise Transient(f"the connection broke off ({exc})") from exc
             except httpx.TransportError as exc:
@@ -236,6 +252,8 @@ class Fetcher:
         else:
             try:
                 resolved = self.resolver(host, port)
+            except UnicodeError as exc:  # an empty or over-long label: not a name at all
+                raise Refused(f"{host}: not a valid host name ({exc})") from exc
             except OSError as exc:
                 raise Transient(f"{host}: could not resolve ({exc})") from exc
             candidates = [ip for ip in (parse_ip(a) for a in resolved) if ip is not None]

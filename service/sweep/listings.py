@@ -53,6 +53,11 @@ class Listing:
     def to_json(self) -> dict[str, str]:
         return {"listing_id": self.listing_id, **self.fields}
 
+    @property
+    def key(self) -> str:
+        """What identifies the listing in a run: its marketplace and its id (ids repeat across marketplaces)."""
+        return f"{self.fields.get('marketplace', '')}\t{self.listing_id}"
+
 
 def read_listings(target: str) -> Iterator[Listing]:
     """The listings of a CSV or JSONL file, or of every such file in a folder (sorted, so a rerun sees one order)."""
@@ -93,13 +98,13 @@ def _csv(path: Path) -> Iterator[Listing]:
         raise ListingError(f"{path}: cannot read ({exc})") from exc
     if rows and "listing_id" not in rows[0]:
         raise ListingError(f"{path}: no listing_id column")
-    by_id: dict[str, Listing] = {}
+    by_id: dict[tuple[str, str], Listing] = {}  # a listing id is unique within its marketplace only
     for n, row in enumerate(rows, start=2):
         lid = _clean(row.get("listing_id"))
         if not lid:
             yield Listing(f"{path.name}:{n}", origin=f"{path}:{n}", problems=["row has no listing_id"])
             continue
-        listing = by_id.setdefault(lid, Listing(lid, origin=f"{path}:{n}"))
+        listing = by_id.setdefault((_clean(row.get("marketplace")), lid), Listing(lid, origin=f"{path}:{n}"))
         for k in LISTING_FIELDS:
             if _clean(row.get(k)) and k not in listing.fields:
                 listing.fields[k] = _clean(row.get(k))

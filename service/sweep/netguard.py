@@ -19,6 +19,8 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 METADATA = frozenset({ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254")})
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")
+"""Deprecated IPv6 site-local addresses: still routed inside some networks, so refused like private ones."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ def decide(ip: IPAddress, allow: AllowList = AllowList()) -> Decision:
         (ip.is_link_local, "link-local address"),
         (ip.is_multicast, "multicast address"),
         (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT, "carrier-grade NAT address"),
+        (isinstance(ip, ipaddress.IPv6Address) and ip in _SITE_LOCAL, "site-local address"),
         (ip.is_private, "private address"),
         (ip.is_reserved, "reserved address"),
         (not ip.is_global, "not a public address"),

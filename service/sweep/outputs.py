@@ -65,6 +65,12 @@ def line_of(row: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: listing data starting with = + - @ (or a tab or carriage return)
+    would otherwise run as a formula on the investigator's machine."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def _atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -101,16 +107,16 @@ def write_outputs(folder: Path, store: Store, engine: Engine | None = None, repo
         m = x["matches"][0]
         w.writerow(
             [
-                r["listing_key"],
-                r["listing"].get("marketplace", ""),
-                r["listing"].get("seller", ""),
-                r["listing"].get("listing_url", ""),
-                r["source"],
+                _cell(r["listing"].get("listing_id", "")),
+                _cell(r["listing"].get("marketplace", "")),
+                _cell(r["listing"].get("seller", "")),
+                _cell(r["listing"].get("listing_url", "")),
+                _cell(r["source"]),
                 r["sha256"],
                 x["verdict"],
-                m["ref"],
+                _cell(m["ref"]),
                 m["score"],
-                ";".join(mm["ref"] for mm in x["matches"]),
+                _cell(";".join(mm["ref"] for mm in x["matches"])),
             ]
         )
     _atomic(folder / "hits.csv", buf.getvalue())

@@ -127,7 +127,7 @@ class RunFolder:
             problems += [f"{listing.origin or listing.listing_id}: {p}" for p in listing.problems]
             record = json.dumps(listing.to_json(), ensure_ascii=False)
             for i, ref in enumerate(listing.images):
-                rows.append((listing.listing_id, i, ref.source, int(bool(ref.url)), record))
+                rows.append((listing.key, i, ref.source, int(bool(ref.url)), record))
         self.db.execute("BEGIN IMMEDIATE")
         self.db.executemany(
             "INSERT OR IGNORE INTO items (listing_key, image_index, source, is_url, listing_json) VALUES (?,?,?,?,?)",
@@ -354,7 +354,7 @@ def record_item(
         near.add(pdq, group)
     listing = item.listing
     image = SweptImage(
-        listing_key=item.listing_key,
+        listing_key=listing.get("listing_id", item.listing_key),
         source=item.source,
         sha256=got.sha256,
         pdq=pdq,

@@ -36,6 +36,13 @@ class Acquired:
 
 def acquire(ref: ImageRef, fetcher: Fetcher | None) -> Acquired:
     """Fetch a URL (through the guarded fetcher) or read a local file (the CLI's file rules); never raises."""
+    try:
+        return _acquire(ref, fetcher)
+    except Exception as exc:  # a hostile listing (a NUL in a path, ...) is this item's error, never the sweep's
+        return Acquired(ref.source, provenance={"source": ref.source}, error=f"{type(exc).__name__}: {exc}")
+
+
+def _acquire(ref: ImageRef, fetcher: Fetcher | None) -> Acquired:
     if ref.url:
         if fetcher is None:
             return Acquired(ref.url, error="fetching is off for this sweep")

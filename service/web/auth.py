@@ -109,7 +109,7 @@ async def signed_in(request: Request) -> Principal:
             form = await request.form()
             value = form.get(CSRF_FIELD)
             sent = value if isinstance(value, str) else ""
-        if not sent or not hmac.compare_digest(sent, principal.csrf_token):
+        if not sent or not hmac.compare_digest(sent.encode(), principal.csrf_token.encode()):
             raise HTTPException(403, "the form's CSRF token is missing or stale: reload the page and try again")
     request.state.principal = principal
     return principal

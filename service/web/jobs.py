@@ -66,6 +66,10 @@ class JobRunner:
             if suspect is None:
                 jobs.finish_item(job.id, item.seq, "the kept file is missing from the store")
                 continue
-            finding = casework.scan(self.gate, self.store, actor, suspect, job.id)
+            try:
+                finding = casework.scan(self.gate, self.store, actor, suspect, job.id)
+            except OSError as exc:  # the kept file vanished or cannot be read: this item fails, the job goes on
+                jobs.finish_item(job.id, item.seq, f"the kept file cannot be read ({exc.strerror or exc})")
+                continue
             jobs.finish_item(job.id, item.seq, str(finding.result.get("error") or ""))
         jobs.finish(job.id)

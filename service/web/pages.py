@@ -7,7 +7,10 @@ are shown re-encoded by the server (never the untrusted bytes as received), at m
 
 from __future__ import annotations
 
+import hmac
 import io
+import secrets
+import unicodedata
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -18,12 +21,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from PIL import Image
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from detector.intake import IntakeError, decode_image
 from service import i18n
 from service.reports.wording import basis, verbal
-from service.store.accounts import LANGUAGES
 from service.store.cases import Case, CaseError
 from service.web.api.system import sign_in
 from service.web.auth import CSRF_FIELD, PERMISSIONS, SESSION_COOKIE, Id, Principal, identify, store_of
@@ -34,6 +37,7 @@ DISPLAY_SIDE = 1200
 VERDICT_LABELS = {"copy": "copy", "derivative": "derivative", "no_match": "no match", "error": "unreadable"}
 """Verdicts as a person reads them (the JSON keeps its names); translated through the catalogue like any text."""
 HOME_PAGE = {"investigator": "/cases", "registrar": "/works", "auditor": "/audit", "admin": "/works"}
+LOGIN_COOKIE = "semblance_login"
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
 
@@ -60,8 +64,9 @@ def mount_static(app: FastAPI) -> None:
 
 
 def language(request: Request, principal: Principal | None) -> str:
-    chosen = principal.user.language if principal else ""
-    return i18n.choose(chosen, request.cookies.get(i18n.COOKIE), request.headers.get("accept-language", ""))
+    """The switch this browser last used (cookie), else the account's saved language, else the browser's."""
+    saved = principal.user.language if principal else ""
+    return i18n.choose(request.cookies.get(i18n.COOKIE) or "", saved, request.headers.get("accept-language", ""))
 
 
 def render(
@@ -115,8 +120,13 @@ def visible_case(request: Request, principal: Principal, case_id: int) -> Case:
 
 
 def local(path: str | None, fallback: str) -> str:
-    """Only a path on this server is followed after sign-in or a language change (no open redirect)."""
-    return path if path and path.startswith("/") and not path.startswith("//") and "\\" not in path else fallback
+    """Only a plain path on this server is followed after sign-in or a language change (no open redirect): one
+    slash first, then no second slash or backslash, and no control or space characters a browser would drop."""
+    if not path or not path.startswith("/") or path[1:2] in ("/", "\\"):
+        return fallback
+    if "\\" in path or any(c.isspace() or unicodedata.category(c)[0] == "C" for c in path):
+        return fallback
+    return path
 
 
 # -- sign-in, sign-out, language --------------------------------------------------------------------
@@ -128,9 +138,18 @@ def home(request: Request) -> Response:
     return RedirectResponse(HOME_PAGE[principal.user.role], 303)
 
 
+def login_form(request: Request, next: str, error: str = "", status: int = 200) -> HTMLResponse:
+    """The sign-in page with a fresh pre-session CSRF token, also set as a cookie (double submit): a sign-in form
+    posted from another site carries no matching pair, so nobody can be signed into someone else's account."""
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", None, {"next": next, "error": error, "login_token": token}, status)
+    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", max_age=3600, path="/login")
+    return response
+
+
 @router.get("/login")
 def login_page(request: Request, next: str = "") -> Response:
-    return render(request, "login.html", None, {"next": local(next, ""), "error": ""})
+    return login_form(request, local(next, ""))
 
 
 @router.post("/login")
@@ -138,14 +157,16 @@ async def login(request: Request) -> Response:
     form = await request.form()
     username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:1024]
     target = local(str(form.get("next", "")), "")
-    response = RedirectResponse("/", 303)
+    _ = i18n.translator(language(request, None))
+    sent, expected = str(form.get("login_token", "")), request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+        return login_form(request, target, _("The sign-in form had expired: please sign in again."), 403)
+    response = RedirectResponse(target or "/", 303)  # percent-encodes whatever the path holds
     try:
-        sign_in(request, response, username, password)
+        await run_in_threadpool(sign_in, request, response, username, password)  # argon2 off the event loop
     except HTTPException:
-        _ = i18n.translator(language(request, None))
-        return render(request, "login.html", None, {"next": target, "error": _("Wrong username or password.")}, 401)
-    if target:
-        response.headers["location"] = target
+        return login_form(request, target, _("Wrong username or password."), 401)
+    response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
 
@@ -166,10 +187,7 @@ def set_language(code: str, request: Request, next: str = "/") -> Response:
         raise PageRefused(404, f"No language {code}.")
     response = RedirectResponse(local(next, "/"), 303)
     response.set_cookie(i18n.COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")
-    principal = identify(request)
-    if principal is not None and code in LANGUAGES:
-        store_of(request).accounts.set_language(principal.user.id, code)
-    return response
+    return response  # the account's saved language changes only by PUT /api/v1/me/language (not by a link)
 
 
 # -- cases --------------------------------------------------------------------------------------------

@@ -47,3 +47,10 @@ def safe_name(filename: str | None) -> str:
         stem, dot, ext = name.rpartition(".")
         name = (stem[: MAX_NAME - len(ext) - 1] + dot + ext) if dot and len(ext) <= 10 else name[:MAX_NAME]
     return name or "upload"
+
+
+def printable(name: str) -> str:
+    """A name (an archive member's path) without control or format characters (bidi overrides, NUL), which would
+    make what a person reads differ from what is stored."""
+    cleaned = "".join(c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C")
+    return cleaned[: MAX_NAME * 4] or "upload"

@@ -13,6 +13,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from service.i18n import LANGUAGES
 from service.inputs import InputError, InputItem, from_bytes
@@ -22,7 +23,7 @@ from service.store.cases import Case, CaseError
 from service.store.findings import Finding
 from service.web import casework
 from service.web.auth import MAX_ID, Id, Principal, caller, case_of, guard, store_of
-from service.web.uploads import IMAGE_KINDS, safe_name, sniff
+from service.web.uploads import IMAGE_KINDS, printable, safe_name, sniff
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 REPORT_TYPES = {"html": ("report.html", "text/html; charset=utf-8"), "pdf": ("report.pdf", "application/pdf")}
@@ -109,20 +110,26 @@ async def scan(
 ) -> Any:
     if case.closed_at:
         raise HTTPException(409, f"case {case.number} is closed: open a new case to scan more")
+    uploads = [(safe_name(u.filename), await u.read()) for u in files]
+    # unpacking, custody writes (fsynced) and the scan block: off the event loop, so other requests go on
+    return await run_in_threadpool(_scan_uploads, request, case, principal, uploads)
+
+
+def _scan_uploads(request: Request, case: Case, principal: Principal, uploads: list[tuple[str, bytes]]) -> Any:
     app = request.app
     store, gate, settings = store_of(request), app.state.gate, app.state.settings
     arrivals: list[tuple[str, bytes | None, str]] = []  # name, bytes or None, why not
-    single = len(files) == 1
-    for upload in files:
-        name, data = safe_name(upload.filename), await upload.read()
+    single = len(uploads) == 1
+    for name, data in uploads:
         kind = sniff(data)
         if kind == "zip":
             single = False
             for member in from_bytes(name, data):
+                shown = printable(member.name)
                 try:
-                    arrivals.append((member.name, member.read(), ""))
+                    arrivals.append((shown, member.read(), ""))
                 except InputError as exc:
-                    arrivals.append((member.name, None, exc.reason))
+                    arrivals.append((shown, None, exc.reason))
         elif kind in IMAGE_KINDS:
             arrivals.append((name, data, ""))
         else:
@@ -250,7 +257,9 @@ def report(
     if format == "bundle":
         return Response(_zipped(bundle), media_type="application/zip", headers=_attachment(f"{bundle.name}.zip"))
     name, media = REPORT_TYPES[format]
-    headers = {} if format == "html" else _attachment(f"{bundle.name}.pdf")
+    # the report is self-contained: its own inline styles and embedded pictures, and no script may run in it
+    report_csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
+    headers = {"Content-Security-Policy": report_csp} if format == "html" else _attachment(f"{bundle.name}.pdf")
     return Response((bundle / name).read_bytes(), media_type=media, headers=headers)
 
 

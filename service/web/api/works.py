@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from service.engine import WorkMetadata
 from service.inputs import InputItem, from_bytes
@@ -70,8 +71,7 @@ async def register_works(
     source_url: str = Form(default="", max_length=2000),
     principal: Principal = Depends(caller),
 ) -> Any:
-    gate, settings = request.app.state.gate, request.app.state.settings
-    items: list[tuple[InputItem, WorkMetadata]] = []
+    uploads = [(safe_name(u.filename), await u.read()) for u in files]
     given = WorkMetadata(
         ref=ref,
         title=title,
@@ -80,8 +80,14 @@ async def register_works(
         registration_no=registration_no,
         source_url=source_url,
     )
-    for upload in files:
-        name, data = safe_name(upload.filename), await upload.read()
+    # unpacking and registering block (decode, every signal, fsynced writes): off the event loop
+    return await run_in_threadpool(_register, request, principal, uploads, given)
+
+
+def _register(request: Request, principal: Principal, uploads: list[tuple[str, bytes]], given: WorkMetadata) -> Any:
+    gate, settings = request.app.state.gate, request.app.state.settings
+    items: list[tuple[InputItem, WorkMetadata]] = []
+    for name, data in uploads:
         kind = sniff(data)
         if kind == "zip":
             items.extend(_from_zip(name, data))
