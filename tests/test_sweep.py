@@ -130,13 +130,24 @@ def distinct_listings(folder: Path, n: int) -> Path:
     return listing
 
 
+def _done(out: Path) -> int:
+    """Items the run has marked done so far (0 before its record exists)."""
+    try:
+        with sqlite3.connect(f"file:{out / 'run.sqlite'}?mode=ro", uri=True, timeout=5) as db:
+            return int(db.execute("SELECT COUNT(*) FROM items WHERE state='done'").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
 def test_a_sweep_killed_at_random_moments_resumes_losing_and_doubling_nothing(home: Path, tmp_path: Path) -> None:
     listing = distinct_listings(tmp_path, 24)
     out = tmp_path / "run"
     env = {**os.environ, "NO_COLOR": "1"}
     rng = random.Random(11)
     kills = 0
-    for _ in range(4):
+    for _ in range(3):  # each run is killed at a random point of its work: after a random number of images more
+        done = _done(out)
+        target = done + rng.randint(1, 5) if done < 20 else 24
         proc = subprocess.Popen(
             [sys.executable, "-m", "service.cli", "--home", str(home), "sweep", str(listing), "--out", str(out)],
             cwd=REPO,
@@ -144,12 +155,14 @@ def test_a_sweep_killed_at_random_moments_resumes_losing_and_doubling_nothing(ho
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        time.sleep(rng.uniform(2.5, 6.0))
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and _done(out) < target and time.monotonic() < deadline:
+            time.sleep(rng.uniform(0.005, 0.05))  # the moment within the image in hand is random too
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
         proc.wait()
-    assert kills >= 1
+    assert kills >= 2
     semblance(home, "sweep", str(listing), "--out", str(out))
     lines = results(out)
     assert sorted(x["listing"]["listing_id"] for x in lines) == [f"L{i:03d}" for i in range(24)]
