@@ -91,8 +91,10 @@ def test_an_investigators_whole_path_and_a_colleague_kept_out(site: Any, browser
 
     seized = tmp_path / "seized-phone.zip"
     seized.write_bytes(suspects_zip(["collage_auvers_tanguy.jpg", "crop_night_cafe.jpg", "unrelated_coffee.jpg"]))
-    page.set_input_files("#pick-files", str(seized))
-    page.get_by_text(re.compile(r"Scanning \d+ of 3")).first.wait_for(timeout=60_000)  # the job's progress
+    with page.expect_response(re.compile(r"/jobs/\d+$"), timeout=60_000) as polled:  # the page watches the job
+        page.set_input_files("#pick-files", str(seized))
+    progress = polled.value.json()["job"]
+    assert progress["total"] == 3 and 0 <= progress["done"] <= 3
     page.wait_for_selector("table.findings tbody tr:nth-child(3)", timeout=120_000)  # reloaded when done
     rows = page.locator("table.findings tbody tr")
     assert rows.count() == 3
