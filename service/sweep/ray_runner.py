@@ -4,7 +4,7 @@ Stages: the run's pending items become a dataset; fetching (or reading) runs in 
 pool of actors that each hold one guarded `Fetcher`; scanning runs on a pool of actors that each open the workspace
 once (the model, and a read-only copy of the registry and index: nothing is registered during a sweep); the scan
 results are written as Parquet shards in the run folder (`shards/`). The driver then ingests the shards in item
-order through exactly the local runner's `record_item`, so deduplication, near-duplicate groups, the findings
+order through exactly the local runner's `Sweep.record`, so deduplication, near-duplicate groups, the findings
 store and run.sqlite come out as the local runner's do. Identical bytes seen by different scan actors are scanned
 by each (a cluster-wide "seen" set would serialise the stage); the driver keeps the first result, as locally.
 
@@ -26,7 +26,7 @@ from service.store import Store
 from service.sweep import stages
 from service.sweep.fetch import Fetcher, FetchPolicy
 from service.sweep.listings import ImageRef, Listing
-from service.sweep.run import Counts, RunFolder, SweepOptions, record_item, split_repeats
+from service.sweep.run import Counts, Sweep, SweepOptions
 
 SHARDS = "shards"
 FETCH_BATCH = 8
@@ -60,20 +60,18 @@ class ScanStage:
         self.top_k = top_k
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        results, pdqs = [], []
+        results, pdqs, keep = [], [], []
         for seq, data, error in zip(batch["seq"], batch["data"], batch["error"], strict=True):
             if error or not data:
                 results.append("")
                 pdqs.append("")
+                keep.append(b"")
                 continue
             result, pdq = stages.scan(self.engine, f"item {int(seq)}", bytes(data), self.top_k)
             results.append(json.dumps(result, ensure_ascii=False))
             pdqs.append(pdq)
-        keep_bytes = [
-            bytes(d) if r and json.loads(r).get("verdict") in ("copy", "derivative") else b""
-            for d, r in zip(batch["data"], results, strict=True)
-        ]
-        return batch | {"result": results, "pdq": pdqs, "data": keep_bytes}
+            keep.append(bytes(data) if result.get("verdict") in ("copy", "derivative") else b"")  # hits' evidence
+        return batch | {"result": results, "pdq": pdqs, "data": keep}
 
 
 def start_ray() -> Any:
@@ -102,74 +100,47 @@ def sweep_ray(
     `scanners` is the number of scan actors (one per node's worth of cores on a cluster)."""
     options = options or SweepOptions()
     ray = start_ray()
-    run = RunFolder(folder)
-    counts = Counts()
-    listing_list = list(listings)
-    counts.listings = len(listing_list)
-    counts.problems = run.plan(listing_list)
-    firsts, repeats = split_repeats(run.pending(), run)
+    sweep = Sweep(store, listings, folder, source)
     shards = folder / SHARDS
     shutil.rmtree(shards, ignore_errors=True)  # a killed attempt's partial shards: its items are still pending
-    try:
-        if firsts:
-            ds = ray.data.from_items([{"seq": i.seq, "source": i.source, "is_url": i.is_url} for i in firsts])
-            fetched = ds.map_batches(
-                FetchStage,
-                fn_constructor_kwargs={"policy": options.fetch},
-                batch_size=FETCH_BATCH,
-                concurrency=max(1, min(options.workers, 4)),
-                batch_format="numpy",
-            )
-            scanned = fetched.map_batches(
-                ScanStage,
-                fn_constructor_kwargs={"home": str(engine.workspace.home), "top_k": options.top_k},
-                batch_size=SCAN_BATCH,
-                concurrency=scanners,
-                batch_format="numpy",
-            )
-            scanned.write_parquet(str(shards))
-        sweep_id = _ingest(engine, store, run, firsts, shards, source, options, counts)
-        near = stages.NearDuplicates()  # repeats reuse their first item's scan: no group is looked up
-        for item in repeats:  # the same URL or file again: fetched once, recorded for each listing
-            record_item(engine, store, run, sweep_id, item, run.acquired_before(item), near, counts, options)
-    finally:
-        run.close()
-    engine.record("sweep", {"run_key": run.run_key, "source": source, "folder": str(folder), "runner": "ray"})
-    return counts
+    if sweep.firsts:
+        ds = ray.data.from_items([{"seq": i.seq, "source": i.source, "is_url": i.is_url} for i in sweep.firsts])
+        fetched = ds.map_batches(
+            FetchStage,
+            fn_constructor_kwargs={"policy": options.fetch},
+            batch_size=FETCH_BATCH,
+            concurrency=max(1, min(options.workers, 4)),
+            batch_format="numpy",
+        )
+        scanned = fetched.map_batches(
+            ScanStage,
+            fn_constructor_kwargs={"home": str(engine.workspace.home), "top_k": options.top_k},
+            batch_size=SCAN_BATCH,
+            concurrency=scanners,
+            batch_format="numpy",
+        )
+        scanned.write_parquet(str(shards))
+    _ingest(sweep, shards, options)
+    sweep.record_repeats(engine, options)
+    return sweep.end(engine, "ray")
 
 
-def _ingest(
-    engine: Engine,
-    store: Store,
-    run: RunFolder,
-    todo: list[Any],
-    shards: Path,
-    source: str,
-    options: SweepOptions,
-    counts: Counts,
-) -> int:
-    """Record the shards' results in item order through the local runner's own path; returns the sweep's id."""
+def _ingest(sweep: Sweep, shards: Path, options: SweepOptions) -> None:
+    """Record the shards' results in item order through the local runner's own path."""
     import pyarrow.parquet as pq
 
     rows: dict[int, dict[str, Any]] = {}
     for shard in sorted(shards.glob("*.parquet")) if shards.is_dir() else []:
         for r in pq.read_table(shard).to_pylist():
             rows[int(r["seq"])] = r
-    sweep_id = store.listings.sweep(run.run_key, source)
-    near = stages.NearDuplicates()
-    for pdq, group in run.groups():
-        near.add(pdq, group)
-    for item in todo:
+    for item in sweep.firsts:
         r = rows.get(item.seq)
         if r is None:
             continue  # not produced (a failed shard): stays pending for the next run
         provenance = json.loads(r["provenance"])
-        data = bytes(r["data"]) if r["data"] else None
         if r["error"]:
-            got = stages.Acquired(item.source, None, "", provenance, r["error"])
-            record_item(engine, store, run, sweep_id, item, got, near, counts, options)
+            sweep.record(None, item, stages.Acquired(item.source, None, "", provenance, r["error"]), options)
             continue
         result = json.loads(r["result"]) | {"path": item.source}
-        got = stages.Acquired(item.source, data or b"", r["sha256"], provenance)
-        record_item(engine, store, run, sweep_id, item, got, near, counts, options, scanned=(result, r["pdq"]))
-    return sweep_id
+        got = stages.Acquired(item.source, bytes(r["data"] or b""), r["sha256"], provenance)
+        sweep.record(None, item, got, options, scanned=(result, r["pdq"]))

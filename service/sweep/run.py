@@ -85,10 +85,8 @@ class Counts:
     seconds: dict[str, float] = field(default_factory=dict)
     """Where the scanner's time went: waiting for fetch/read, scanning, ingesting (for the benchmark)."""
 
-    def spent(self, stage: str, since: float) -> float:
-        now = time.perf_counter()
-        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - since
-        return now
+    def spent(self, stage: str, since: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - since
 
     def line(self) -> str:
         return (
@@ -229,6 +227,114 @@ def _connect(path: Path) -> sqlite3.Connection:
 ProgressFn = Callable[[Counts, int], None]
 
 
+class Sweep:
+    """One run of a sweep as every runner drives it: started from the run folder's record (what is pending, the
+    near-duplicate groups so far, the store's sweep id), each item recorded through `record`, ended by `end`."""
+
+    def __init__(self, store: Store, listings: Iterable[Listing], folder: Path, source: str) -> None:
+        self.store, self.folder, self.source = store, folder, source
+        self.run = RunFolder(folder)
+        listing_list = list(listings)
+        self.counts = Counts(listings=len(listing_list))
+        self.counts.problems = self.run.plan(listing_list)
+        self.run_key = self.run.run_key
+        self.sweep_id = store.listings.sweep(self.run_key, source)
+        self.near = stages.NearDuplicates()
+        for pdq, group in self.run.groups():
+            self.near.add(pdq, group)
+        todo = self.run.pending()
+        self.total = int(self.run.db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+        self.counts.images = self.total
+        self.counts.done = self.total - len(todo)
+        self.firsts, self.repeats = split_repeats(todo, self.run)
+
+    def record(
+        self,
+        engine: Engine | None,
+        item: Item,
+        got: stages.Acquired,
+        options: SweepOptions,
+        scanned: tuple[dict[str, Any], str] | None = None,
+    ) -> None:
+        """Scan (or reuse the scan of identical bytes, or take `scanned`, a runner's own scan of these bytes),
+        ingest, then mark the item done: in that order, which is what makes a kill at any moment safe."""
+        run, counts = self.run, self.counts
+        counts.done += 1
+        first = run.first_with(got.sha256) if got.sha256 else None
+        if first is None and got.data is None:
+            result: dict[str, Any] = {"path": item.source, "sha256": "", "verdict": None, "error": got.error}
+            run.finish(item, result, got.provenance)
+            counts.errors += 1
+            return
+        duplicate_of = None
+        if first is not None:
+            duplicate_of, result, pdq, group = first
+            result = result | {"path": item.source}
+            counts.duplicates += 1
+        else:
+            assert got.data is not None
+            if scanned is None:
+                assert engine is not None, "an item without a runner's scan needs the engine"
+                t = time.perf_counter()
+                scanned = stages.scan(engine, item.source, got.data, options.top_k)
+                counts.spent("scanning (engine)", t)
+            result, pdq = scanned
+            earlier = self.near.group_of(pdq)
+            group = earlier or got.sha256
+            if earlier is not None:
+                counts.near_duplicates += 1
+            self.near.add(pdq, group)
+        listing = item.listing
+        image = SweptImage(
+            listing_key=listing.get("listing_id", item.listing_key),
+            source=item.source,
+            sha256=got.sha256,
+            pdq=pdq,
+            image_group=group,
+            result=result,
+            marketplace=listing.get("marketplace", ""),
+            seller_key=listing.get("seller_id", "") or listing.get("seller", ""),
+            seller_name=listing.get("seller", ""),
+            title=listing.get("title", ""),
+            price=listing.get("price", ""),
+            currency=listing.get("currency", ""),
+            listing_url=listing.get("listing_url", ""),
+            seen_at=listing.get("seen_at", ""),
+            data=got.data,
+        )
+        t = time.perf_counter()
+        self.store.listings.ingest(self.sweep_id, image)
+        run.finish(item, result, got.provenance, got.sha256, pdq, group, duplicate_of)
+        counts.spent("recording (store and run)", t)
+        verdict = result.get("verdict")
+        counts.errors += verdict is None
+        counts.hits += verdict in ("copy", "derivative")
+        counts.copies += verdict == "copy"
+        counts.derivatives += verdict == "derivative"
+
+    def record_repeats(self, engine: Engine, options: SweepOptions, progress: ProgressFn | None = None) -> None:
+        """The items naming a URL or file met before in this run: fetched or read once, recorded for each."""
+        for item in self.repeats:
+            self.record(engine, item, self.run.acquired_before(item), options)
+            if progress:
+                progress(self.counts, self.total)
+
+    def end(self, engine: Engine, runner: str) -> Counts:
+        """Close the run's record and note the sweep in the audit trail."""
+        self.run.close()
+        engine.record(
+            "sweep",
+            {
+                "run_key": self.run_key,
+                "source": self.source,
+                "folder": str(self.folder),
+                "images": self.total,
+                "runner": runner,
+            },
+        )
+        return self.counts
+
+
 def sweep_local(
     engine: Engine,
     store: Store,
@@ -241,43 +347,23 @@ def sweep_local(
 ) -> Counts:
     """Run (or resume) a sweep into `folder` on this machine; returns the counts (the outputs are then written by
     `outputs.write_outputs`)."""
-    run = RunFolder(folder)
-    counts = Counts()
-    listing_list = list(listings)
-    counts.listings = len(listing_list)
-    counts.problems = run.plan(listing_list)
-    sweep_id = store.listings.sweep(run.run_key, source)
-    near = stages.NearDuplicates()
-    for pdq, group in run.groups():
-        near.add(pdq, group)
-    todo = run.pending()
-    total = int(run.db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
-    counts.images = total
-    counts.done = total - len(todo)
-    own_fetcher = fetcher is None and any(item.is_url for item in todo)
+    sweep = Sweep(store, listings, folder, source)
+    own_fetcher = fetcher is None and any(item.is_url for item in sweep.firsts)
     fetcher = fetcher or (Fetcher(options.fetch) if own_fetcher else None)
-    firsts, repeats = split_repeats(todo, run)
     try:
         with ThreadPoolExecutor(options.workers) as pool:
             t = time.perf_counter()
-            for item, got in _ahead(firsts, lambda it: _acquire(it, fetcher), pool, options.workers * 2):
-                counts.spent("waiting for fetch or read", t)
-                record_item(engine, store, run, sweep_id, item, got, near, counts, options)
-                counts.done += 1
+            for item, got in _ahead(sweep.firsts, lambda it: _acquire(it, fetcher), pool, options.workers * 2):
+                sweep.counts.spent("waiting for fetch or read", t)
+                sweep.record(engine, item, got, options)
                 if progress:
-                    progress(counts, total)
+                    progress(sweep.counts, sweep.total)
                 t = time.perf_counter()
-        for item in repeats:  # the same URL or file again: fetched or read once, recorded for each listing
-            record_item(engine, store, run, sweep_id, item, run.acquired_before(item), near, counts, options)
-            counts.done += 1
-            if progress:
-                progress(counts, total)
+        sweep.record_repeats(engine, options, progress)
     finally:
         if own_fetcher and fetcher is not None:
             fetcher.close()
-        run.close()
-    engine.record("sweep", {"run_key": run.run_key, "source": source, "folder": str(folder), "images": total})
-    return counts
+    return sweep.end(engine, "local")
 
 
 def split_repeats(todo: list[Item], run: RunFolder) -> tuple[list[Item], list[Item]]:
@@ -312,71 +398,3 @@ def _ahead(
         if nxt is not None:
             futures.append((nxt, pool.submit(fn, nxt)))
         yield item, future.result()
-
-
-def record_item(
-    engine: Engine | None,
-    store: Store,
-    run: RunFolder,
-    sweep_id: int,
-    item: Item,
-    got: stages.Acquired,
-    near: stages.NearDuplicates,
-    counts: Counts,
-    options: SweepOptions,
-    scanned: tuple[dict[str, Any], str] | None = None,
-) -> None:
-    """Scan (or reuse the scan of identical bytes, or take `scanned`, a runner's own scan of these bytes), ingest,
-    then mark the item done: in that order, which is what makes a kill at any moment safe."""
-    first = run.first_with(got.sha256) if got.sha256 else None
-    if first is None and got.data is None:
-        result: dict[str, Any] = {"path": item.source, "sha256": "", "verdict": None, "error": got.error}
-        run.finish(item, result, got.provenance)
-        counts.errors += 1
-        return
-    duplicate_of = None
-    if first is not None:
-        duplicate_of, result, pdq, group = first
-        result = result | {"path": item.source}
-        counts.duplicates += 1
-    else:
-        assert got.data is not None
-        if scanned is None:
-            assert engine is not None, "an item without a runner's scan needs the engine"
-            t = time.perf_counter()
-            scanned = stages.scan(engine, item.source, got.data, options.top_k)
-            counts.spent("scanning (engine)", t)
-        result, pdq = scanned
-        earlier = near.group_of(pdq)
-        group = earlier or got.sha256
-        if earlier is not None:
-            counts.near_duplicates += 1
-        near.add(pdq, group)
-    listing = item.listing
-    image = SweptImage(
-        listing_key=listing.get("listing_id", item.listing_key),
-        source=item.source,
-        sha256=got.sha256,
-        pdq=pdq,
-        image_group=group,
-        result=result,
-        marketplace=listing.get("marketplace", ""),
-        seller_key=listing.get("seller_id", "") or listing.get("seller", ""),
-        seller_name=listing.get("seller", ""),
-        title=listing.get("title", ""),
-        price=listing.get("price", ""),
-        currency=listing.get("currency", ""),
-        listing_url=listing.get("listing_url", ""),
-        seen_at=listing.get("seen_at", ""),
-        data=got.data,
-    )
-    t = time.perf_counter()
-    store.listings.ingest(sweep_id, image)
-    run.finish(item, result, got.provenance, got.sha256, pdq, group, duplicate_of)
-    counts.spent("recording (store and run)", t)
-    verdict = result.get("verdict")
-    counts.errors += verdict is None
-    counts.hits += verdict in ("copy", "derivative")
-    counts.copies += verdict == "copy"
-    counts.derivatives += verdict == "derivative"
-
