@@ -17,6 +17,7 @@ import json
 import os
 import sqlite3
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -707,14 +708,12 @@ def sweep(
                 disable=not err.is_terminal,
             ) as bar:
                 task = bar.add_task("sweeping", total=None, rate="")
-                started = [0.0, 0]
+                started: list[float] = []  # when, and how many were done, at this session's first image
 
                 def progress(counts: Counts, total: int) -> None:
-                    import time
-
                     now = time.monotonic()
-                    if not started[0]:
-                        started[0], started[1] = now, counts.done - 1
+                    if not started:
+                        started.extend((now, counts.done - 1))  # a resumed run's earlier images are not its rate
                     rate = (counts.done - started[1]) / max(now - started[0], 1e-6)
                     bar.update(task, completed=counts.done, total=total, rate=f"{rate:.1f} img/s, {counts.hits} hits")
 

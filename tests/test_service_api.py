@@ -198,6 +198,7 @@ def test_health_is_open_and_metrics_are_for_admins(served: Any) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     metrics = client.get("/api/v1/metrics", headers=people.auth("admin"))
     assert metrics.status_code == 200 and "semblance_registered_works 4.0" in metrics.text
+    assert 'semblance_scans_total{verdict="no_match"}' in metrics.text  # the zip job's unrelated picture
     assert client.get("/api/v1/metrics", headers=people.auth("audrey")).status_code == 403
 
 

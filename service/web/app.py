@@ -51,7 +51,7 @@ def create_app(settings: ServiceSettings, engine: Engine | None = None) -> FastA
         opened.item_seconds = settings.item_seconds
         app.state.gate = EngineGate(opened)
         app.state.store = Store.open(settings.home)
-        app.state.runner = JobRunner(app.state.store, app.state.gate)
+        app.state.runner = JobRunner(app.state.store, app.state.gate, app.state.metrics)
         app.state.runner.start()
         try:
             yield

@@ -1,7 +1,8 @@
-"""What the service does with a suspect: keep it on arrival (custody), scan it, store the finding.
+"""What the service does with cases and suspects: open, share and close a case; keep a suspect on arrival
+(custody), scan it, store the finding.
 
-Both the synchronous scan endpoint and the job runner go through here, so a finding is made the same way
-whichever path a file took, and every arrival and every scan leaves its audit entry with the file's SHA-256.
+The API, the pages and the job runner all go through here, so each action is done, and audited, the same way
+whichever door it came through, and every arrival and every scan leaves its audit entry with the file's SHA-256.
 """
 
 from __future__ import annotations
@@ -11,8 +12,41 @@ import hashlib
 from index.audit import Actor
 from service.inputs import InputItem
 from service.store import Store
+from service.store.cases import Case, CaseError
 from service.store.findings import Finding, Suspect
 from service.web.gate import EngineGate
+from service.web.metrics import ServiceMetrics
+
+
+def open_case(gate: EngineGate, store: Store, actor: Actor, user_id: int, number: str, title: str) -> Case:
+    """A new case, shared with the investigator who opened it; raises CaseError for a bad number or title."""
+    case = store.cases.create(number, title, user_id)
+    gate.record(actor, "case opened", {"case_id": case.id, "number": case.number})
+    return case
+
+
+def share_case(gate: EngineGate, store: Store, actor: Actor, case: Case, username: str, viewer: int) -> Case:
+    """Share a case with another investigator; raises CaseError when `username` is not one. Returns the case as
+    `viewer` now sees it."""
+    user = store.accounts.by_name(username)
+    if user is None or user.disabled or user.role != "investigator":
+        raise CaseError(f"{username!r} is not an investigator's username: cases are shared with investigators")
+    store.cases.share(case.id, user.id)
+    gate.record(actor, "case shared", {"case_id": case.id, "with": user.username})
+    return _as_seen(store, case, viewer)
+
+
+def close_case(gate: EngineGate, store: Store, actor: Actor, case: Case, viewer: int) -> Case:
+    """Close a case: no more scans; its findings and reports stay."""
+    store.cases.close(case.id)
+    gate.record(actor, "case closed", {"case_id": case.id})
+    return _as_seen(store, case, viewer)
+
+
+def _as_seen(store: Store, case: Case, viewer: int) -> Case:
+    seen = store.cases.visible(case.id, viewer)
+    assert seen is not None  # the viewer is a member: they just acted on it
+    return seen
 
 
 def receive(gate: EngineGate, store: Store, actor: Actor, case_id: int, name: str, data: bytes) -> Suspect:
@@ -29,9 +63,16 @@ def receive(gate: EngineGate, store: Store, actor: Actor, case_id: int, name: st
 
 
 def scan(
-    gate: EngineGate, store: Store, actor: Actor, suspect: Suspect, job_id: int | None = None, top_k: int = 5
+    gate: EngineGate,
+    store: Store,
+    actor: Actor,
+    suspect: Suspect,
+    job_id: int | None = None,
+    top_k: int = 5,
+    metrics: ServiceMetrics | None = None,
 ) -> Finding:
-    """Scan a kept suspect and store its finding (one per suspect: a second scan returns the first finding)."""
+    """Scan a kept suspect and store its finding (one per suspect: a second scan returns the first finding); counted
+    in `metrics` by verdict, whether it came alone or in a job."""
     existing = store.findings.of_suspect(suspect.id)
     if existing is not None:
         return existing
@@ -50,4 +91,7 @@ def scan(
             },
             sha256=suspect.sha256,
         )
-    return store.findings.record(suspect, result, "upload", job_id)
+    finding = store.findings.record(suspect, result, "upload", job_id)
+    if metrics is not None:
+        metrics.scans.labels(finding.verdict or "error").inc()
+    return finding

@@ -15,14 +15,16 @@ from service.store import Store
 from service.store.jobs import Job
 from service.web import casework
 from service.web.gate import EngineGate
+from service.web.metrics import ServiceMetrics
 
 log = logging.getLogger("semblance.jobs")
 
 
 class JobRunner:
-    def __init__(self, store: Store, gate: EngineGate) -> None:
+    def __init__(self, store: Store, gate: EngineGate, metrics: ServiceMetrics | None = None) -> None:
         self.store = store
         self.gate = gate
+        self.metrics = metrics
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="semblance-jobs", daemon=True)
@@ -67,7 +69,7 @@ class JobRunner:
                 jobs.finish_item(job.id, item.seq, "the kept file is missing from the store")
                 continue
             try:
-                finding = casework.scan(self.gate, self.store, actor, suspect, job.id)
+                finding = casework.scan(self.gate, self.store, actor, suspect, job.id, metrics=self.metrics)
             except OSError as exc:  # the kept file vanished or cannot be read: this item fails, the job goes on
                 jobs.finish_item(job.id, item.seq, f"the kept file cannot be read ({exc.strerror or exc})")
                 continue

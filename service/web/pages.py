@@ -28,7 +28,9 @@ from detector.intake import IntakeError, decode_image
 from service import i18n
 from service.reports.wording import basis, verbal
 from service.store.cases import Case, CaseError
+from service.web import casework
 from service.web.api.system import sign_in
+from service.web.api.works import matching
 from service.web.auth import CSRF_FIELD, PERMISSIONS, SESSION_COOKIE, Id, Principal, identify, store_of
 
 HERE = Path(__file__).parent
@@ -203,13 +205,13 @@ def cases_page(request: Request) -> Response:
 async def create_case(request: Request) -> Response:
     principal = person(request, "cases")
     form = await checked_form(request, principal)
-    store = store_of(request)
+    store, gate = store_of(request), request.app.state.gate
+    number, title = form.get("number", ""), form.get("title", "")
     try:
-        case = store.cases.create(form.get("number", ""), form.get("title", ""), principal.user.id)
+        case = casework.open_case(gate, store, principal.actor, principal.user.id, number, title)
     except CaseError as exc:
         rows = [(c, store.findings.counts(c.id)) for c in store.cases.of_user(principal.user.id)]
         return render(request, "cases.html", principal, {"cases": rows, "error": str(exc)}, 422)
-    request.app.state.gate.record(principal.actor, "case opened", {"case_id": case.id, "number": case.number})
     return RedirectResponse(f"/cases/{case.id}", 303)
 
 
@@ -233,12 +235,11 @@ async def share_case(case_id: Id, request: Request) -> Response:
     principal = person(request, "cases")
     case = visible_case(request, principal, case_id)
     form = await checked_form(request, principal)
-    store = store_of(request)
-    user = store.accounts.by_name(form.get("username", ""))
-    if user is None or user.disabled or user.role != "investigator":
-        raise PageRefused(422, "Cases are shared with investigators: no investigator has that username.")
-    store.cases.share(case.id, user.id)
-    request.app.state.gate.record(principal.actor, "case shared", {"case_id": case.id, "with": user.username})
+    gate, store = request.app.state.gate, store_of(request)
+    try:
+        casework.share_case(gate, store, principal.actor, case, form.get("username", ""), principal.user.id)
+    except CaseError as exc:
+        raise PageRefused(422, "Cases are shared with investigators: no investigator has that username.") from exc
     return RedirectResponse(f"/cases/{case.id}", 303)
 
 
@@ -247,8 +248,7 @@ async def close_case(case_id: Id, request: Request) -> Response:
     principal = person(request, "cases")
     case = visible_case(request, principal, case_id)
     await checked_form(request, principal)
-    store_of(request).cases.close(case.id)
-    request.app.state.gate.record(principal.actor, "case closed", {"case_id": case.id})
+    casework.close_case(request.app.state.gate, store_of(request), principal.actor, case, principal.user.id)
     return RedirectResponse(f"/cases/{case.id}", 303)
 
 
@@ -341,10 +341,7 @@ def _picture(data: bytes, name: str, request: Request) -> Response:
 def works_page(request: Request, q: str = "", page: int = 1) -> Response:
     principal = person(request, "works.read")
     per_page = 24
-    works = request.app.state.gate.engine.works()
-    if q:
-        needle = q.casefold()
-        works = [w for w in works if any(needle in str(v).casefold() for v in (w.ref, w.title, w.author))]
+    works = matching(request.app.state.gate.engine.works(), q)
     page = max(1, page)
     pages = max(1, -(-len(works) // per_page))
     shown = works[(page - 1) * per_page : page * per_page]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from urllib.parse import quote
 
 MAX_NAME = 200
 
@@ -54,3 +55,8 @@ def printable(name: str) -> str:
     make what a person reads differ from what is stored."""
     cleaned = "".join(c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C")
     return cleaned[: MAX_NAME * 4] or "upload"
+
+
+def attachment(name: str) -> dict[str, str]:
+    """The Content-Disposition header that offers `name` (made safe) as a download (RFC 6266, UTF-8 encoded)."""
+    return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(safe_name(name), safe='')}"}

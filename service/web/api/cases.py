@@ -8,7 +8,6 @@ import io
 import zipfile
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
@@ -23,7 +22,7 @@ from service.store.cases import Case, CaseError
 from service.store.findings import Finding
 from service.web import casework
 from service.web.auth import MAX_ID, Id, Principal, caller, case_of, guard, store_of
-from service.web.uploads import IMAGE_KINDS, printable, safe_name, sniff
+from service.web.uploads import IMAGE_KINDS, attachment, printable, safe_name, sniff
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 REPORT_TYPES = {"html": ("report.html", "text/html; charset=utf-8"), "pdf": ("report.pdf", "application/pdf")}
@@ -48,11 +47,11 @@ def list_cases(request: Request, principal: Principal = Depends(caller)) -> dict
 
 @router.post("", status_code=201, summary="Open a case", **guard("cases"))
 def create_case(body: NewCase, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
+    store, gate = store_of(request), request.app.state.gate
     try:
-        case = store_of(request).cases.create(body.number, body.title, principal.user.id)
+        case = casework.open_case(gate, store, principal.actor, principal.user.id, body.number, body.title)
     except CaseError as exc:
         raise HTTPException(422, str(exc)) from exc
-    request.app.state.gate.record(principal.actor, "case opened", {"case_id": case.id, "number": case.number})
     return {"case": case.to_json()}
 
 
@@ -69,16 +68,11 @@ def get_case(request: Request, case: Case = Depends(case_of)) -> dict[str, Any]:
 def share_case(
     body: Share, request: Request, case: Case = Depends(case_of), principal: Principal = Depends(caller)
 ) -> dict[str, Any]:
-    store = store_of(request)
-    user = store.accounts.by_name(body.username)
-    if user is None or user.disabled or user.role != "investigator":
-        raise HTTPException(
-            422, f"{body.username!r} is not an investigator's username: cases are shared with investigators"
-        )
-    store.cases.share(case.id, user.id)
-    request.app.state.gate.record(principal.actor, "case shared", {"case_id": case.id, "with": user.username})
-    shared = store.cases.visible(case.id, principal.user.id)
-    assert shared is not None
+    store, gate = store_of(request), request.app.state.gate
+    try:
+        shared = casework.share_case(gate, store, principal.actor, case, body.username, principal.user.id)
+    except CaseError as exc:
+        raise HTTPException(422, str(exc)) from exc
     return {"case": shared.to_json()}
 
 
@@ -88,11 +82,7 @@ def share_case(
 def close_case(
     request: Request, case: Case = Depends(case_of), principal: Principal = Depends(caller)
 ) -> dict[str, Any]:
-    store = store_of(request)
-    store.cases.close(case.id)
-    request.app.state.gate.record(principal.actor, "case closed", {"case_id": case.id})
-    closed = store.cases.visible(case.id, principal.user.id)
-    assert closed is not None
+    closed = casework.close_case(request.app.state.gate, store_of(request), principal.actor, case, principal.user.id)
     return {"case": closed.to_json()}
 
 
@@ -151,8 +141,7 @@ def _scan_uploads(request: Request, case: Case, principal: Principal, uploads: l
     if single:
         suspect = store.findings.suspect(kept[0][1] or 0)
         assert suspect is not None
-        finding = casework.scan(gate, store, principal.actor, suspect)
-        app.state.metrics.scans.labels(finding.verdict or "error").inc()
+        finding = casework.scan(gate, store, principal.actor, suspect, metrics=app.state.metrics)
         body = finding.result | {"finding_id": finding.id, "suspect_id": suspect.id}
         if finding.result.get("error"):
             return JSONResponse({"error": f"{suspect.name}: {finding.result['error']}", "result": body}, 422)
@@ -223,7 +212,7 @@ def download_suspect(
     request.app.state.gate.record(
         principal.actor, "download", {"what": "suspect", "finding_id": finding.id}, sha256=finding.suspect.sha256
     )
-    return Response(data, media_type="application/octet-stream", headers=_attachment(finding.suspect.name))
+    return Response(data, media_type="application/octet-stream", headers=attachment(finding.suspect.name))
 
 
 @router.get(
@@ -255,11 +244,11 @@ def report(
         sha256=finding.suspect.sha256,
     )
     if format == "bundle":
-        return Response(_zipped(bundle), media_type="application/zip", headers=_attachment(f"{bundle.name}.zip"))
+        return Response(_zipped(bundle), media_type="application/zip", headers=attachment(f"{bundle.name}.zip"))
     name, media = REPORT_TYPES[format]
     # the report is self-contained: its own inline styles and embedded pictures, and no script may run in it
     report_csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; frame-ancestors 'none'"
-    headers = {"Content-Security-Policy": report_csp} if format == "html" else _attachment(f"{bundle.name}.pdf")
+    headers = {"Content-Security-Policy": report_csp} if format == "html" else attachment(f"{bundle.name}.pdf")
     return Response((bundle / name).read_bytes(), media_type=media, headers=headers)
 
 
@@ -294,7 +283,3 @@ def _zipped(folder: Path) -> bytes:
             if path.is_file():
                 z.write(path, f"{folder.name}/{path.relative_to(folder)}")
     return buf.getvalue()
-
-
-def _attachment(name: str) -> dict[str, str]:
-    return {"Content-Disposition": f"attachment; filename*=UTF-8''{quote(safe_name(name), safe='')}"}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from index.audit import Actor
-from service.store.accounts import LANGUAGES
+from service.store.accounts import LANGUAGES, SESSION_HOURS, Session
 from service.web.auth import SESSION_COOKIE, Principal, caller, client_address, guard, store_of
 from service.web.metrics import render_metrics
 
@@ -48,9 +48,9 @@ class Credentials(BaseModel):
     password: str = Field(max_length=1024)
 
 
-def sign_in(request: Request, response: Response, username: str, password: str) -> tuple[str, str]:
+def sign_in(request: Request, response: Response, username: str, password: str) -> Session:
     """Check a password, start a session and set its cookie (Secure over https); 401 and an audit entry when wrong.
-    Returns the session token and its CSRF token."""
+    Returns the session (its user and CSRF token)."""
     app = request.app
     origin = client_address(request)
     user = store_of(request).accounts.check_password(username, password)
@@ -62,18 +62,16 @@ def sign_in(request: Request, response: Response, username: str, password: str) 
     if secure is None:
         secure = request.url.scheme == "https"
     response.set_cookie(
-        SESSION_COOKIE, token, httponly=True, secure=secure, samesite="strict", max_age=12 * 3600, path="/"
+        SESSION_COOKIE, token, httponly=True, secure=secure, samesite="strict", max_age=SESSION_HOURS * 3600, path="/"
     )
     app.state.gate.record(Actor(f"user:{user.username}", f"http {origin} (session)"), "sign-in", {})
-    return token, session.csrf_token
+    return session
 
 
 @router.post("/api/v1/session", tags=["account"], summary="Sign in (sets the session cookie)")
 def create_session(credentials: Credentials, request: Request, response: Response) -> dict[str, Any]:
-    _, csrf = sign_in(request, response, credentials.username, credentials.password)
-    user = store_of(request).accounts.by_name(credentials.username)
-    assert user is not None
-    return {"user": user.to_json(), "csrf_token": csrf}
+    session = sign_in(request, response, credentials.username, credentials.password)
+    return {"user": session.user.to_json(), "csrf_token": session.csrf_token}
 
 
 @router.delete("/api/v1/session", tags=["account"], summary="Sign out", **guard("self"))

@@ -7,15 +7,15 @@ import csv
 import io
 import zipfile
 from typing import Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from index.registry import WorkRecord
 from service.engine import WorkMetadata
 from service.inputs import InputItem, from_bytes
 from service.web.auth import Principal, caller, guard
-from service.web.uploads import IMAGE_KINDS, safe_name, sniff
+from service.web.uploads import IMAGE_KINDS, attachment, safe_name, sniff
 
 router = APIRouter(prefix="/api/v1/works", tags=["works"])
 MANIFEST = "works.csv"
@@ -26,13 +26,14 @@ MANIFEST_FIELDS = ("ref", "title", "author", "rights_holder", "registration_no",
 @router.get("", summary="List registered works (paged, searchable)", **guard("works.read"))
 def list_works(request: Request, q: str = "", limit: int = 50, offset: int = 0) -> dict[str, Any]:
     limit, offset = max(1, min(limit, 500)), max(0, offset)
-    works = request.app.state.gate.engine.works()
-    if q:
-        needle = q.casefold()
-        works = [
-            w for w in works if any(needle in str(v).casefold() for v in (w.ref, w.title, w.author, w.rights_holder))
-        ]
+    works = matching(request.app.state.gate.engine.works(), q)
     return {"total": len(works), "works": [w.to_json() for w in works[offset : offset + limit]]}
+
+
+def matching(works: list[WorkRecord], q: str) -> list[WorkRecord]:
+    """The works whose ref, title, author or rights holder contains `q` (any case); all of them for an empty `q`."""
+    needle = q.casefold()
+    return [w for w in works if any(needle in str(v).casefold() for v in (w.ref, w.title, w.author, w.rights_holder))]
 
 
 @router.get("/{ref}", summary="One registered work", **guard("works.read"))
@@ -51,12 +52,7 @@ def download_original(ref: str, request: Request, principal: Principal = Depends
         raise HTTPException(404, f"no registered work {ref!r}")
     data = engine.workspace.vault.read(work.sha256)
     request.app.state.gate.record(principal.actor, "download", {"what": "original"}, ref=work.ref, sha256=work.sha256)
-    name = safe_name(work.original_name)
-    return Response(
-        data,
-        media_type="application/octet-stream",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{_quote(name)}"},
-    )
+    return Response(data, media_type="application/octet-stream", headers=attachment(work.original_name))
 
 
 @router.post("", summary="Register works: image files with metadata, or a zip with works.csv", **guard("works.write"))
@@ -141,7 +137,3 @@ def remove_work(ref: str, reason: str, request: Request, principal: Principal = 
     if removed is None:
         raise HTTPException(404, f"no registered work {ref!r}")
     return {"removed": removed.to_json()}
-
-
-def _quote(name: str) -> str:
-    return quote(name, safe="")
