@@ -42,12 +42,13 @@ def test_every_interface_and_report_text_has_a_chinese_translation() -> None:
     assert len(ids) > 100
     missing = sorted(ids - set(i18n.catalogue("zh")))
     assert missing == []
-    from service.reports.sections import FAMILY_WORDS, NO_METADATA
+    from service.reports.sections import FAMILY_WORDS, NO_METADATA, READINGS_IN_ENGLISH
     from service.reports.wording import ABSENCE_NOTE, BASIS, LEGAL_NOTE, LIMITATIONS, PRESENCE_NOTE, VERBAL_SCALE
     from service.web.pages import VERDICT_LABELS
 
     constants = [*VERDICT_LABELS.values(), *(t for _, _, t in VERBAL_SCALE), *BASIS.values(), *LIMITATIONS]
     constants += [LEGAL_NOTE, ABSENCE_NOTE, PRESENCE_NOTE, NO_METADATA, *FAMILY_WORDS.values(), "copy", "no_match"]
+    constants.append(READINGS_IN_ENGLISH)
     for text in constants:  # passed to _() as values from evidence.json
         assert text in i18n.catalogue("zh"), text
 

@@ -56,15 +56,7 @@ def render_html(ev: dict[str, Any], images: dict[str, bytes]) -> str:
     ]
     add = parts.append
     add(f"<h1>{escape(_('Technical comparison report'))}</h1>")
-    add(
-        "<p class='small'>"
-        + escape(
-            _("Generated {at} (UTC) by {software}. Evidence format {format}.").format(
-                at=ev["generated_at"], software=method["software"], format=ev["format"]
-            )
-        )
-        + "</p>"
-    )
+    add("<p class='small'>" + escape(sections.generated_line(ev, _)) + "</p>")
     add(f"<h2>{escape(_('Case'))}</h2>" + _kv(sections.case_rows(ev, _)))
     verdict = ev["overall_verdict"]
     add(
@@ -90,12 +82,10 @@ def render_html(ev: dict[str, Any], images: dict[str, bytes]) -> str:
         )
     add(f"<p class='note'>{escape(_(ev['ai_indicators_note']))}</p>")
     for m in ev["matches"]:
-        heading = _("Match {rank}: {title}").format(rank=m["rank"], title=m["work"].get("title") or m["ref"])
-        add(f"<h2>{escape(heading)}</h2>")
+        add(f"<h2>{escape(sections.match_heading(m, _))}</h2>")
         add(
             f"<p>{escape(_('Verdict'))} <span class='verdict-{escape(m['verdict'])}'>{escape(_(m['verdict']))}</span>, "
-            f"{escape(_('fused score'))} <b>{m['score']:.4f}</b>: {escape(_(m['verbal']))}{escape(_('.'))} "
-            f"{escape(_(m.get('score_basis_reading', '')))}</p>"
+            f"{escape(_('fused score'))} <b>{m['score']:.4f}</b>: {escape(sections.match_reading(m, _))}</p>"
         )
         add(f"<h3>{escape(_('Registered work'))}</h3>" + _kv(sections.work_rows(m, _)))
         for name, caption in sections.figures(m, _):
@@ -111,7 +101,7 @@ def render_html(ev: dict[str, Any], images: dict[str, bytes]) -> str:
             )
         add("</table>")
         if lang != "en":
-            add(f"<p class='small'>{escape(_('The plain-language readings of the signals are given in English.'))}</p>")
+            add(f"<p class='small'>{escape(_(sections.READINGS_IN_ENGLISH))}</p>")
         add(f"<p>{escape(sections.region_sentence(m, _))}</p>")
     add(f"<h2>{escape(_('Method'))}</h2>" + _kv(sections.method_rows(ev, _)))
     add(

@@ -138,12 +138,7 @@ def render_pdf(ev: dict[str, Any], images: dict[str, bytes]) -> bytes:
 
     s: list[Any] = [
         h("Title", _("Technical comparison report")),
-        _p(
-            _("Generated {at} (UTC) by {software}. Evidence format {format}.").format(
-                at=ev["generated_at"], software=method["software"], format=ev["format"]
-            ),
-            body,
-        ),
+        _p(sections.generated_line(ev, _), body),
     ]
     s += [h("Heading2", _("Case")), _table(sections.case_rows(ev, _), fonts=fonts)]
     s += [
@@ -170,14 +165,13 @@ def render_pdf(ev: dict[str, Any], images: dict[str, bytes]) -> bytes:
         )
     s.append(_p(_(ev["ai_indicators_note"]), note))
     for m in ev["matches"]:
-        heading = _("Match {rank}: {title}").format(rank=m["rank"], title=m["work"].get("title") or m["ref"])
         s.append(
             KeepTogether(
                 [
-                    h("Heading2", heading),
+                    h("Heading2", sections.match_heading(m, _)),
                     _p(
-                        f"{_('Verdict')} {_(m['verdict'])}, {_('fused score')} {m['score']:.4f}: {_(m['verbal'])}"
-                        f"{_('.')} {_(m.get('score_basis_reading', ''))}",
+                        f"{_('Verdict')} {_(m['verdict'])}, {_('fused score')} {m['score']:.4f}: "
+                        + sections.match_reading(m, _),
                         body,
                     ),
                 ]
@@ -190,7 +184,7 @@ def render_pdf(ev: dict[str, Any], images: dict[str, bytes]) -> bytes:
         s += [h("Heading3", _("Signals")), _table(sections.signal_rows(m, _), fonts=fonts)]
         s += [_p(f"{_(n)}: {m['readings'].get(n, '')}", body) for n in m["signals"]]
         if lang != "en":
-            s.append(_p(_("The plain-language readings of the signals are given in English."), body))
+            s.append(_p(_(sections.READINGS_IN_ENGLISH), body))
         s.append(_p(sections.region_sentence(m, _), body))
     s += [h("Heading2", _("Method")), _table(sections.method_rows(ev, _), fonts=fonts)]
     s += [h("Heading3", _("Known limitations"))] + [_p(f"- {_(x)}", body) for x in method["limitations"]]

@@ -240,3 +240,22 @@ def conclusion(ev: dict[str, Any], _: Translate = _same) -> str:
         )
         for m in flagged
     )
+
+
+def generated_line(ev: dict[str, Any], _: Translate = _same) -> str:
+    return _("Generated {at} (UTC) by {software}. Evidence format {format}.").format(
+        at=ev["generated_at"], software=ev["method"]["software"], format=ev["format"]
+    )
+
+
+def match_heading(m: dict[str, Any], _: Translate = _same) -> str:
+    return _("Match {rank}: {title}").format(rank=m["rank"], title=m["work"].get("title") or m["ref"])
+
+
+def match_reading(m: dict[str, Any], _: Translate = _same) -> str:
+    """The verbal scale's words for the match, then which expert gave its score."""
+    return f"{_(m['verbal'])}{_('.')} {_(m.get('score_basis_reading', ''))}"
+
+
+READINGS_IN_ENGLISH = "The plain-language readings of the signals are given in English."
+"""Said in a report in another language: the signals' readings (Signal.reading) are not translated."""
