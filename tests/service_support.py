@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,30 +91,44 @@ def office(home: Path, **settings: Any) -> Iterator[tuple[Any, People, Any]]:
         engine.close()
 
 
-@contextmanager
-def served_over_http(app: Any) -> Iterator[str]:
-    """`app` served by uvicorn on a free port of 127.0.0.1 in a thread; yields its base URL once it answers."""
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 nobody listens on now."""
     import socket
-    import threading
-    import time
-
-    import httpx
-    import uvicorn
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+        return int(s.getsockname()[1])
+
+
+def wait_until_up(base: str, alive: Callable[[], bool] = lambda: True) -> None:
+    """Wait (up to ~30 s) until the server at `base` answers /healthz; stop early when `alive` says it died."""
+    import time
+
+    import httpx
+
+    with httpx.Client(verify=False, trust_env=False) as http:  # a server's own self-signed certificate
+        for _ in range(300):
+            try:
+                if http.get(f"{base}/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                assert alive(), f"the server at {base} stopped before it answered"
+                time.sleep(0.1)
+
+
+@contextmanager
+def served_over_http(app: Any) -> Iterator[str]:
+    """`app` served by uvicorn on a free port of 127.0.0.1 in a thread; yields its base URL once it answers."""
+    import threading
+
+    import uvicorn
+
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{port}"
-    with httpx.Client(trust_env=False) as http:
-        for _ in range(300):
-            try:
-                if http.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.05)
+    wait_until_up(base, thread.is_alive)
     try:
         yield base
     finally:
