@@ -81,12 +81,8 @@ class Findings:
         """Keep a suspect's bytes (fsynced) and record its arrival; the same bytes twice are two arrivals."""
         self.vault.put(sha256, data)
         with self._db.transaction() as db:
-            cur = db.execute(
-                "INSERT INTO suspects (case_id, sha256, name, size_bytes, received_at, received_by, origin) "
-                "VALUES (?,?,?,?,?,?,?)",
-                (case_id, sha256, name, len(data), utc_now(), who, origin),
-            )
-        suspect = self.suspect(int(cur.lastrowid or 0))
+            suspect_id = record_suspect(db, case_id, sha256, name, len(data), who, origin)
+        suspect = self.suspect(suspect_id)
         assert suspect is not None
         return suspect
 
@@ -128,6 +124,18 @@ class Findings:
             "SELECT COALESCE(verdict, 'error'), COUNT(*) FROM findings WHERE case_id=? GROUP BY 1", (case_id,)
         )
         return {str(r[0]): int(r[1]) for r in rows}
+
+
+def record_suspect(
+    db: sqlite3.Connection, case_id: int | None, sha256: str, name: str, size_bytes: int, who: str, origin: str
+) -> int:
+    """Inside the caller's transaction: a suspect's arrival (an upload, or a sweep's image); returns its id."""
+    cur = db.execute(
+        "INSERT INTO suspects (case_id, sha256, name, size_bytes, received_at, received_by, origin) "
+        "VALUES (?,?,?,?,?,?,?)",
+        (case_id, sha256, name, size_bytes, utc_now(), who, origin),
+    )
+    return int(cur.lastrowid or 0)
 
 
 def record_finding(

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.store.database import Database, utc_now
-from service.store.findings import Findings, record_finding
+from service.store.findings import Findings, record_finding, record_suspect
 
 UNKNOWN = "unknown"
 """Marketplace or seller of a listing that did not name one."""
@@ -110,19 +110,9 @@ class Listings:
             ).fetchone()
             if done:
                 return False
-            cur = db.execute(
-                "INSERT INTO suspects (case_id, sha256, name, size_bytes, received_at, received_by, origin) "
-                "VALUES (NULL,?,?,?,?,?,?)",
-                (
-                    image.sha256,
-                    image.source[:1000],
-                    len(image.data or b""),
-                    utc_now(),
-                    f"sweep {sweep_id}",
-                    image.source[:1000],
-                ),
-            )
-            suspect_id = int(cur.lastrowid or 0)
+            source = image.source[:1000]
+            size = len(image.data or b"")
+            suspect_id = record_suspect(db, None, image.sha256, source, size, f"sweep {sweep_id}", source)
             record_finding(db, suspect_id, None, image.result, "sweep")
             db.execute(
                 "INSERT INTO listing_images (listing_id, sweep_id, source, sha256, pdq, image_group, suspect_id, "
