@@ -6,6 +6,18 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable
+from pathlib import Path
+
+
+def durable_connection(path: Path) -> sqlite3.Connection:
+    """A writing connection as every Semblance database uses one: transactions opened explicitly (autocommit
+    otherwise), WAL so readers never wait for the writer, every commit fsynced, foreign keys enforced.
+    check_same_thread=False only so that `close_all` may close every thread's connection; each is used by its own."""
+    db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    return db
 
 
 class ThreadConnections:

@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from index.audit import GENESIS, Actor, ChainReport, Entry, current_actor, entry_hash, verify
-from index.connections import ThreadConnections
+from index.connections import ThreadConnections, durable_connection
 
 SCHEMA_VERSION = 4
 
@@ -500,11 +500,7 @@ class Registry:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    # check_same_thread=False only so that close() may close every thread's connection; each is used by its own
-    db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    db.execute("PRAGMA foreign_keys=ON")
+    db = durable_connection(path)
     db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
     return db
 

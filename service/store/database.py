@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from index.connections import ThreadConnections
+from index.connections import ThreadConnections, durable_connection
 from index.registry import utc_now as utc_now  # one timestamp format for every record
 
 SCHEMA_VERSION = 2
@@ -216,10 +216,6 @@ class Database:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
-    # check_same_thread=False only so that close() may close every thread's connection; each is used by its own
-    conn = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    conn.execute("PRAGMA foreign_keys=ON")
+    conn = durable_connection(path)
     conn.row_factory = sqlite3.Row
     return conn

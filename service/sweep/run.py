@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from index.connections import ThreadConnections
+from index.connections import ThreadConnections, durable_connection
 from service.engine import Engine
 from service.store import Store
 from service.store.listings import SweptImage
@@ -102,7 +102,7 @@ class RunFolder:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
-        self._connections = ThreadConnections(lambda: _connect(folder / RUN_DB))
+        self._connections = ThreadConnections(lambda: durable_connection(folder / RUN_DB))
         self.db.executescript(SCHEMA)
         self.db.execute("INSERT OR IGNORE INTO meta VALUES ('run_key', ?)", (uuid.uuid4().hex,))
 
@@ -215,13 +215,6 @@ class RunFolder:
                 "result": json.loads(r[10]) if r[10] else None,
                 "provenance": json.loads(r[11]),
             }
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, timeout=60, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    return db
 
 
 ProgressFn = Callable[[Counts, int], None]
