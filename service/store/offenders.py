@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,19 +83,16 @@ class Offenders:
     def ranking(self, limit: int = 50) -> list[SellerRow]:
         """Sellers with hits, best evidence first (SCORE_WEIGHTS), each with its linked accounts."""
         db = self._db.db
-        rows = db.execute(
-            f"""WITH hits AS ({_HITS})
-            SELECT h.seller_id, s.marketplace, s.seller_key, s.name,
-                   COUNT(DISTINCT CASE WHEN h.verdict = 'copy' THEN h.ref END) AS copied,
-                   COUNT(DISTINCT h.ref) AS works,
-                   COUNT(DISTINCT h.listing_id) AS listings,
-                   COUNT(DISTINCT h.image_group) AS images,
-                   MIN(h.seen_at) AS first_seen, MAX(h.seen_at) AS last_seen,
-                   json_group_array(DISTINCT h.ref) AS refs
-            FROM hits h JOIN sellers s ON s.id = h.seller_id
-            GROUP BY h.seller_id"""
-        ).fetchall()
-        links = self._links()
+        # the hits are gathered once, for the counts and for the links between accounts (a temporary table of
+        # this thread's own connection: nothing is written to the store)
+        db.execute("DROP TABLE IF EXISTS temp.seller_hits")
+        db.execute(f"CREATE TEMP TABLE seller_hits AS {_HITS} AND l.seller_id IS NOT NULL")
+        db.execute("CREATE INDEX temp.seller_hits_group ON seller_hits(image_group)")
+        try:
+            rows = self._seller_rows()
+            links = self._links()
+        finally:
+            db.execute("DROP TABLE IF EXISTS temp.seller_hits")
         out = []
         for r in rows:
             row = SellerRow(
@@ -124,14 +122,27 @@ class Offenders:
         out.sort(key=lambda x: (-x.score, x.first_seen, x.seller_id))
         return out[:limit]
 
+    def _seller_rows(self) -> list[sqlite3.Row]:
+        """Each seller's counts over `seller_hits`."""
+        return self._db.db.execute(
+            """SELECT h.seller_id, s.marketplace, s.seller_key, s.name,
+                   COUNT(DISTINCT CASE WHEN h.verdict = 'copy' THEN h.ref END) AS copied,
+                   COUNT(DISTINCT h.ref) AS works,
+                   COUNT(DISTINCT h.listing_id) AS listings,
+                   COUNT(DISTINCT h.image_group) AS images,
+                   MIN(h.seen_at) AS first_seen, MAX(h.seen_at) AS last_seen,
+                   json_group_array(DISTINCT h.ref) AS refs
+            FROM seller_hits h JOIN sellers s ON s.id = h.seller_id
+            GROUP BY h.seller_id"""
+        ).fetchall()
+
     def _links(self) -> dict[int, list[dict[str, Any]]]:
-        """For each seller, the other sellers who offered the same infringing image group, and how many groups."""
+        """For each seller, the other sellers who offered the same infringing image group, and how many groups
+        (over `seller_hits`)."""
         rows = self._db.db.execute(
-            f"""WITH hits AS ({_HITS}),
-            pairs AS (
+            """WITH pairs AS (
                 SELECT DISTINCT a.seller_id AS one, b.seller_id AS other, a.image_group AS grp
-                FROM hits a JOIN hits b ON a.image_group = b.image_group AND a.seller_id <> b.seller_id
-                WHERE a.seller_id IS NOT NULL AND b.seller_id IS NOT NULL
+                FROM seller_hits a JOIN seller_hits b ON a.image_group = b.image_group AND a.seller_id <> b.seller_id
             )
             SELECT p.one, p.other, s.marketplace, s.seller_key, COUNT(*) AS shared
             FROM pairs p JOIN sellers s ON s.id = p.other GROUP BY p.one, p.other"""
