@@ -46,9 +46,8 @@ class FusionModel:
     weights: dict[str, float]
     copy_threshold: float
     derivative_threshold: float
-    copy_min_inliers: int
-    copy_max_pdq_distance: int
-    copy_min_inlier_ratio: float
+    signal_rules: dict[str, dict[str, float]]
+    """Each signal's own decision numbers, by signal name (the file's `[signals.<name>]` sections)."""
     agreement: dict[str, float]
     rates: dict[str, object] = field(default_factory=dict)
     source: str = ""
@@ -58,6 +57,13 @@ class FusionModel:
     """SHA-256 of the background set the `*.excess` features were measured against ("" when none)."""
     experts: dict[str, Expert] = field(default_factory=dict)
     """Experts besides the combined one (`bias`, `weights`)."""
+
+    def rule(self, signal: str, name: str) -> float:
+        """A signal's decision number: its `[signals.<signal>]` section, else the signal's own `proof_rules`."""
+        own = self.signal_rules.get(signal, {})
+        if name in own:
+            return own[name]
+        return SIGNAL_TYPES[signal].proof_rules[name]
 
     def all_experts(self) -> dict[str, Expert]:
         return {COMBINED: Expert(self.bias, self.weights), **self.experts}
@@ -71,9 +77,11 @@ class FusionModel:
             "derivation": self.derivation,
             "copy_threshold": self.copy_threshold,
             "derivative_threshold": self.derivative_threshold,
-            "copy_min_inliers": self.copy_min_inliers,
-            "copy_min_inlier_ratio": self.copy_min_inlier_ratio,
-            "copy_max_pdq_distance": self.copy_max_pdq_distance,
+            # the flat names evidence.json has always carried, beside the sections they now come from
+            "copy_min_inliers": round(self.rule("keypoints", "min_inliers")),
+            "copy_min_inlier_ratio": self.rule("keypoints", "min_inlier_ratio"),
+            "copy_max_pdq_distance": round(self.rule("pdq", "max_distance")),
+            "signals": {name: dict(rules) for name, rules in self.signal_rules.items()},
             "experts": {name: {"bias": e.bias, "weights": e.weights} for name, e in self.all_experts().items()},
             "rates": self.rates,
             "source": self.source,
@@ -93,9 +101,7 @@ def load_model(path: Path) -> FusionModel:
         weights={k: float(v) for k, v in cfg["fusion"]["weights"].items()},
         copy_threshold=float(verdict["copy"]),
         derivative_threshold=float(verdict["derivative"]),
-        copy_min_inliers=int(verdict["copy_min_inliers"]),
-        copy_min_inlier_ratio=float(verdict.get("copy_min_inlier_ratio", 0.0)),
-        copy_max_pdq_distance=int(verdict["copy_max_pdq_distance"]),
+        signal_rules=signal_rules(cfg),
         agreement={k: float(v) for k, v in cfg.get("agreement", {}).items()},
         rates=dict(cfg.get("rates", {})),
         source=str(path),
@@ -106,6 +112,29 @@ def load_model(path: Path) -> FusionModel:
             for name, e in cfg["fusion"].get("experts", {}).items()
         },
     )
+
+
+LEGACY_RULES = {
+    "copy_min_inliers": ("keypoints", "min_inliers"),
+    "copy_min_inlier_ratio": ("keypoints", "min_inlier_ratio"),
+    "copy_max_pdq_distance": ("pdq", "max_distance"),
+}
+"""Where the flat `[verdict]` fields of calibration files written before `[signals.*]` sections existed (in
+workspaces and in evidence bundles' method/thresholds.toml) now live. A missing ratio meant no ratio was required."""
+
+
+def signal_rules(cfg: dict[str, object]) -> dict[str, dict[str, float]]:
+    """The `[signals.<name>]` sections of a calibration file, or its legacy flat `[verdict]` fields mapped onto them."""
+    sections = cfg.get("signals")
+    if isinstance(sections, dict):
+        return {str(n): {str(k): float(v) for k, v in rules.items()} for n, rules in sections.items()}
+    verdict = cfg["verdict"]
+    assert isinstance(verdict, dict)
+    out: dict[str, dict[str, float]] = {"keypoints": {"min_inlier_ratio": 0.0}}
+    for field_name, (signal, name) in LEGACY_RULES.items():
+        if field_name in verdict:
+            out.setdefault(signal, {})[name] = float(verdict[field_name])
+    return out
 
 
 def transform(features: dict[str, float]) -> dict[str, float]:

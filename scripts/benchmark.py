@@ -43,7 +43,8 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector import __version__
-from detector.embedders import load_embedder, resolve_auto
+from detector.auto import resolve_auto
+from detector.embedders import load_embedder
 from detector.intake import decode_image
 from detector.matching import describe
 from service.engine import Engine, WorkMetadata

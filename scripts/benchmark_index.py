@@ -37,8 +37,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from detector.auto import resolve_auto
 from detector.background import load_background
-from detector.embedders import load_embedder, resolve_auto
+from detector.embedders import load_embedder
 from detector.intake import decode_image
 from index.search_index import SignalIndex
 from service.engine import CANDIDATES_PER_SIGNAL, NEIGHBOURS_PER_ROW

@@ -40,14 +40,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector import __version__
 from detector import synthetic as S
+from detector.auto import AUTO_PREFERENCE
 from detector.background import BackgroundSet, load_background
 from detector.background import packaged_path as packaged_background_path
 from detector.calibration import Calibration, packaged_model_path, provisional_model
 from detector.calibration import fit as F
 from detector.calibration import metrics as M
-from detector.calibration.fit import COPY_FAR, DERIVATIVE_FAR, EXCESS_EMBEDDING, RAW_EMBEDDING
+from detector.calibration.fit import COPY_FAR, DERIVATIVE_FAR, EXCESS_EMBEDDING
 from detector.calibration.writer import model_toml
-from detector.embedders import AUTO_PREFERENCE, DEFAULT_EMBEDDER, Embedder, load_embedder
+from detector.embedders import DEFAULT_EMBEDDER, Embedder, load_embedder
 from detector.fusion import Expert, FusionModel, decide, fuse, has_proof, transform
 from detector.geometry import polygon_area, polygon_iou
 from detector.intake import decode_image
@@ -65,7 +66,7 @@ ABLATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "embedding": (EXCESS_EMBEDDING, ()),
     "layout": (("embedding.layout.excess",), ()),
     "keypoints": (("keypoints.inliers", "keypoints.inlier_ratio"), ()),
-    "background normalisation": (EXCESS_EMBEDDING, RAW_EMBEDDING),
+    "background normalisation": (EXCESS_EMBEDDING, EmbeddingSignal.background_features),
 }
 """Ablation name -> (features removed, raw features put in their place)."""
 
@@ -639,16 +640,6 @@ def fit_experts(
     return F.fit_experts(X, y, list(available))
 
 
-def proof_ratio(cands: dict[str, list[Candidate]], negatives: Sequence[QueryCase], min_inliers: int) -> float:
-    """detector.calibration.fit.proof_ratio over the negatives' candidates."""
-    pairs = (
-        (cand.features.get("keypoints.inliers", 0.0), cand.features.get("keypoints.inlier_ratio", 0.0))
-        for c in negatives
-        for cand in cands.get(c.id, [])
-    )
-    return F.proof_ratio(pairs, min_inliers)
-
-
 written_threshold = F.written_threshold
 
 
@@ -892,11 +883,8 @@ def main() -> None:
 
     if args.records and not args.from_records:
         write_records(Path(args.records), cases, cands)
-    base = replace(  # the named constants of detector.calibration.fit; everything else is fitted below
-        provisional,
-        copy_min_inliers=F.COPY_MIN_INLIERS,
-        copy_max_pdq_distance=F.COPY_MAX_PDQ_DISTANCE,
-        agreement=dict(F.AGREEMENT),
+    base = replace(  # the signals' named constants; everything else is fitted below
+        provisional, signal_rules=F.starting_rules(), agreement=dict(F.AGREEMENT)
     )
     tune = [c for c in cases if c.split == "tune"]
     report = [c for c in cases if c.split == "report"]
@@ -905,8 +893,8 @@ def main() -> None:
     bias, weights = fit_fusion(cands, tune, FEATURES)
     experts = fit_experts(cands, tune, FEATURES)
     tune_neg = [c for c in tune if c.group == "negative"]
-    ratio = proof_ratio(cands, tune_neg, base.copy_min_inliers)
-    fitted = with_fusion(base, bias, weights, experts, copy_min_inlier_ratio=ratio)
+    rules = F.fit_rules(cand.features for c in tune_neg for cand in cands.get(c.id, []))
+    fitted = with_fusion(base, bias, weights, experts, signal_rules=rules)
     tune_tops = negative_tops(predictions(fitted, cands, tune), tune_neg)
     t_der = M.threshold_at_far(tune_tops, DERIVATIVE_FAR)
     # `copy` also needs proof (decide): its threshold is set on the negatives that have proof, so that at most
@@ -918,7 +906,7 @@ def main() -> None:
         bias,
         weights,
         experts,
-        copy_min_inlier_ratio=ratio,
+        signal_rules=rules,
         copy_threshold=written_threshold(t_copy),
         derivative_threshold=written_threshold(t_der),
         version=f"calibrated-{args.seed}",
@@ -948,8 +936,7 @@ def main() -> None:
         "thresholds": {
             "copy": model.copy_threshold,
             "derivative": model.derivative_threshold,
-            "copy_min_inliers": model.copy_min_inliers,
-            "copy_min_inlier_ratio": model.copy_min_inlier_ratio,
+            "signals": model.signal_rules,
         },
     }
     methods: dict[str, list[M.Prediction]] = {"Semblance (full)": predictions(model, cands, report)}
@@ -1240,9 +1227,9 @@ def write_markdown(r: dict[str, object], path: Path) -> None:
     add(
         f"Shipped thresholds: derivative ≥ {th['derivative']:.4f} (chosen for 1% false alarms on tune negatives); "
         f"copy ≥ {th['copy']:.4f} *and* geometric or PDQ proof (chosen so that at most 0.1% of tune negatives "
-        "would be called a copy, never below the derivative threshold). Geometric proof is "
-        f"≥ {th.get('copy_min_inliers', '?')} keypoint inliers that are ≥ {th.get('copy_min_inlier_ratio', '?')} of "
-        "the tentative matches inside the original's outline (the smallest ratio above every tune negative's). "
+        "would be called a copy, never below the derivative threshold). Each signal's own decision numbers "
+        f"(`[signals.*]` of the calibration): `{json.dumps(th.get('signals', {}))}`; the keypoint ratio is the "
+        "smallest above every tune negative's. "
         "The score is the strongest of "
         "calibrated logistic experts: the combined one over every signal, one on the layout alone (what "
         "re-renderings keep) and one on PDQ "
@@ -1322,10 +1309,7 @@ def write_markdown(r: dict[str, object], path: Path) -> None:
     for g, row in loc.items():
         add(f"| {g} | {row['n']} | {row['median_iou']:.3f} | {row['share_iou_ge_0.7']:.3f} |")
     add("\n![PR curves](pr_curves.png)\n")
-    add(
-        "![Gallery: top row hits, bottom row misses; only queries made from public-domain originals]"
-        "(gallery.png)\n"
-    )
+    add("![Gallery: top row hits, bottom row misses; only queries made from public-domain originals](gallery.png)\n")
     add(
         f"Throughput during the run: registration {r['registration_per_s']:.1f} works/s, scan "
         f"{r['scan_ms_mean']:.0f} ms per query (mean, candidates verified, all near misses kept)."
@@ -1412,7 +1396,7 @@ def write_side_by_side(docs: Path) -> None:
     order = ", ".join(f"`{e}`" for e in AUTO_PREFERENCE)
     L.append(
         f"`auto` takes the first of {order} that is installed and has a packaged calibration "
-        "(`detector.embedders.AUTO_PREFERENCE`). Mean µAP over the families above, and the mean scan time per query "
+        "(`detector.auto.AUTO_PREFERENCE`). Mean µAP over the families above, and the mean scan time per query "
         "in this run (candidates verified, all near misses kept): "
         + "; ".join(f"`{e}` {m:.3f} at {ms:.0f} ms" for e, (m, ms) in means.items())
         + "."

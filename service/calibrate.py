@@ -309,23 +309,8 @@ def fit_and_measure(
     X, y = _design(fit, features)
     bias, weights = F.fit_logistic(X, y, features)
     experts = F.fit_experts(X, y, list(features))
-    pairs = [
-        (f.get("keypoints.inliers", 0.0), f.get("keypoints.inlier_ratio", 0.0))
-        for s in fit
-        for ref, f, _ in s.candidates
-        if ref not in s.query.truth
-    ]
-    ratio = F.proof_ratio(pairs, F.COPY_MIN_INLIERS)
-    model = replace(
-        base,
-        bias=bias,
-        weights=weights,
-        experts=experts,
-        copy_min_inliers=F.COPY_MIN_INLIERS,
-        copy_min_inlier_ratio=ratio,
-        copy_max_pdq_distance=F.COPY_MAX_PDQ_DISTANCE,
-        agreement=dict(F.AGREEMENT),
-    )
+    rules = F.fit_rules(f for s in fit for ref, f, _ in s.candidates if ref not in s.query.truth)
+    model = replace(base, bias=bias, weights=weights, experts=experts, signal_rules=rules, agreement=dict(F.AGREEMENT))
     t_der = threshold_at_far(_tops(model, fit, False), F.DERIVATIVE_FAR)
     t_copy = max(threshold_at_far(_tops(model, fit, True), F.COPY_FAR), t_der)
     model = replace(model, derivative_threshold=F.written_threshold(t_der), copy_threshold=F.written_threshold(t_copy))

@@ -644,13 +644,14 @@ def models_fetch(
     spec: Annotated[str, typer.Argument(help="clip:MODEL:TAG, e.g. clip:ViT-B-32:laion2b_s34b_b79k")],
 ) -> None:
     """Download CLIP weights into the local cache (needs internet; nothing else ever downloads)."""
-    from detector.embedders import parse_spec
+    from detector.embedders import parse_spec, spec_for
 
     try:
-        kind, model, tag = parse_spec(spec)
+        kind = spec_for(spec)
+        _, model, tag = parse_spec(spec)
     except ValueError as exc:
         raise fail(str(exc)) from exc
-    if kind != "clip":
+    if not kind.fetchable:
         console.print(f"{spec} ships with Semblance; nothing to fetch")
         return
     try:

@@ -23,6 +23,7 @@ import numpy as np
 import threadpoolctl
 
 from detector import __version__
+from detector.auto import resolve_auto
 from detector.background import Baselines, load_background
 from detector.background import packaged_path as packaged_background_path
 from detector.calibration import (
@@ -32,7 +33,7 @@ from detector.calibration import (
     load_calibration,
     packaged_calibration,
 )
-from detector.embedders import ClipWeightsMissing, Embedder, SscdUnavailable, load_embedder, resolve_auto
+from detector.embedders import ClipWeightsMissing, Embedder, SscdUnavailable, load_embedder
 from detector.fusion import FusionModel
 from detector.geometry import Polygon
 from detector.intake import DEFAULT_MAX_PIXELS, DecodedImage, IntakeError, decode_image, sha256_hex

@@ -16,7 +16,7 @@ from helpers_clip import TINY_ARCH, install_network_guard, make_images, make_tin
 from PIL import Image
 
 from detector.calibration import packaged_model_path
-from detector.embedders import BUILT_IN, installed, load_embedder
+from detector.embedders import BUILT_IN, SPECS, installed, load_embedder, spec_for
 from detector.fusion import load_model
 from service.calibrate import calibrate
 from service.engine import Engine, EngineError, WorkMetadata
@@ -163,3 +163,19 @@ def test_calibrate_from_a_labelled_manifest(clip_home, tmp_path: Path) -> None: 
         assert check.calibration.origin == "workspace"
     finally:
         check.close()
+
+
+@pytest.mark.parametrize("name", [n for n, s in SPECS.items() if s.weights_sha256])
+def test_installed_embedder_weights_are_the_ones_their_spec_names(name: str) -> None:
+    """The spec records the SHA-256 of the weights the shipped calibration was made with; an installed package with
+    other weights would be caught by the calibration check at scan time, and here first."""
+    if not installed(name):
+        pytest.skip(f"{name} is not installed")
+    assert load_embedder(name).weights_sha256 == SPECS[name].weights_sha256
+
+
+def test_an_unknown_embedder_is_named_with_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"unknown embedder .nope.*effnet-lite0"):
+        spec_for("nope")
+    with pytest.raises(ValueError, match="clip:MODEL:TAG_OR_PATH"):
+        spec_for("clip:ViT-B-32")

@@ -23,7 +23,8 @@ from helpers_clip import (
     semblance,
 )
 
-from detector.embedders import AUTO_CLIP, DEFAULT_EMBEDDER, ClipWeightsMissing, load_embedder, resolve_auto
+from detector.auto import AUTO_CLIP, resolve_auto
+from detector.embedders import DEFAULT_EMBEDDER, ClipWeightsMissing, load_embedder
 from detector.embedders.clip import CROP_BOXES, ClipEmbedder, resolve_weights
 
 

@@ -212,8 +212,9 @@ def test_readings_quote_the_numbers_of_the_calibration_in_use() -> None:
     from service.reports.wording import reading
 
     model = load_model(packaged_model_path("effnet-lite0"))
-    strict = replace(model, copy_min_inliers=37, copy_max_pdq_distance=17)
-    assert f"{model.copy_min_inliers} or more" in reading("keypoints", {"inliers": 5}, model)
+    rules = {**model.signal_rules, "keypoints": {**model.signal_rules["keypoints"], "min_inliers": 37.0}}
+    strict = replace(model, signal_rules={**rules, "pdq": {"max_distance": 17.0}})
+    assert f"{round(model.rule('keypoints', 'min_inliers'))} or more" in reading("keypoints", {"inliers": 5}, model)
     assert "37 or more" in reading("keypoints", {"inliers": 5}, strict)
     assert "17 or fewer" in reading("pdq", {"distance": 3}, strict)
 

@@ -84,3 +84,45 @@ def test_the_signals_own_example_holds_on_real_paintings(signals, paintings, rul
     for (a, _), (_, ref_b) in pairwise(zip(paintings, refs, strict=True)):
         features = sig.compare(sig.compute_query(a), ref_b).features
         assert not sig.agrees(features, rules), (name, a.name, features)
+
+
+@pytest.mark.parametrize("name", sorted(SIGNAL_TYPES))
+def test_every_signal_reaches_the_fusion_and_its_rules_the_calibration_file(name: str, tmp_path: Path) -> None:
+    """A new signal is one module: its fusion features are fitted, its agreement levels and proof rules are written
+    to a calibration file and read back from it, with nothing else naming them."""
+    from dataclasses import replace
+
+    from detector.background import EXCESS_SUFFIX
+    from detector.calibration import fit as F
+    from detector.calibration.writer import model_toml
+
+    cls = SIGNAL_TYPES[name]
+    for f in cls.fusion_features:
+        assert f in cls.feature_names
+        assert (f + EXCESS_SUFFIX if f in cls.background_features else f) in F.FEATURES
+    assert cls.agreement_levels.items() <= F.AGREEMENT.items()
+    start = load_model(packaged_model_path("effnet-lite0"))
+    model = replace(start, signal_rules=F.starting_rules(), agreement=dict(F.AGREEMENT))
+    path = tmp_path / "thresholds.toml"
+    path.write_text(model_toml(model, {}, ["test"]))
+    back = load_model(path)
+    for rule, value in cls.proof_rules.items():
+        assert back.rule(name, rule) == value
+    assert back.agreement == F.AGREEMENT
+
+
+def test_calibration_files_written_before_signal_sections_still_load(tmp_path: Path) -> None:
+    """Workspaces and evidence bundles hold calibration files with flat `[verdict]` proof fields: they keep loading,
+    with the same numbers, into the signals' sections."""
+    old = (
+        'version = "v"\n[fusion]\nbias = 0.0\n[fusion.weights]\n"pdq.match" = 1.0\n'
+        "[verdict]\ncopy = 0.99\nderivative = 0.98\ncopy_min_inliers = 25\ncopy_min_inlier_ratio = 0.7\n"
+        "copy_max_pdq_distance = 30\n"
+    )
+    path = tmp_path / "old.toml"
+    path.write_text(old)
+    model = load_model(path)
+    assert model.rule("keypoints", "min_inliers") == 25 and model.rule("keypoints", "min_inlier_ratio") == 0.7
+    assert model.rule("pdq", "max_distance") == 30
+    described = model.describe()
+    assert (described["copy_min_inliers"], described["copy_max_pdq_distance"]) == (25, 30)

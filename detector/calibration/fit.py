@@ -7,28 +7,26 @@ own works), so both fit, choose and write thresholds by the same rules.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from detector.background import EXCESS_SUFFIX
 from detector.fusion import Expert
+from detector.signals import SIGNAL_TYPES
+from detector.signals.embedding import EmbeddingSignal
 
 COPY_FAR, DERIVATIVE_FAR = 0.001, 0.01
 """Target false-alarm rates on the fitting negatives: any alarm (`derivative`) at most 1%; a `copy` verdict (score
 and proof) at most 0.1%. The product promises these; everything else is measured against them."""
-RAW_EMBEDDING = ("embedding.global", "embedding.regional", "embedding.layout")
-EXCESS_EMBEDDING = tuple(f + EXCESS_SUFFIX for f in RAW_EMBEDDING)
-FEATURES = (
-    "pdq.closeness",
-    "pdq.match",
-    "phash.similarity",
-    *EXCESS_EMBEDDING,
-    "keypoints.inliers",
-    "keypoints.inlier_ratio",
+EXCESS_EMBEDDING = tuple(f + EXCESS_SUFFIX for f in EmbeddingSignal.background_features)
+FEATURES = tuple(
+    f + EXCESS_SUFFIX if f in cls.background_features else f
+    for cls in SIGNAL_TYPES.values()
+    for f in cls.fusion_features
 )
-"""Fusion inputs. Neural similarities enter as their excess over the work's background baseline
-(detector.background); without a background set, as raw similarities (`features_for`)."""
+"""Fusion inputs: every registered signal's `fusion_features`. Neural similarities enter as their excess over the
+work's background baseline (detector.background); without a background set, as raw similarities (`features_for`)."""
 EXPERTS: dict[str, tuple[str, ...]] = {
     "layout": ("embedding.layout.excess",),
     "pdq": ("pdq.closeness", "pdq.match"),
@@ -39,22 +37,16 @@ raised a family's recall there (layout: painterly re-renderings 0.38 -> 0.57 at 
 panels 0.53 -> 0.58) without lowering any other family's; a keypoint-only expert lowered re-renderings and was left
 out. `descriptor` lets a copy-detection descriptor (SSCD) stand on its own, as it does in DISC21 with score
 normalisation: on held-out data that alone beat the whole pipeline on near copies and crops (the engine issue)."""
-COPY_MIN_INLIERS = 20
-"""Keypoint inliers that count as geometric proof, with the ratio below: a named constant, not fitted. Below ~20
-RANSAC finds chance homographies between unrelated pictures of one subject (ORB's usual acceptance level)."""
-COPY_MAX_PDQ_DISTANCE = 31
-"""PDQ distance (of 256 bits) that counts as hash proof between hashes of reliable quality: PDQ's published
-match threshold. A named constant, not fitted."""
-AGREEMENT: dict[str, float] = {
-    "pdq.max_distance": 31.0,
-    "phash.max_distance": 10.0,
-    "embedding.global": 0.8,
-    "embedding.regional": 0.85,
-    "keypoints.inliers": 20.0,
-}
-"""When a signal alone "agrees" that the suspect copies the work (`Signal.agrees`): shown in reports as the
-agreeing signals, never used for a verdict. PDQ's published threshold, the distance commonly used for 64-bit pHash,
-cosine levels that unrelated dev pictures stay below, and COPY_MIN_INLIERS. Named constants, not fitted."""
+AGREEMENT: dict[str, float] = {k: v for cls in SIGNAL_TYPES.values() for k, v in cls.agreement_levels.items()}
+"""When a signal alone "agrees" that the suspect copies the work (`Signal.agrees`): every registered signal's
+`agreement_levels`, shown in reports as the agreeing signals, never used for a verdict."""
+
+
+def starting_rules() -> dict[str, dict[str, float]]:
+    """Every registered signal's `proof_rules`: the named constants a fit starts from (it sets the ratios)."""
+    return {name: dict(cls.proof_rules) for name, cls in SIGNAL_TYPES.items() if cls.proof_rules}
+
+
 PROOF_RATIOS = (0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9)
 """Inlier ratios tried as geometric proof; the fit takes the smallest above every fitting negative's."""
 
@@ -123,6 +115,17 @@ def proof_ratio(negative_inliers_and_ratios: Iterable[tuple[float, float]], min_
     Eiffel tower among the tune distractors): the ratio that counts as proof is set above every such case."""
     worst = max((ratio for inliers, ratio in negative_inliers_and_ratios if inliers >= min_inliers), default=0.0)
     return next((r for r in PROOF_RATIOS if r > worst), PROOF_RATIOS[-1])
+
+
+def fit_rules(negatives: Iterable[Mapping[str, float]]) -> dict[str, dict[str, float]]:
+    """Every signal's decision numbers for a new calibration, from the fitting negatives' candidate features: the
+    named constants (`starting_rules`), with the keypoint inlier ratio that counts as proof set above every
+    negative's (`proof_ratio`)."""
+    rules = starting_rules()
+    keypoints = rules["keypoints"]
+    pairs = ((f.get("keypoints.inliers", 0.0), f.get("keypoints.inlier_ratio", 0.0)) for f in negatives)
+    keypoints["min_inlier_ratio"] = proof_ratio(pairs, round(keypoints["min_inliers"]))
+    return rules
 
 
 def written_threshold(t: float) -> float:

@@ -40,15 +40,15 @@ def model_toml(model: FusionModel, rates: Mapping[str, object], header: Sequence
         ]
     L += [
         "[verdict]",
-        "# `copy` needs the score AND geometric or hash proof; `derivative` needs the score alone.",
-        "# Geometric proof: copy_min_inliers inliers that are at least copy_min_inlier_ratio of the tentative",
-        "# matches inside the original's outline; the ratio is the smallest above every fitting negative's.",
+        "# `copy` needs the score AND a signal's proof ([signals.*]); `derivative` needs the score alone.",
         f"copy = {model.copy_threshold}",
         f"derivative = {model.derivative_threshold}",
-        f"copy_min_inliers = {model.copy_min_inliers}",
-        f"copy_min_inlier_ratio = {model.copy_min_inlier_ratio}",
-        f"copy_max_pdq_distance = {model.copy_max_pdq_distance}",
         "",
+        "# Each signal's own decision numbers (what each means: the signal's `proof_rules` in detector/signals/).",
+    ]
+    for signal, rules in model.signal_rules.items():
+        L += [f"[signals.{signal}]", *[f"{json.dumps(k)} = {v}" for k, v in rules.items()], ""]
+    L += [
         "[agreement]",
         *[f"{json.dumps(k)} = {v}" for k, v in model.agreement.items()],
         "",

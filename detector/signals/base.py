@@ -63,14 +63,13 @@ class Comparison:
 
 
 class DecisionRules(Protocol):
-    """The calibrated numbers a signal's rules read (detector.fusion.FusionModel has them)."""
+    """The calibrated numbers a signal's rules read (detector.fusion.FusionModel has them): its own section of the
+    calibration file (`[signals.<name>]`) and the report's agreement levels."""
 
-    @property
-    def copy_min_inliers(self) -> int: ...
-    @property
-    def copy_min_inlier_ratio(self) -> float: ...
-    @property
-    def copy_max_pdq_distance(self) -> int: ...
+    def rule(self, signal: str, name: str) -> float:
+        """A number of the `[signals.<signal>]` section (the signal's `proof_rules` when the file has none)."""
+        ...
+
     @property
     def agreement(self) -> dict[str, float]: ...
 
@@ -81,6 +80,15 @@ class Signal(ABC, Generic[D]):
     name: ClassVar[str]
     version: ClassVar[int]
     feature_names: ClassVar[tuple[str, ...]]
+    fusion_features: ClassVar[tuple[str, ...]] = ()
+    """The features the fusion is fitted on (detector.calibration.fit.FEATURES is their union over SIGNAL_TYPES);
+    the others are evidence only. A background-judged one enters as its excess (`<name>.excess`)."""
+    agreement_levels: ClassVar[dict[str, float]] = {}
+    """The numbers `agrees` reads, as a new calibration writes them to its `[agreement]` table: named constants
+    with their reason beside them, never fitted (the report's agreeing signals decide nothing)."""
+    proof_rules: ClassVar[dict[str, float]] = {}
+    """This signal's own decision numbers (proof of copying and the like), written by a fit to the calibration's
+    `[signals.<name>]` section; here the named constants a new calibration starts from."""
     background_features: ClassVar[tuple[str, ...]] = ()
     """Features judged against a background set of unrelated images (see `detector.background`): for these,
     fusion sees how far a suspect's similarity to a work rises above that work's similarity to strangers."""

@@ -42,6 +42,9 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
     version: ClassVar[int] = 3
     feature_names: ClassVar[tuple[str, ...]] = ("embedding.global", "embedding.regional", "embedding.layout")
     background_features: ClassVar[tuple[str, ...]] = feature_names
+    fusion_features: ClassVar[tuple[str, ...]] = feature_names
+    agreement_levels: ClassVar[dict[str, float]] = {"embedding.global": 0.8, "embedding.regional": 0.85}
+    """Cosine levels that unrelated dev pictures stay below. Named constants, not fitted."""
     ranks_candidates: ClassVar[bool] = True
 
     @classmethod

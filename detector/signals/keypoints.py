@@ -38,6 +38,9 @@ MIN_WORKING_SIDE = 2 * ORB_EDGE + 1
 """A working copy whose short side is below this has no room for a single ORB corner (random noise 640 px wide:
 0 keypoints at 62 px high, 67 at 63), and ORB's pyramid shrinks a strip 1 px high to nothing, where OpenCV fails
 inside resize: spacers and dividers, 1000x2 px and the like, are left to the other signals."""
+COPY_MIN_INLIERS = 20
+"""Keypoint inliers that count as geometric proof, with the calibration's ratio: a named constant, not fitted. Below
+~20 RANSAC finds chance homographies between unrelated pictures of one subject (ORB's usual acceptance level)."""
 REGION_INLIERS = 0.9
 """The inlier ratio is judged inside the original's outline only when that outline holds this share of the inliers
 (a degenerate transform's outline can miss them)."""
@@ -60,6 +63,12 @@ class KeypointSignal(Signal[KeypointDescriptor]):
     name: ClassVar[str] = "keypoints"
     version: ClassVar[int] = 1
     feature_names: ClassVar[tuple[str, ...]] = ("keypoints.inliers", "keypoints.inlier_ratio")
+    fusion_features: ClassVar[tuple[str, ...]] = feature_names
+    agreement_levels: ClassVar[dict[str, float]] = {"keypoints.inliers": float(COPY_MIN_INLIERS)}
+    proof_rules: ClassVar[dict[str, float]] = {"min_inliers": float(COPY_MIN_INLIERS), "min_inlier_ratio": 0.9}
+    """Geometric proof: `min_inliers` inliers that are at least `min_inlier_ratio` of the tentative matches inside
+    the original's outline. A fit keeps min_inliers and sets the ratio above every fitting negative's
+    (detector.calibration.fit.proof_ratio); 0.9 is where a new calibration starts, the strictest ratio tried."""
     role: ClassVar[Literal["candidate", "verifier"]] = "verifier"
     fusion_range: ClassVar[dict[str, tuple[float, float]] | None] = {
         "keypoints.inliers": (0.0, 1.0),  # log1p(n) / INLIER_SCALE, capped at 1 (fusion_inputs)
@@ -81,17 +90,17 @@ class KeypointSignal(Signal[KeypointDescriptor]):
     def proves_copy(cls, features: Mapping[str, float], rules: DecisionRules) -> bool:
         """Geometric proof: enough inliers that are also most of the tentative matches inside the outline (two
         photos of one landmark from one spot can share a homography, but with many matches that disagree)."""
-        return (
-            features.get("keypoints.inliers", 0.0) >= rules.copy_min_inliers
-            and features.get("keypoints.inlier_ratio", 0.0) >= rules.copy_min_inlier_ratio
-        )
+        return features.get("keypoints.inliers", 0.0) >= rules.rule(cls.name, "min_inliers") and features.get(
+            "keypoints.inlier_ratio", 0.0
+        ) >= rules.rule(cls.name, "min_inlier_ratio")
 
     @classmethod
     def reading(cls, evidence: Mapping[str, object], rules: DecisionRules) -> str:
         text = (
             f"{evidence.get('inliers')} local features of the original map onto the suspect under a single "
             f"perspective transform (of {evidence.get('tentative_matches')} tentative matches); "
-            f"{rules.copy_min_inliers} or more, at least {rules.copy_min_inlier_ratio:.0%} of the matches inside the "
+            f"{round(rules.rule(cls.name, 'min_inliers'))} or more, at least "
+            f"{rules.rule(cls.name, 'min_inlier_ratio'):.0%} of the matches inside the "
             "matched outline, is geometric evidence that one image contains the other."
         )
         if evidence.get("query_light_strokes_filled") is True:

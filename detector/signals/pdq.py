@@ -43,6 +43,10 @@ class PdqSignal(Signal[PdqDescriptor]):
     name: ClassVar[str] = "pdq"
     version: ClassVar[int] = 2
     feature_names: ClassVar[tuple[str, ...]] = ("pdq.similarity", "pdq.closeness", "pdq.match")
+    fusion_features: ClassVar[tuple[str, ...]] = ("pdq.closeness", "pdq.match")
+    agreement_levels: ClassVar[dict[str, float]] = {"pdq.max_distance": float(PDQ_STANDARD_THRESHOLD)}
+    proof_rules: ClassVar[dict[str, float]] = {"max_distance": float(PDQ_STANDARD_THRESHOLD)}
+    """Hash proof: PDQ's published match threshold between hashes of reliable quality. A named constant."""
     ranks_candidates: ClassVar[bool] = True
 
     @classmethod
@@ -53,16 +57,17 @@ class PdqSignal(Signal[PdqDescriptor]):
 
     @classmethod
     def proves_copy(cls, features: Mapping[str, float], rules: DecisionRules) -> bool:
-        """Hashes of reliable quality within `copy_max_pdq_distance` bits."""
+        """Hashes of reliable quality within the calibration's `max_distance` bits."""
         distance = round((1.0 - features.get("pdq.similarity", 0.0)) * PDQ_BITS)
         reliable = features.get("pdq.match", 0.0) > 0 or features.get("pdq.closeness", 0.0) > 0
-        return reliable and distance <= rules.copy_max_pdq_distance
+        return reliable and distance <= rules.rule(cls.name, "max_distance")
 
     @classmethod
     def reading(cls, evidence: Mapping[str, object], rules: DecisionRules) -> str:
         return (
             f"PDQ perceptual hashes differ in {evidence.get('distance')} of {PDQ_BITS} bits "
-            f"({rules.copy_max_pdq_distance} or fewer: the same picture by the calibration in use); best alignment: "
+            f"({round(rules.rule(cls.name, 'max_distance'))} or fewer: the same picture by the calibration in use); "
+            "best alignment: "
             f"{evidence.get('transform')}."
         )
 

@@ -21,6 +21,9 @@ class PhashSignal(Signal[np.ndarray]):
     name: ClassVar[str] = "phash"
     version: ClassVar[int] = 1
     feature_names: ClassVar[tuple[str, ...]] = ("phash.similarity",)
+    fusion_features: ClassVar[tuple[str, ...]] = feature_names
+    agreement_levels: ClassVar[dict[str, float]] = {"phash.max_distance": float(PHASH_MATCH_DISTANCE)}
+    """The distance commonly used for 64-bit pHash."""
 
     @classmethod
     def agrees(cls, features: Mapping[str, float], rules: DecisionRules) -> bool:
