@@ -47,8 +47,13 @@ class Match:
     """Which view of the suspect gave the score: 0 the whole image, i the i-th detected collage panel alone."""
     views: list[dict[str, float]] = field(default_factory=list)
     """Features of every view (index as `view`; `features` is views[view]), so a calibration can re-score them."""
-    verified: bool = True
-    """Whether the costly verifier signals ran on this candidate (detector.pipeline)."""
+    verified_by: frozenset[str] = frozenset()
+    """The costly verifier signals that ran on this candidate (detector.pipeline)."""
+
+    @property
+    def verified(self) -> bool:
+        """Whether any verifier ran on this candidate."""
+        return bool(self.verified_by)
 
     def geometry(self) -> Geometry | None:
         """The verifier's correspondence (from whichever comparison holds a homography), or None."""
@@ -196,6 +201,15 @@ def prescore(comparisons: Mapping[str, Comparison]) -> float:
         if cls is not None and cls.ranks_candidates:
             best = max(best, *comp.features.values(), 0.0)
     return best
+
+
+def normalised_prescore(comparisons: Mapping[str, Comparison], baselines: Mapping[str, float]) -> float:
+    """Ordering key for a costly verifier that runs on very few candidates (`Signal.verify_top`): the sum of the
+    whole suspect's background-normalised similarities (detector.background). Measured on the AI pairs, it puts the
+    right work among the best two for 88% of re-renderings where the raw `prescore` does for 84% (depth2img 43%
+    against none): a work that resembles everything no longer crowds out the one the suspect was made from."""
+    whole = with_excess(suspect_views(comparisons)[0], baselines)
+    return sum(v for k, v in whole.items() if k.endswith(".excess"))
 
 
 def overall_verdict(verdicts: Iterable[str]) -> Verdict:

@@ -14,13 +14,14 @@ from typing import Any
 
 from detector.background import with_excess
 from detector.fusion import FusionModel, ceiling
-from detector.matching import Match, assess, compare_all, prescore, suspect_views
+from detector.matching import Match, assess, compare_all, normalised_prescore, prescore, suspect_views
 from detector.signals.base import Comparison, Signal
 
 VERIFY_TOP = 8
-"""Candidates, best pre-score first, that get the verifiers. A named constant, not fitted: chosen for cost (a
-keypoint verification takes ~20 ms on 2 cores, so a suspect spends at most ~0.2 s on them), and every recall in
-docs/EVALUATION.md is measured with it. Matches ranked below carry no keypoint evidence, and say so (`not_run`)."""
+"""Candidates, best pre-score first, that get a verifier without a `verify_top` of its own. A named constant, not
+fitted: chosen for cost (a keypoint verification takes ~20 ms on 2 cores, so a suspect spends at most ~0.2 s on
+them), and every recall in docs/EVALUATION.md is measured with it. Matches ranked below carry no keypoint
+evidence, and say so (`not_run`)."""
 VERIFY_PER_PANEL = 2
 """Extra verified candidates per detected collage panel: each panel's own work must reach the verifier."""
 
@@ -37,17 +38,19 @@ def score(
     references: Mapping[int, Mapping[str, object]],
     baselines: Callable[[int, Mapping[str, object]], Mapping[str, float]],
     panels: int = 0,
-    verify: frozenset[int] | None = None,
+    verify: Mapping[str, frozenset[int]] | None = None,
     skip_hopeless: bool = False,
 ) -> list[Match]:
     """Every candidate work (`references`: work id -> its descriptors by signal key) judged against the suspect
     (`query`: its descriptors), best score first. `baselines(work_id, descriptors)` gives a work's background
     baselines (detector.background); `panels` is how many collage panels the suspect has. Each match records
-    whether the verifiers ran on it (`Match.verified`); `verify` names them instead of the pre-score (reproducing
-    a recorded scan, whose other candidates are not at hand).
+    which verifiers ran on it (`Match.verified_by`); `verify` names, per verifier, the candidates it runs on instead
+    of the pre-score (reproducing a recorded scan, whose other candidates are not at hand).
 
-    `skip_hopeless` leaves out the verifiers on a candidate that stays `no_match` whatever they find (its
-    `fusion.ceiling` is below the `derivative` threshold): no verdict, score or region of a match that is not
+    Verifiers run in registry order, each on the best `VERIFY_TOP` candidates (plus `VERIFY_PER_PANEL` per panel),
+    or on fewer when it says so (`Signal.verify_top`). `skip_hopeless` leaves out a verifier on a candidate that
+    stays `no_match` whatever it and the verifiers after it find (its `fusion.ceiling`, given what the verifiers
+    before it found, is below the `derivative` threshold): no verdict, score or region of a match that is not
     `no_match` changes, so callers that drop `no_match` matches set it; callers that keep every candidate's
     features (the evaluation, `semblance calibrate`, near misses) do not."""
     verifiers = [s for s in signals if s.role == "verifier"]
@@ -57,19 +60,24 @@ def score(
     comparisons = dict(zip(ids, first, strict=True))
     base = {w: baselines(w, references[w]) for w in ids}
     ordered = sorted(ids, key=lambda w: prescore(comparisons[w]), reverse=True)
-    if verify is not None:
-        verified = set(verify)
-    else:
-        verified = set(ordered[: VERIFY_TOP + VERIFY_PER_PANEL * panels])
-        if skip_hopeless:
-            verified = {w for w in verified if not hopeless(model, verifiers, comparisons[w], base[w])}
-    checked = [w for w in ordered if w in verified]
-    for w, found in zip(checked, compare_all(verifiers, query, [references[w] for w in checked]), strict=True):
-        comparisons[w] = {**comparisons[w], **found}
+    normalised = sorted(ids, key=lambda w: normalised_prescore(comparisons[w], base[w]), reverse=True)
+    ran: dict[int, set[str]] = {w: set() for w in ids}
+    for i, s in enumerate(verifiers):
+        if verify is not None:
+            chosen = [w for w in ordered if w in verify.get(s.name, frozenset())]
+        elif s.verify_top is None:
+            chosen = ordered[: VERIFY_TOP + VERIFY_PER_PANEL * panels]
+        else:  # a costly verifier on very few (panels included): the best by background-normalised similarity
+            chosen = normalised[: s.verify_top]
+        if verify is None and skip_hopeless:
+            chosen = [w for w in chosen if not hopeless(model, verifiers[i:], comparisons[w], base[w])]
+        for w, found in zip(chosen, compare_all([s], query, [references[w] for w in chosen]), strict=True):
+            comparisons[w] = {**comparisons[w], **found}
+            ran[w].add(s.name)
     out = []
     for w in ordered:
         m = assess(model, w, comparisons[w], base[w])
-        m.verified = w in verified
+        m.verified_by = frozenset(ran[w])
         out.append(m)
     out.sort(key=lambda m: m.score, reverse=True)
     return out

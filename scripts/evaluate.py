@@ -54,6 +54,7 @@ from detector.geometry import polygon_area, polygon_iou
 from detector.intake import decode_image
 from detector.matching import strongest_view
 from detector.signals.embedding import EmbeddingSignal
+from detector.signals.learned_match import LearnedMatchSignal
 from detector.signals.pdq import PdqSignal
 from detector.signals.phash import PhashSignal
 from service.engine import Engine
@@ -66,6 +67,7 @@ ABLATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "embedding": (EXCESS_EMBEDDING, ()),
     "layout": (("embedding.layout.excess",), ()),
     "keypoints": (("keypoints.inliers", "keypoints.inlier_ratio"), ()),
+    "learned matching": (LearnedMatchSignal.fusion_features, ()),
     "background normalisation": (EXCESS_EMBEDDING, EmbeddingSignal.background_features),
 }
 """Ablation name -> (features removed, raw features put in their place)."""
@@ -95,16 +97,29 @@ NEAR = {
     "exact_or_near_copy",
 }
 CROPS = {"crop", "crop_small", "reframe", "dark_variant_reframe", "jigsaw_tile", "collage"}
-AI = {
+AI_KEEPS_COMPOSITION = {
     "stylised_content",
     "stylised_content_original_colour",
+    "photo_style_transfer",
     "img2img",
     "img2img_upscale",
     "depth2img",
+    "controlnet_edge",
+    "controlnet_depth",
     "x4_upscale",
-    "unclip_variation",
+    "restoration",
     "anime_gan",
+    "cartoonise",
+    "face_stylise",
+    "instruct_edit",
 }
+"""AI re-renderings that keep the picture's composition (the target group): style and photo-style transfer,
+img2img, depth2img and ControlNet from edges or depth, upscales and restorations, anime, cartoon and face
+stylisation, instruction edits that keep the rest of the picture."""
+AI_SEMANTIC = {"unclip_variation", "image_variation", "controlnet_pose"}
+"""AI outputs that keep the subject, not the picture (unCLIP and image variations; ControlNet from a pose keeps
+only the pose and framing): reported apart, with no recall target, and never to be called a `copy`."""
+AI = AI_KEEPS_COMPOSITION | AI_SEMANTIC
 RELATED = {"depth_map", "stereo_viewpoint", "sibling_original"}
 SYNTH_FAMILY_GROUP = {
     "near_copy": "near_copy",
@@ -136,6 +151,9 @@ class QueryCase:
     truth: frozenset[str] = frozenset()
     ignore: frozenset[str] = frozenset()
     area_fraction: float = 1.0
+    generator: str = ""
+    """For a real AI output: the repository that made it (its `origin`'s github:OWNER/REPO), for leave-one-
+    generator-out figures."""
     publishable: bool = False
     """Made only from CC0 / public-domain files, so a thumbnail may appear in the committed docs."""
     regions_in_suspect: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
@@ -240,7 +258,7 @@ def build_cases(
             if rel in NEAR
             else "crop"
             if rel in CROPS
-            else "ai"
+            else ai_group(rel)
             if rel in AI
             else "related"
             if rel in RELATED
@@ -380,6 +398,43 @@ def build_cases(
             )
         )
     return cases
+
+
+def ai_group(relation: str) -> str:
+    """`ai` for a re-rendering that keeps the composition, `ai_semantic` for a variation that keeps the subject."""
+    return "ai" if relation in AI_KEEPS_COMPOSITION else "ai_semantic"
+
+
+def generator_of(origin: str) -> str:
+    """The repository that made a row (`github:OWNER/REPO@commit:path` -> `OWNER/REPO`)."""
+    return origin.removeprefix("github:").split("@", 1)[0]
+
+
+def ai_pair_cases(rows: list[dict[str, str]], root: Path, refs: dict[str, str]) -> list[QueryCase]:
+    """shared/eval/ai_pairs' derivatives as fitting queries (split `tune`): real AI outputs of generators the main
+    manifest lacks. Every real AI row of the main manifest is in its report split, so these are the only real AI
+    pairs anything may be fitted on; each carries its generator for the leave-one-generator-out figures."""
+    out = []
+    for r in rows:
+        if r["role"] != "derivative" or r["pair_id"] not in refs:
+            continue
+        rel = r["relation"]
+        out.append(
+            QueryCase(
+                id=f"ai_pairs:{r['path']}",
+                name=r["path"],
+                data=(root / r["path"]).read_bytes(),
+                split="tune",
+                group=ai_group(rel) if rel in AI else "other",
+                family="ai_pairs",
+                relation=rel,
+                origin="ai_pairs",
+                truth=frozenset({r["pair_id"]}),
+                ignore=frozenset(p for p in r.get("also_derived_from", "").split(";") if p),
+                generator=generator_of(r["origin"]),
+            )
+        )
+    return out
 
 
 SHARED_ART_IOU = 0.9
@@ -643,6 +698,89 @@ def fit_experts(
 written_threshold = F.written_threshold
 
 
+def fit_model(
+    cands: dict[str, list[Candidate]],
+    fit: Sequence[QueryCase],
+    base: FusionModel,
+    features: Sequence[str],
+    version: str,
+) -> FusionModel:
+    """A whole calibration from the `fit` cases alone: the experts, each signal's rules, and the thresholds for the
+    target false-alarm rates on fit's negatives (`copy` also needs proof, so its threshold is set on the negatives
+    that have proof, never below the derivative threshold)."""
+    bias, weights = fit_fusion(cands, fit, features)
+    experts = fit_experts(cands, fit, features)
+    negatives = [c for c in fit if c.group == "negative"]
+    rules = F.fit_rules(cand.features for c in negatives for cand in cands.get(c.id, []))
+    fitted = with_fusion(base, bias, weights, experts, signal_rules=rules)
+    t_der = M.threshold_at_far(negative_tops(predictions(fitted, cands, fit), negatives), DERIVATIVE_FAR)
+    proved = predictions(fitted, cands, fit, lambda f: has_proof(fitted, f))
+    t_copy = max(M.threshold_at_far(negative_tops(proved, negatives), COPY_FAR), t_der)
+    return with_fusion(
+        base,
+        bias,
+        weights,
+        experts,
+        signal_rules=rules,
+        copy_threshold=written_threshold(t_copy),
+        derivative_threshold=written_threshold(t_der),
+        version=version,
+        derivation="logistic experts fitted by scripts/evaluate.py on the tune split and shared/eval/ai_pairs",
+    )
+
+
+def leave_one_generator_out(
+    cands: dict[str, list[Candidate]],
+    tune: Sequence[QueryCase],
+    report: Sequence[QueryCase],
+    base: FusionModel,
+    features: Sequence[str],
+) -> dict[str, object]:
+    """Each real AI pair scored by a calibration fitted without its generator (every other fitting case kept):
+    recall at 1% false alarms on the report negatives, and at that calibration's own `derivative` threshold, per
+    generator and pooled; semantic variations are counted apart, with their `copy` verdicts."""
+    report_neg = [c for c in report if c.group == "negative"]
+    generators = sorted({c.generator for c in tune if c.generator})
+    rows: dict[str, dict[str, object]] = {}
+    pooled: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # group -> found@1%, found@shipped, n, copies
+    for g in generators:
+        held = [c for c in tune if c.generator == g and c.truth]
+        model = fit_model(cands, [c for c in tune if c.generator != g], base, features, f"without {g}")
+        preds = predictions(model, cands, [*held, *report_neg])
+        t1 = M.threshold_at_far(negative_tops(preds, report_neg), 0.01)
+        row: dict[str, object] = {"queries": len(held), "threshold_far1": t1}
+        for group in ("ai", "ai_semantic"):
+            qs = [M.Query(c.id, c.truth, c.ignore) for c in held if c.group == group]
+            if not qs:
+                continue
+            f1, n = M.recall_at(qs, preds, t1)
+            fs, _ = M.recall_at(qs, preds, model.derivative_threshold)
+            copies = sum(  # a wrong work called a copy; for a semantic variation, any work
+                decide(model, *cand.scored(model)) == "copy"
+                for c in held
+                if c.group == group
+                for cand in cands.get(c.id, [])
+                if group == "ai_semantic" or cand.ref not in c.truth
+            )
+            row[group] = {"queries": n, "recall@FAR1%": f1 / max(1, n), "recall@shipped": fs / max(1, n)}
+            for i, v in enumerate((f1, fs, n, copies)):
+                pooled[group][i] += v
+        rows[g] = row
+    return {
+        "generators": rows,
+        "pooled": {
+            group: {
+                "queries": n,
+                "recall@FAR1%": f1 / max(1, n),
+                "recall@FAR1%_ci": M.wilson(f1, n),
+                "recall@shipped": fs / max(1, n),
+                "copy_verdicts": copies,
+            }
+            for group, (f1, fs, n, copies) in pooled.items()
+        },
+    }
+
+
 def predictions(
     model: FusionModel,
     cands: dict[str, list[Candidate]],
@@ -762,7 +900,8 @@ def group_key(c: QueryCase) -> str:
         "near_copy": "near copies",
         "crop": "crops & reframes",
         "collage": "collages",
-        "ai": "AI re-renderings",
+        "ai": "AI re-renderings (keep the composition)",
+        "ai_semantic": "AI semantic variations",
         "photo_of_print": "photos of prints",
         "composite": "composites",
         "restyle": "painterly re-renderings (synthetic)",
@@ -796,6 +935,12 @@ def main() -> None:
         help="Re-analyse an earlier run's --records file (same manifest and seed) instead of registering and "
         "scanning again: labels, fits and tables are recomputed; the registration and scan speed quoted are that "
         "run's (from docs/evaluation/<embedder>/evaluation.json).",
+    )
+    ap.add_argument(
+        "--ai-pairs",
+        default=str(REPO.parent / "shared/eval/ai_pairs/manifest.csv"),
+        help="Real AI pairs of other generators (paths relative to the main manifest's root), registered and fitted "
+        "on, with leave-one-generator-out figures ('' to leave out).",
     )
     ap.add_argument("--synthetic-per-family", type=int, default=1)
     ap.add_argument("--synthetic-negatives", type=int, default=700)
@@ -831,7 +976,10 @@ def main() -> None:
     rows_eval = [r for r in rows if r["path"] not in filler_paths and r["path"] not in in_background]
     # features are collected before any calibration exists: scores under this provisional model are unused
     provisional = provisional_model(embedder.id, embedder.weights_sha256, background.digest if background else "")
-    originals = [r for r in rows if r["role"] == "original"]
+    ai_rows: list[dict[str, str]] = []
+    if args.ai_pairs and Path(args.ai_pairs).is_file():
+        ai_rows = read_manifest(args.ai_pairs, str(root), "evaluate")[2]
+    originals = [r for r in rows if r["role"] == "original"] + [r for r in ai_rows if r["role"] == "original"]
     folder = Path(args.docs) / "evaluation" / embedder.id
     if args.from_records:
         prior = json.loads((folder / "evaluation.json").read_text())
@@ -840,7 +988,7 @@ def main() -> None:
         refs.update({f"filler:{r['sha1'][:12]}": r["path"] for r in fillers})
         cases = build_cases(
             rows_eval, root, refs, rng, args.synthetic_per_family, args.synthetic_negatives, args.max_distractors
-        )
+        ) + ai_pair_cases(ai_rows, root, refs)
         cands = read_records(Path(args.from_records), cases)
         print(f"re-analysing the scans of {len(cases)} queries from {args.from_records}", flush=True)
     else:
@@ -870,7 +1018,7 @@ def main() -> None:
             print(f"registered {len(refs)} works ({len(failed)} failed, {reg_rate:.1f}/s)", flush=True)
             cases = build_cases(
                 rows_eval, root, refs, rng, args.synthetic_per_family, args.synthetic_negatives, args.max_distractors
-            )
+            ) + ai_pair_cases(ai_rows, root, refs)
             print(f"scanning {len(cases)} queries", flush=True)
             cands, _, scan_ms = run_engine(engine, cases)
             engine.close()
@@ -890,28 +1038,11 @@ def main() -> None:
     report = [c for c in cases if c.split == "report"]
     observed = {k for cs in cands.values() for cand in cs for k in cand.features}
     FEATURES = F.features_for((k.removesuffix(".excess") for k in observed), background is not None)
-    bias, weights = fit_fusion(cands, tune, FEATURES)
-    experts = fit_experts(cands, tune, FEATURES)
+    model = fit_model(cands, tune, base, FEATURES, f"calibrated-{args.seed}")
+    bias, weights, experts = model.bias, model.weights, model.experts
     tune_neg = [c for c in tune if c.group == "negative"]
-    rules = F.fit_rules(cand.features for c in tune_neg for cand in cands.get(c.id, []))
-    fitted = with_fusion(base, bias, weights, experts, signal_rules=rules)
-    tune_tops = negative_tops(predictions(fitted, cands, tune), tune_neg)
-    t_der = M.threshold_at_far(tune_tops, DERIVATIVE_FAR)
-    # `copy` also needs proof (decide): its threshold is set on the negatives that have proof, so that at most
-    # COPY_FAR of the tune negatives would be called a copy, and never below the derivative threshold.
-    proved = predictions(fitted, cands, tune, lambda f: has_proof(fitted, f))
-    t_copy = max(M.threshold_at_far(negative_tops(proved, tune_neg), COPY_FAR), t_der)
-    model = with_fusion(
-        base,
-        bias,
-        weights,
-        experts,
-        signal_rules=rules,
-        copy_threshold=written_threshold(t_copy),
-        derivative_threshold=written_threshold(t_der),
-        version=f"calibrated-{args.seed}",
-        derivation="logistic experts fitted by scripts/evaluate.py on the tune split",
-    )
+    print("leaving each generator out...", flush=True)
+    logo = leave_one_generator_out(cands, tune, report, base, FEATURES)
 
     results: dict[str, object] = {
         "version": __version__,
@@ -933,6 +1064,7 @@ def main() -> None:
         },
         "background": background.describe() if background else None,
         "background_images_left_out": len(in_background),
+        "leave_one_generator_out": logo,
         "thresholds": {
             "copy": model.copy_threshold,
             "derivative": model.derivative_threshold,
@@ -1064,8 +1196,30 @@ def targets(r: dict[str, Any]) -> list[dict[str, object]]:
         "recall@FAR1%",
         0.9,
     )
-    for fam in ("product mock-ups", "marketplace screenshots", "AI re-renderings", "AI-rendered collages"):
+    for fam in ("product mock-ups", "marketplace screenshots", "AI-rendered collages"):
         at_least(f"{fam}: recall at 1% false alarms", full, fam, "recall@FAR1%", 0.9)
+    ai = "AI re-renderings (keep the composition)"
+    at_least(f"{ai}: recall at 1% false alarms (the issue's bar; goal 0.90 below)", full, ai, "recall@FAR1%", 0.6)
+    at_least(f"{ai}: recall at 1% false alarms, goal", full, ai, "recall@FAR1%", 0.9)
+    pooled = r.get("leave_one_generator_out", {}).get("pooled", {}).get("ai")
+    if pooled:
+        report_ai = full.get(ai, {}).get("recall@FAR1%", 0.0)
+        gap = report_ai - pooled["recall@FAR1%"]
+        add(
+            f"{ai}, other generators left out one at a time: pooled recall at 1% false alarms within 0.1 of the "
+            f"report split's ({report_ai:.3f})",
+            ">= report - 0.10",
+            pooled["recall@FAR1%"],
+            gap <= 0.1,
+        )
+    semantic = sum(
+        int(v.get("wrong_copy_verdicts", 0)) for k, v in r["verdicts_report"].items() if k == "ai_semantic"
+    ) + sum(
+        int(g.get("copy_verdicts", 0))
+        for k, g in r.get("leave_one_generator_out", {}).get("pooled", {}).items()
+        if k == "ai_semantic"
+    )
+    add("AI semantic variations (report split and AI pairs): `copy` verdicts", "0", float(semantic), semantic == 0)
     for g in ("crop", "collage"):
         iou = loc.get(g, {}).get("median_iou")
         add(f"{g}s: median localisation IoU", ">= 0.7", iou, (iou or 0) >= 0.7)
@@ -1092,6 +1246,7 @@ RATE_GROUPS = (
     "crop",
     "collage",
     "ai",
+    "ai_semantic",
     "photo_of_print",
     "composite",
     "screenshot",
@@ -1230,10 +1385,9 @@ def write_markdown(r: dict[str, object], path: Path) -> None:
         "would be called a copy, never below the derivative threshold). Each signal's own decision numbers "
         f"(`[signals.*]` of the calibration): `{json.dumps(th.get('signals', {}))}`; the keypoint ratio is the "
         "smallest above every tune negative's. "
-        "The score is the strongest of "
-        "calibrated logistic experts: the combined one over every signal, one on the layout alone (what "
-        "re-renderings keep) and one on PDQ "
-        f"alone; each was fitted on the tune split. Fusion: `{json.dumps(r['fusion'])}`.\n"
+        "The score is the strongest of calibrated logistic experts: the combined one over every signal and the "
+        "narrow ones of `detector.calibration.fit.EXPERTS`; each was fitted on the tune split and the AI pairs. "
+        f"Fusion: `{json.dumps(r['fusion'])}`.\n"
     )
     tables = r["report_by_family"]
     assert isinstance(tables, dict)
@@ -1260,6 +1414,31 @@ def write_markdown(r: dict[str, object], path: Path) -> None:
             f"| {f} | {row['queries']} | {row['pairs']} | {_fmt(row['uAP'])} | {_fmt(row['recall@1'])} | "
             f"{_fmt(row['recall@FAR1%'])} | {_fmt(row['recall@FAR0.1%'])} [{ci[0]:.2f}, {ci[1]:.2f}] |"
         )
+    logo = r.get("leave_one_generator_out")
+    if isinstance(logo, dict) and logo.get("generators"):
+        add("\n## AI re-renderings of other generators: leave one generator out\n")
+        add(
+            "Every real AI pair of `shared/eval/ai_pairs` (generators the main manifest lacks) scored by a "
+            "calibration fitted on everything else *but its own generator* (the repository that made it). "
+            "Recall at 1% false alarms uses the report split's negatives; at `derivative`, that calibration's own "
+            "threshold. Semantic variations (unCLIP, image variations, ControlNet from a pose) have no recall "
+            "target and must never be called a copy.\n"
+        )
+        add("| generator | keeps composition: queries | recall@FAR1% | recall at `derivative` | semantic: queries |")
+        add("|---|---|---|---|---|")
+        for g, row in logo["generators"].items():
+            keep, sem = row.get("ai", {}), row.get("ai_semantic", {})
+            add(
+                f"| {g} | {keep.get('queries', 0)} | {_fmt(keep.get('recall@FAR1%', float('nan')))} | "
+                f"{_fmt(keep.get('recall@shipped', float('nan')))} | {sem.get('queries', 0)} |"
+            )
+        for group, row in logo["pooled"].items():
+            ci = row["recall@FAR1%_ci"]
+            add(
+                f"\n**Pooled, {group_key(QueryCase('', '', b'', '', group, '', '', ''))}:** {row['queries']} queries, "
+                f"recall at 1% false alarms {row['recall@FAR1%']:.3f} [{ci[0]:.2f}, {ci[1]:.2f}], at `derivative` "
+                f"{row['recall@shipped']:.3f}; `copy` verdicts {row['copy_verdicts']}."
+            )
     add("\n## Per relation (report split, full pipeline)\n")
     add("| relation / family | queries | µAP | recall@1 |")
     add("|---|---|---|---|")
@@ -1322,7 +1501,8 @@ SIDE_BY_SIDE_FAMILIES = (
     "crops & reframes",
     "crop (synthetic, >=30% area)",
     "crop (synthetic, <30% area)",
-    "AI re-renderings",
+    "AI re-renderings (keep the composition)",
+    "AI semantic variations",
     "painterly re-renderings (synthetic)",
     "collages",
     "AI-rendered collages",

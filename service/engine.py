@@ -695,7 +695,7 @@ class Engine:
 
         def not_compared(m: Match) -> dict[str, dict[str, object]]:
             """Signals that would have compared this pair but could not run on one side, with the reason."""
-            wanted = [s for s in self.signals if s.role == "candidate" or m.verified]
+            wanted = [s for s in self.signals if s.role == "candidate" or s.name in m.verified_by]
             out: dict[str, dict[str, object]] = {}
             for s in wanted:
                 if s.key in not_run:

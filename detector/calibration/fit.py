@@ -31,12 +31,20 @@ EXPERTS: dict[str, tuple[str, ...]] = {
     "layout": ("embedding.layout.excess",),
     "pdq": ("pdq.closeness", "pdq.match"),
     "descriptor": ("embedding.global.excess", "embedding.regional.excess"),
+    "repainting": (
+        "learned_match.inliers",
+        "learned_match.inlier_ratio",
+        "learned_match.coverage",
+        "embedding.global.excess",
+    ),
 }
 """Narrow experts beside the combined one (detector.fusion). Layout and PDQ were chosen on the tune split: each
 raised a family's recall there (layout: painterly re-renderings 0.38 -> 0.57 at 1% false alarms; PDQ: collage
 panels 0.53 -> 0.58) without lowering any other family's; a keypoint-only expert lowered re-renderings and was left
 out. `descriptor` lets a copy-detection descriptor (SSCD) stand on its own, as it does in DISC21 with score
-normalisation: on held-out data that alone beat the whole pipeline on near copies and crops (the engine issue)."""
+normalisation: on held-out data that alone beat the whole pipeline on near copies and crops (the engine issue).
+`repainting` lets the learned matcher's evidence that the composition survived stand with the whole picture's
+neural similarity, undiluted by the hashes and ORB, which a re-rendering defeats (the AI re-renderings issue)."""
 AGREEMENT: dict[str, float] = {k: v for cls in SIGNAL_TYPES.values() for k, v in cls.agreement_levels.items()}
 """When a signal alone "agrees" that the suspect copies the work (`Signal.agrees`): every registered signal's
 `agreement_levels`, shown in reports as the agreeing signals, never used for a verdict."""

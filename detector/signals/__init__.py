@@ -8,6 +8,7 @@ from detector.embedders import Embedder
 from detector.signals.base import Comparison, IndexEntries, Signal
 from detector.signals.embedding import EmbeddingSignal
 from detector.signals.keypoints import KeypointSignal
+from detector.signals.learned_match import LearnedMatchSignal
 from detector.signals.pdq import PdqSignal
 from detector.signals.phash import PhashSignal
 
@@ -16,6 +17,7 @@ SIGNAL_TYPES: dict[str, type[Signal[Any]]] = {
     PhashSignal.name: PhashSignal,
     EmbeddingSignal.name: EmbeddingSignal,
     KeypointSignal.name: KeypointSignal,
+    LearnedMatchSignal.name: LearnedMatchSignal,
 }
 
 __all__ = ["SIGNAL_TYPES", "Comparison", "IndexEntries", "Signal", "build_signals"]

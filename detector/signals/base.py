@@ -95,6 +95,9 @@ class Signal(ABC, Generic[D]):
     role: ClassVar[Literal["candidate", "verifier"]] = "candidate"
     """'candidate': cheap, compared with every candidate the index finds; 'verifier': costly, run only on the
     candidates the cheap signals rank highest (detector.matching)."""
+    verify_top: ClassVar[int | None] = None
+    """For a verifier: how many of the best candidates it runs on, when fewer than detector.pipeline.VERIFY_TOP
+    (a costly one); None: VERIFY_TOP."""
     ranks_candidates: ClassVar[bool] = False
     """Whether this signal's similarities order the candidates for verification (the strongest one counts)."""
     fusion_range: ClassVar[dict[str, tuple[float, float]] | None] = None

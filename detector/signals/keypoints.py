@@ -20,7 +20,7 @@ from typing import ClassVar, Literal
 import cv2
 import numpy as np
 
-from detector.geometry import Polygon, clip_polygon, polygon_area
+from detector.geometry import homography_outlines, plausible_homography, points_inside
 from detector.intake import DecodedImage
 from detector.overlay import working_copy, working_shape
 from detector.signals.base import Comparison, DecisionRules, Signal
@@ -158,12 +158,14 @@ class KeypointSignal(Signal[KeypointDescriptor]):
         homography, pairs = m.homography, m.pairs
         if homography is None or pairs is None:
             return Comparison(features=features, evidence=evidence)
-        q_region, r_region = _outlines(homography, query, reference)
+        q_region, r_region = homography_outlines(
+            homography, (query.width, query.height), (reference.width, reference.height)
+        )
         if q_region:
             # judge agreement where the original lies in the suspect: in a collage the other panels' chance
             # matches are not evidence against this panel (two photos of one landmark stay mixed: same region)
-            in_region = _inside(q_region, m.tentative)
-            if _inside(q_region, pairs[:, :2]) >= REGION_INLIERS * m.inliers:  # the outline is the inliers' own
+            in_region = points_inside(q_region, m.tentative)
+            if points_inside(q_region, pairs[:, :2]) >= REGION_INLIERS * m.inliers:  # the outline is the inliers' own
                 features["keypoints.inlier_ratio"] = max(everywhere, m.inliers / max(in_region, 1))
                 evidence["tentative_matches_in_region"] = in_region
         evidence["homography"] = [[round(float(v), 6) for v in row] for row in homography]
@@ -262,47 +264,7 @@ def _match(query: KeypointDescriptor, reference: KeypointDescriptor) -> _Matched
     if homography is None or mask is None:
         return _Matched(None, 0, len(good), dst)
     inliers = int(mask.sum())
-    if inliers < MIN_INLIERS or not _plausible(homography):
+    if inliers < MIN_INLIERS or not plausible_homography(homography):
         return _Matched(None, 0, len(good), dst)
     keep = mask.ravel().astype(bool)
     return _Matched(homography, inliers, len(good), dst, np.hstack([dst[keep], src[keep]]))
-
-
-def _inside(polygon: Polygon, points: np.ndarray) -> int:
-    """How many points lie inside (or on) a convex polygon: on the same side of every edge."""
-    if len(polygon) < 3 or len(points) == 0:
-        return 0
-    a = np.asarray(polygon, dtype=np.float64)
-    edge = np.roll(a, -1, axis=0) - a  # (k, 2)
-    rel = points[:, None, :].astype(np.float64) - a[None, :, :]  # (n, k, 2)
-    cross = edge[None, :, 0] * rel[..., 1] - edge[None, :, 1] * rel[..., 0]
-    eps = 1e-6 * float(np.abs(edge).max() or 1.0) ** 2
-    return int(((cross >= -eps).all(axis=1) | (cross <= eps).all(axis=1)).sum())
-
-
-def _plausible(h: np.ndarray) -> bool:
-    """Reject degenerate transforms (mirror-collapsed, extreme perspective) that RANSAC can still return."""
-    det = float(np.linalg.det(h[:2, :2]))
-    return 1e-3 < det < 1e3 and abs(float(h[2, 0])) < 0.01 and abs(float(h[2, 1])) < 0.01
-
-
-def _outlines(h: np.ndarray, query: KeypointDescriptor, reference: KeypointDescriptor) -> tuple[Polygon, Polygon]:
-    """The original's frame mapped into the suspect, and that same area mapped back into the original.
-
-    Mapping back the visible part (not the suspect's whole frame) keeps every point on the near side of the
-    homography's horizon: a small panel's transform sends the far corners of a large collage to infinity."""
-
-    def project(m: np.ndarray, polygon: Polygon) -> Polygon:
-        pts = np.asarray(polygon, dtype=np.float32).reshape(-1, 1, 2)
-        return [(float(x), float(y)) for x, y in cv2.perspectiveTransform(pts, m).reshape(-1, 2)]
-
-    frame = [(0.0, 0.0), (reference.width, 0.0), (reference.width, reference.height), (0.0, reference.height)]
-    in_query = clip_polygon(project(h, frame), query.width, query.height)
-    if polygon_area(in_query) < 1:
-        return [], []
-    try:
-        inv = np.linalg.inv(h)
-    except np.linalg.LinAlgError:
-        return in_query, []
-    in_reference = clip_polygon(project(inv, in_query), reference.width, reference.height)
-    return in_query, in_reference if polygon_area(in_reference) >= 1 else []

@@ -359,7 +359,7 @@ def reproduce_bundle(bundle: Path) -> CheckResult:
             problems.append(f"match {m['rank']}: original file differs from the registered one")
         computed, _ = describe(signals, original, query=False)
         reference = {k: by_key[k].from_bytes(by_key[k].to_bytes(d)) for k, d in computed.items()}  # as stored
-        was_verified = any(n in m["signals"] and "not_run" not in m["signals"][n] for n in verifiers)
+        ran = {n: frozenset({0}) for n in verifiers if n in m["signals"] and "not_run" not in m["signals"][n]}
         again = score(
             model,
             signals,
@@ -367,7 +367,7 @@ def reproduce_bundle(bundle: Path) -> CheckResult:
             {0: reference},
             lambda _w, descriptors: baselines.of(descriptors),
             len(suspect.panels),
-            frozenset({0}) if was_verified else frozenset(),
+            ran,
         )[0]
         diffs = {
             k: (v, again.features.get(k))
