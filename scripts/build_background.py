@@ -3,10 +3,10 @@
     python scripts/build_background.py            # defaults: ../shared/eval, effnet-lite0
 
 It takes the distractors of a labelled set (unrelated images) that fall in the *background* share of the split
-(`evaluate.distractor_split`: a quarter of all distractors, drawn from the tune half) and whose licence allows
-redistribution, and stores only their descriptors (a global vector and a layout per image, no pixels) with the
-SHA-256 of every source file. `scripts/evaluate.py` leaves any image of the background set out of its queries,
-so no reported figure is measured on an image the normalisation has seen.
+(`detector.calibration.splits.distractor_split`: a quarter of all distractors, drawn from the tune half) and whose
+licence allows redistribution, and stores only their descriptors (a global vector and a layout per image, no
+pixels) with the SHA-256 of every source file. `scripts/evaluate.py` leaves any image of the background set out of
+its queries, so no reported figure is measured on an image the normalisation has seen.
 """
 
 from __future__ import annotations
@@ -19,20 +19,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evaluate import REPO, distractor_split, read_manifest
+from evaluate import REPO, read_manifest
 
 from detector.background import load_background, packaged_path, save_background
+from detector.calibration.splits import distractor_split, redistributable
 from detector.embedders import load_embedder
 from detector.intake import IntakeError, decode_image
 from detector.signals import build_signals
-
-FREE_LICENCES = ("public domain", "cc0", "cc-by", "gpl-2", "gpl-3", "bsd-", "mit (package)")
-"""Licences that allow redistribution; research-only and unstated-provenance rows are never used."""
-
-
-def redistributable(licence: str) -> bool:
-    low = licence.lower()
-    return low.startswith(FREE_LICENCES) and "unstated" not in low and "research" not in low
 
 
 def main() -> None:

@@ -46,19 +46,28 @@ from detector.background import packaged_path as packaged_background_path
 from detector.calibration import Calibration, packaged_model_path, provisional_model
 from detector.calibration import fit as F
 from detector.calibration import metrics as M
-from detector.calibration.fit import COPY_FAR, DERIVATIVE_FAR, EXCESS_EMBEDDING
-from detector.calibration.writer import model_toml
+from detector.calibration.fit import EXCESS_EMBEDDING
+from detector.calibration.labelled import Candidate, ScoredQuery, design, fit_model
+from detector.calibration.splits import (
+    FILLER_SHARE,
+    filler_rows,
+    generator_of,
+    public_domain,
+    split_of,
+    stable_half,
+)
+from detector.calibration.writer import write_packaged
 from detector.embedders import DEFAULT_EMBEDDER, Embedder, load_embedder
-from detector.fusion import Expert, FusionModel, decide, fuse, has_proof, transform
+from detector.fusion import Expert, FusionModel, decide, has_proof
 from detector.geometry import polygon_area, polygon_iou
 from detector.intake import decode_image
-from detector.matching import strongest_view
 from detector.signals.embedding import EmbeddingSignal
 from detector.signals.learned_match import LearnedMatchSignal
 from detector.signals.pdq import PdqSignal
 from detector.signals.phash import PhashSignal
 from service.engine import Engine
 from service.inputs import InputItem
+from service.labelled_scan import scan_labelled
 
 REPO = Path(__file__).resolve().parents[1]
 ABLATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -71,12 +80,6 @@ ABLATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "background normalisation": (EXCESS_EMBEDDING, EmbeddingSignal.background_features),
 }
 """Ablation name -> (features removed, raw features put in their place)."""
-
-TUNE_SOURCES = frozenset(
-    {"deb_wallpapers", "deb_gcompris", "deb_libjxl", "deb_openclipart", "pypi_samples", "npm_samples"}
-)
-"""Originals, derivatives and synthetic families from these sources tune the fusion; the others
-(gh_style_transfer, gh_generative: style transfer and diffusion outputs) are only reported on."""
 
 NEAR = {
     "exact_copy",
@@ -162,24 +165,6 @@ class QueryCase:
     """The manifest path a negative was made from (itself, or the distractor a synthetic negative transforms)."""
 
 
-@dataclass
-class Candidate:
-    ref: str
-    features: dict[str, float]
-    verdict_core: str
-    region: list[list[float]] | None
-    reference_region: list[list[float]] | None
-    views: list[dict[str, float]] = field(default_factory=list)
-    """A collage suspect's features whole and per panel (detector.matching.suspect_views); empty otherwise."""
-
-    def scored(self, model: FusionModel) -> tuple[float, dict[str, float]]:
-        """The score the engine gives under `model` (its strongest view) and that view's features."""
-        if not self.views:
-            return fuse(model, self.features), self.features
-        i, score, _ = strongest_view(model, self.views)
-        return score, self.views[i]
-
-
 def read_manifest(path: str, root: str | None, tool: str) -> tuple[Path, Path, list[dict[str, str]]]:
     """(manifest, the folder its paths are relative to, its rows); exits with a clear message if it is missing."""
     manifest = Path(path)
@@ -188,45 +173,6 @@ def read_manifest(path: str, root: str | None, tool: str) -> tuple[Path, Path, l
     with open(manifest, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     return manifest, Path(root) if root else manifest.parent, rows
-
-
-def split_of(source: str) -> str:
-    return "tune" if source in TUNE_SOURCES else "report"
-
-
-def stable_half(key: str) -> str:
-    return "tune" if int(hashlib.sha1(key.encode()).hexdigest(), 16) % 2 == 0 else "report"
-
-
-def distractor_split(sha1: str) -> str:
-    """Distractors: half report; of the tune half, one half builds the shipped background set
-    (scripts/build_background.py) and the other tunes the fusion and thresholds."""
-    h = int(hashlib.sha1(sha1.encode()).hexdigest(), 16)
-    return "report" if h % 2 else "background" if h % 4 == 0 else "tune"
-
-
-FILLER_SHARE = 0.5
-"""Share of every designed set of distractors (a folder of clip art, icons, pictograms, monuments) registered as
-filler works. A real registry holds whole collections; with half of each set registered, the other half are
-negatives whose siblings are registered, the hardest false alarms a registry meets."""
-
-
-def filler_rows(rows: list[dict[str, str]], share: float) -> list[dict[str, str]]:
-    """Distractors registered as filler works: `share` of each set (folder) with at least two members, chosen by
-    SHA-1, never from the background share (its images must stay unseen by queries and registry alike)."""
-    if share <= 0:
-        return []
-    sets: dict[str, list[dict[str, str]]] = defaultdict(list)
-    for r in rows:
-        if r["role"] == "distractor" and distractor_split(r["sha1"]) != "background":
-            sets[os.path.dirname(r["path"])].append(r)
-    chosen = []
-    for members in sets.values():
-        if len(members) < 2:
-            continue
-        ranked = sorted(members, key=lambda r: hashlib.sha1(("filler:" + r["sha1"]).encode()).hexdigest())
-        chosen += ranked[: round(share * len(members))]
-    return chosen
 
 
 def encode(a: np.ndarray, fmt: str = "JPEG") -> bytes:
@@ -405,11 +351,6 @@ def ai_group(relation: str) -> str:
     return "ai" if relation in AI_KEEPS_COMPOSITION else "ai_semantic"
 
 
-def generator_of(origin: str) -> str:
-    """The repository that made a row (`github:OWNER/REPO@commit:path` -> `OWNER/REPO`)."""
-    return origin.removeprefix("github:").split("@", 1)[0]
-
-
 def ai_pair_cases(rows: list[dict[str, str]], root: Path, refs: dict[str, str]) -> list[QueryCase]:
     """shared/eval/ai_pairs' derivatives as fitting queries (split `tune`): real AI outputs of generators the main
     manifest lacks. Every real AI row of the main manifest is in its report split, so these are the only real AI
@@ -490,12 +431,6 @@ def label_shared_artwork(cases: list[QueryCase], fillers: list[dict[str, str]], 
     return labelled
 
 
-def public_domain(licence: str) -> bool:
-    """CC0 or public domain, by the manifest's licence column."""
-    low = licence.lower()
-    return low.startswith(("cc0", "public domain"))
-
-
 def _synthetic_case(qid: str, fam: str, s: S.Synthetic, split: str, pid: str, publishable: bool = False) -> QueryCase:
     group = SYNTH_FAMILY_GROUP[s.family]
     return QueryCase(
@@ -527,7 +462,7 @@ def read_records(path: Path, cases: Sequence[QueryCase]) -> dict[str, list[Candi
             if c is None or hashlib.sha256(c.data).hexdigest() != r["sha256"]:
                 raise SystemExit(f"{path}: query {r['id']} is not the one this run builds; scan again instead")
             out[c.id] = [
-                Candidate(k["ref"], k["features"], "", k.get("region"), k.get("reference_region"), k.get("views", []))
+                Candidate(k["ref"], k["features"], k.get("views", []), k.get("region"), k.get("reference_region"))
                 for k in r["candidates"]
             ]
     missing = set(by_id) - set(out)
@@ -574,36 +509,18 @@ def _constant(data: bytes) -> Callable[[], bytes]:
 
 
 # -- running --------------------------------------------------------------------------------------------------
-def run_engine(
-    engine: Engine, cases: list[QueryCase], progress_every: int = 200
-) -> tuple[dict[str, list[Candidate]], dict[str, dict[str, float]], float]:
-    """Scan every case; return candidates per case, peer scores per case and the mean scan time (ms)."""
-    items = [InputItem(c.id, reader=_constant(c.data)) for c in cases]
-    out: dict[str, list[Candidate]] = {}
-    peers: dict[str, dict[str, float]] = {}
-    started = time.perf_counter()
-    for i, res in enumerate(engine.scan_many(items, top_k=1000, near_misses=True)):
-        if res.error is not None:
-            print(f"  scan error {res.path}: {res.error}", file=sys.stderr)
-            out[res.path] = []
-            continue
-        out[res.path] = [
-            Candidate(
-                m.ref,
-                dict(m.features),
-                m.verdict,
-                [list(p) for p in m.region] if m.region else None,
-                [list(p) for p in m.reference_region] if m.reference_region else None,
-                [dict(v) for v in m.views] if len(m.views) > 1 else [],
-            )
-            for m in res.matches
-        ]
-        res.image = None
-        if (i + 1) % progress_every == 0:
-            rate = (i + 1) / (time.perf_counter() - started)
-            print(f"  scanned {i + 1}/{len(items)} ({rate:.1f}/s)", flush=True)
-    elapsed = (time.perf_counter() - started) * 1000 / max(1, len(items))
-    return out, peers, elapsed
+def run_engine(engine: Engine, cases: list[QueryCase]) -> tuple[dict[str, list[Candidate]], float]:
+    """Scan every case (service.labelled_scan, as `semblance calibrate` does); candidates per case and the mean scan
+    time (ms). A case that could not be compared has no candidates, and its reason is printed."""
+
+    def progress(done: int, total: int) -> None:
+        if done % 200 == 0:
+            print(f"  scanned {done}/{total}", flush=True)
+
+    scan = scan_labelled(engine, [(c.id, _constant(c.data)) for c in cases], progress)
+    for name, why in scan.errors.items():
+        print(f"  scan error {name}: {why}", file=sys.stderr)
+    return {c.id: scan.candidates.get(c.id, []) for c in cases}, scan.ms_per_query
 
 
 PEER_PREFIXES = ("pHash", "PDQ", "global ")
@@ -653,27 +570,27 @@ def peer_scores(
 
 
 # -- calibration ----------------------------------------------------------------------------------------------
-def design(
-    cands: dict[str, list[Candidate]], cases: Sequence[QueryCase], features: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray, list[tuple[str, str]]]:
-    X, y, keys = [], [], []
-    for c in cases:
-        for cand in cands.get(c.id, []):
-            if cand.ref in c.ignore:
-                continue
-            x = transform(cand.features)
-            X.append([x.get(f, 0.0) for f in features])
-            y.append(cand.ref in c.truth)
-            keys.append((c.id, cand.ref))
-    return np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.int32), keys
+def scored(cands: dict[str, list[Candidate]], cases: Sequence[QueryCase]) -> list[ScoredQuery]:
+    """The cases with their candidates, as detector.calibration.labelled fits and counts them."""
+    return [ScoredQuery(c.id, c.truth, c.ignore, cands.get(c.id, [])) for c in cases]
 
 
-def fit_fusion(
-    cands: dict[str, list[Candidate]], cases: Sequence[QueryCase], features: Sequence[str]
-) -> tuple[float, dict[str, float]]:
-    """The combined expert over `features`, fitted on the cases' candidates (detector.calibration.fit)."""
-    X, y, _ = design(cands, cases, features)
-    return F.fit_logistic(X, y, features)
+def calibrated(
+    cands: dict[str, list[Candidate]],
+    fit: Sequence[QueryCase],
+    base: FusionModel,
+    features: Sequence[str],
+    version: str,
+) -> FusionModel:
+    """A whole calibration fitted on the `fit` cases alone, false alarms counted on their negatives
+    (detector.calibration.labelled.fit_model)."""
+    negatives = [c for c in fit if c.group == "negative"]
+    model = fit_model(scored(cands, fit), scored(cands, negatives), base, features)
+    return replace(
+        model,
+        version=version,
+        derivation="logistic experts fitted by scripts/evaluate.py on the tune split and shared/eval/ai_pairs",
+    )
 
 
 def with_fusion(
@@ -681,52 +598,17 @@ def with_fusion(
     bias: float,
     weights: dict[str, float],
     experts: dict[str, Expert] | None = None,
-    **kw: object,
 ) -> FusionModel:
-    fields = {**base.__dict__, "bias": bias, "weights": weights, "experts": experts or {}, **kw}
-    return FusionModel(**fields)  # type: ignore[arg-type]
+    return replace(base, bias=bias, weights=weights, experts=experts or {})
 
 
-def fit_experts(
-    cands: dict[str, list[Candidate]], cases: Sequence[QueryCase], available: Sequence[str]
-) -> dict[str, Expert]:
-    """Fit every narrow expert whose features are all available."""
-    X, y, _ = design(cands, cases, available)
-    return F.fit_experts(X, y, list(available))
-
-
-written_threshold = F.written_threshold
-
-
-def fit_model(
-    cands: dict[str, list[Candidate]],
-    fit: Sequence[QueryCase],
-    base: FusionModel,
-    features: Sequence[str],
-    version: str,
+def refitted(
+    cands: dict[str, list[Candidate]], fit: Sequence[QueryCase], base: FusionModel, features: Sequence[str]
 ) -> FusionModel:
-    """A whole calibration from the `fit` cases alone: the experts, each signal's rules, and the thresholds for the
-    target false-alarm rates on fit's negatives (`copy` also needs proof, so its threshold is set on the negatives
-    that have proof, never below the derivative threshold)."""
-    bias, weights = fit_fusion(cands, fit, features)
-    experts = fit_experts(cands, fit, features)
-    negatives = [c for c in fit if c.group == "negative"]
-    rules = F.fit_rules(cand.features for c in negatives for cand in cands.get(c.id, []))
-    fitted = with_fusion(base, bias, weights, experts, signal_rules=rules)
-    t_der = M.threshold_at_far(negative_tops(predictions(fitted, cands, fit), negatives), DERIVATIVE_FAR)
-    proved = predictions(fitted, cands, fit, lambda f: has_proof(fitted, f))
-    t_copy = max(M.threshold_at_far(negative_tops(proved, negatives), COPY_FAR), t_der)
-    return with_fusion(
-        base,
-        bias,
-        weights,
-        experts,
-        signal_rules=rules,
-        copy_threshold=written_threshold(t_copy),
-        derivative_threshold=written_threshold(t_der),
-        version=version,
-        derivation="logistic experts fitted by scripts/evaluate.py on the tune split and shared/eval/ai_pairs",
-    )
+    """`base` with its experts fitted again over `features` only (an ablation; thresholds unchanged)."""
+    X, y = design(scored(cands, fit), features)
+    bias, weights = F.fit_logistic(X, y, features)
+    return with_fusion(base, bias, weights, F.fit_experts(X, y, list(features)))
 
 
 def leave_one_generator_out(
@@ -745,7 +627,7 @@ def leave_one_generator_out(
     pooled: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # group -> found@1%, found@shipped, n, copies
     for g in generators:
         held = [c for c in tune if c.generator == g and c.truth]
-        model = fit_model(cands, [c for c in tune if c.generator != g], base, features, f"without {g}")
+        model = calibrated(cands, [c for c in tune if c.generator != g], base, features, f"without {g}")
         preds = predictions(model, cands, [*held, *report_neg])
         t1 = M.threshold_at_far(negative_tops(preds, report_neg), 0.01)
         row: dict[str, object] = {"queries": len(held), "threshold_far1": t1}
@@ -1020,7 +902,7 @@ def main() -> None:
                 rows_eval, root, refs, rng, args.synthetic_per_family, args.synthetic_negatives, args.max_distractors
             ) + ai_pair_cases(ai_rows, root, refs)
             print(f"scanning {len(cases)} queries", flush=True)
-            cands, _, scan_ms = run_engine(engine, cases)
+            cands, scan_ms = run_engine(engine, cases)
             engine.close()
     shared_art = label_shared_artwork(cases, fillers, root)
     print(f"{shared_art} negative queries share their artwork with a registered filler (neither right nor wrong)")
@@ -1038,7 +920,7 @@ def main() -> None:
     report = [c for c in cases if c.split == "report"]
     observed = {k for cs in cands.values() for cand in cs for k in cand.features}
     FEATURES = F.features_for((k.removesuffix(".excess") for k in observed), background is not None)
-    model = fit_model(cands, tune, base, FEATURES, f"calibrated-{args.seed}")
+    model = calibrated(cands, tune, base, FEATURES, f"calibrated-{args.seed}")
     bias, weights, experts = model.bias, model.weights, model.experts
     tune_neg = [c for c in tune if c.group == "negative"]
     print("leaving each generator out...", flush=True)
@@ -1079,8 +961,7 @@ def main() -> None:
         if not set(removed) & set(FEATURES):
             continue  # nothing to remove (e.g. no layout from this embedder)
         kept = [f for f in FEATURES if f not in removed] + [f for f in added if f in observed]
-        b, w = fit_fusion(cands, tune, kept)
-        methods[f"without {g}"] = predictions(with_fusion(base, b, w, fit_experts(cands, tune, kept)), cands, report)
+        methods[f"without {g}"] = predictions(refitted(cands, tune, base, kept), cands, report)
     methods["combined expert only"] = predictions(with_fusion(base, bias, weights), cands, report)
     report_neg = [c for c in report if c.group == "negative"]
     tables: dict[str, object] = {}
@@ -1124,7 +1005,7 @@ def main() -> None:
     write_side_by_side(docs)
     thresholds = packaged_model_path(embedder.id) if args.thresholds is None else args.thresholds
     if thresholds:
-        write_thresholds(model, rates, Path(thresholds), results)
+        write_packaged(model, rates, Path(thresholds), results)
     print_summary(results)
     print(f"done in {results['elapsed_s']:.0f} s; wrote {folder / 'EVALUATION.md'} and {docs / 'EVALUATION.md'}")
 
@@ -1586,22 +1467,6 @@ def write_side_by_side(docs: Path) -> None:
         "`docs/evaluation/SHORTFALLS.md` (written by hand from these runs, not by this script)."
     )
     (docs / "EVALUATION.md").write_text("\n".join(L) + "\n")
-
-
-def write_thresholds(model: FusionModel, rates: dict[str, object], path: Path, r: dict[str, object]) -> None:
-    """The calibrated fusion model in the format detector.fusion.load_model reads."""
-    header = [
-        "Written by scripts/evaluate.py (do not edit by hand; re-run it). How they were derived:",
-        "logistic experts over the signal features, fitted on the TUNE split (Debian/PyPI/npm sources and",
-        "their synthetic families, a quarter of the distractors); thresholds chosen so that at most 1% of the",
-        "tune distractors raise any alarm (derivative) and at most 0.1% would be called a copy (score and proof);",
-        "rates below measured on the REPORT split (style-transfer and diffusion sources, half of the",
-        "distractors), never seen when fitting. The last quarter of the distractors is the background set.",
-        f"Registry: the originals plus {r['fillers']} filler works (half of every designed set of distractors).",
-        f"Run: seed {r['seed']}, manifest {r['manifest']}, {r['queries']} queries.",
-    ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(model_toml(model, rates, header))
 
 
 if __name__ == "__main__":

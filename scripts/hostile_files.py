@@ -87,11 +87,26 @@ def _fixed_cases(rng: random.Random, picture: Image.Image) -> list[tuple[str, by
     grey = np.asarray(small.convert("L"))
     big_text = zlib.compress(b"A" * 2_000_000, 9)
     cases: list[tuple[str, bytes, str, int]] = []
-    for w, h, fmt in ((1000, 2, "PNG"), (640, 1, "PNG"), (2, 1000, "PNG"), (3, 20000, "GIF"), (16383, 1, "WEBP"),
-                      (65500, 2, "PNG"), (5, 5, "PNG"), (63, 640, "JPEG"), (62, 640, "JPEG")):
+    for w, h, fmt in (
+        (1000, 2, "PNG"),
+        (640, 1, "PNG"),
+        (2, 1000, "PNG"),
+        (3, 20000, "GIF"),
+        (16383, 1, "WEBP"),
+        (65500, 2, "PNG"),
+        (5, 5, "PNG"),
+        (63, 640, "JPEG"),
+        (62, 640, "JPEG"),
+    ):
         image = Image.fromarray(_noise(rng, w, h))
-        cases.append((f"dims-{w}x{h}.{fmt.lower()}", encoded(image if fmt != "GIF" else image.convert("P"), fmt),
-                      "dimensions", 1))
+        cases.append(
+            (
+                f"dims-{w}x{h}.{fmt.lower()}",
+                encoded(image if fmt != "GIF" else image.convert("P"), fmt),
+                "dimensions",
+                1,
+            )
+        )
     cases += [
         ("mode-1bit.png", encoded(small.convert("1"), "PNG"), "mode", 1),
         ("mode-L.png", encoded(small.convert("L"), "PNG"), "mode", 1),
@@ -104,8 +119,12 @@ def _fixed_cases(rng: random.Random, picture: Image.Image) -> list[tuple[str, by
         ("mode-cmyk.jpg", encoded(small.convert("CMYK"), "JPEG"), "mode", 1),
         ("mode-rgba-clear.png", encoded(Image.new("RGBA", (50, 50), (0, 0, 0, 0)), "PNG"), "mode", 1),
         ("mode-rgba.bmp", encoded(small.convert("RGBA"), "BMP"), "mode", 1),
-        ("mode-animated.gif", encoded(small.convert("P"), "GIF", save_all=True,
-                                      append_images=[small.rotate(90).convert("P")]), "mode", 1),
+        (
+            "mode-animated.gif",
+            encoded(small.convert("P"), "GIF", save_all=True, append_images=[small.rotate(90).convert("P")]),
+            "mode",
+            1,
+        ),
         ("mode-multipage.tif", encoded(small, "TIFF", save_all=True, append_images=[small.rotate(90)]), "mode", 1),
         ("chunk-ztxt-bomb.png", with_chunk(png(arr), chunk(b"zTXt", b"comment\0\0" + big_text)), "chunk", 1),
         ("chunk-itxt-bomb.png", with_chunk(png(arr), chunk(b"iTXt", b"comment\0\1\0\0\0" + big_text)), "chunk", 1),

@@ -24,7 +24,7 @@ import io
 import tempfile
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -35,14 +35,15 @@ from detector import synthetic as S
 from detector.background import encode_background, load_background
 from detector.calibration import Calibration, provisional_model
 from detector.calibration import fit as F
-from detector.calibration.metrics import false_alarm_row, threshold_at_far, wilson
+from detector.calibration.labelled import ScoredQuery, false_alarm_tops, fit_model
+from detector.calibration.metrics import false_alarm_row, wilson
 from detector.calibration.writer import model_toml
-from detector.fusion import FusionModel, fuse, has_proof, transform
+from detector.fusion import FusionModel, has_proof
 from detector.intake import IntakeError, decode_image
-from detector.matching import strongest_view
 from index.registry import WorkRecord
 from service.engine import Engine, EngineError
 from service.inputs import InputError, InputItem, expand
+from service.labelled_scan import scan_labelled
 
 MIN_WORKS = 4
 """Fewer works leave too few pairs to fit eight weights; the intervals in the file say how many were used."""
@@ -62,21 +63,6 @@ class LabelledQuery:
     family: str
     half: str
     """'fit' or 'measure'."""
-
-
-@dataclass
-class Scored:
-    """One query's candidates: (ref, features of the deciding view, every view's features)."""
-
-    query: LabelledQuery
-    candidates: list[tuple[str, dict[str, float], list[dict[str, float]]]] = field(default_factory=list)
-
-    def score(self, model: FusionModel, ref_index: int) -> tuple[float, dict[str, float]]:
-        _, features, views = self.candidates[ref_index]
-        if len(views) <= 1:
-            return fuse(model, features), features
-        i, score, _ = strongest_view(model, views)
-        return score, views[i]
 
 
 @dataclass(frozen=True)
@@ -255,84 +241,45 @@ def calibrate(
 
 def _scan(
     engine: Engine, queries: Sequence[LabelledQuery], progress: Callable[[int, int], None] | None
-) -> list[Scored]:
-    items = [InputItem(q.name, reader=q.read) for q in queries]
-    by_name = {q.name: q for q in queries}
-    out = []
-    for i, res in enumerate(engine.scan_many(iter(items), top_k=10_000, near_misses=True)):
-        if progress:
-            progress(i + 1, len(items))
-        if res.error is not None:
-            continue  # a transformation too small to compare (a 1-px strip): no pair to learn from
-        s = Scored(by_name[res.path])
-        for m in res.matches:
-            s.candidates.append((m.ref, m.features, m.views))
-        out.append(s)
-    return out
-
-
-def _design(scored: Sequence[Scored], features: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    X, y = [], []
-    for s in scored:
-        for ref, feats, _ in s.candidates:
-            x = transform(feats)
-            X.append([x.get(f, 0.0) for f in features])
-            y.append(ref in s.query.truth)
-    return np.asarray(X, dtype=np.float64).reshape(-1, len(features)), np.asarray(y, dtype=np.int32)
-
-
-def _tops(model: FusionModel, scored: Sequence[Scored], proof: bool) -> list[float]:
-    """Each query's best score on a work it does not copy (0 when none): what false alarms are counted on."""
-    out = []
-    for s in scored:
-        best = 0.0
-        for i, (ref, _, _) in enumerate(s.candidates):
-            if ref in s.query.truth:
-                continue
-            score, feats = s.score(model, i)
-            if not proof or has_proof(model, feats):
-                best = max(best, score)
-        out.append(best)
-    return out
+) -> list[tuple[LabelledQuery, ScoredQuery]]:
+    """Every query with its candidates; one too small to compare (a 1-px strip) has no pair to learn from."""
+    scan = scan_labelled(engine, [(q.name, q.read) for q in queries], progress)
+    return [
+        (q, ScoredQuery(q.name, q.truth, frozenset(), scan.candidates[q.name]))
+        for q in queries
+        if q.name in scan.candidates
+    ]
 
 
 def fit_and_measure(
-    base: FusionModel, scored: Sequence[Scored], has_background: bool
+    base: FusionModel, scored: Sequence[tuple[LabelledQuery, ScoredQuery]], has_background: bool
 ) -> tuple[FusionModel, dict[str, dict[str, object]]]:
     """Fit on the 'fit' half, choose thresholds there, and measure rates on the 'measure' half."""
-    fit = [s for s in scored if s.query.half == "fit"]
-    measure = [s for s in scored if s.query.half == "measure"]
-    if not any(ref in s.query.truth for s in fit for ref, _, _ in s.candidates):
+    fit = [s for q, s in scored if q.half == "fit"]
+    measure = [(q, s) for q, s in scored if q.half == "measure"]
+    if not any(c.ref in s.truth for s in fit for c in s.candidates):
         raise EngineError("no synthetic copy found its own work: nothing to fit (are the works too small?)")
-    observed = {k.removesuffix(".excess") for s in scored for _, f, _ in s.candidates for k in f}
-    features = F.features_for(observed, has_background)
-    X, y = _design(fit, features)
-    bias, weights = F.fit_logistic(X, y, features)
-    experts = F.fit_experts(X, y, list(features))
-    rules = F.fit_rules(f for s in fit for ref, f, _ in s.candidates if ref not in s.query.truth)
-    model = replace(base, bias=bias, weights=weights, experts=experts, signal_rules=rules, agreement=dict(F.AGREEMENT))
-    t_der = threshold_at_far(_tops(model, fit, False), F.DERIVATIVE_FAR)
-    t_copy = max(threshold_at_far(_tops(model, fit, True), F.COPY_FAR), t_der)
-    model = replace(model, derivative_threshold=F.written_threshold(t_der), copy_threshold=F.written_threshold(t_copy))
+    observed = {k.removesuffix(".excess") for _, s in scored for c in s.candidates for k in c.features}
+    model = fit_model(fit, fit, base, F.features_for(observed, has_background))
     return model, {name: _rates(model, measure, name) for name in ("measure.derivative", "measure.copy")}
 
 
-def _rates(model: FusionModel, part: Sequence[Scored], name: str) -> dict[str, object]:
+def _rates(model: FusionModel, part: Sequence[tuple[LabelledQuery, ScoredQuery]], name: str) -> dict[str, object]:
     """False-alarm rate over every query of `part` (its best score on works it does not copy), and the true-positive
     rate per family, at the derivative or the copy threshold, with 95% Wilson intervals."""
     copy = name.endswith("copy")
     t = model.copy_threshold if copy else model.derivative_threshold
-    row = false_alarm_row(t, _tops(model, part, copy))
+    row = false_alarm_row(t, false_alarm_tops(model, [s for _, s in part], proof=copy))
     found: dict[str, list[bool]] = defaultdict(list)
-    for s in part:
-        if not s.query.truth:
+    for q, s in part:
+        if not s.truth:
             continue
         hit = False
-        for i, (ref, _, _) in enumerate(s.candidates):
-            if ref in s.query.truth:
-                score, feats = s.score(model, i)
+        for cand in s.candidates:
+            if cand.ref in s.truth:
+                score, feats = cand.scored(model)
                 hit = score >= t and (not copy or has_proof(model, feats))
-        found[s.query.family].append(hit)
+        found[q.family].append(hit)
     everything = [h for hits in found.values() for h in hits]
     row["tpr_all"] = sum(everything) / max(1, len(everything))
     row["tpr_all_ci95"] = list(wilson(sum(everything), len(everything)))

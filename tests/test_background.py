@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -99,9 +98,7 @@ def test_no_background_means_no_excess_features() -> None:
 def test_background_images_come_only_from_the_background_share(background, shared_eval, dev_rows) -> None:  # type: ignore[no-untyped-def]
     """Every image of the shipped set is a redistributable distractor of the background share of the split, so
     evaluate.py can leave them all out and no reported figure is measured on an image the set has seen."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    from build_background import redistributable
-    from evaluate import distractor_split
+    from detector.calibration.splits import distractor_split, redistributable
 
     by_hash = {}
     for r in dev_rows:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -86,8 +85,7 @@ def test_an_exact_copy_is_a_copy_and_nothing_is_nothing(model: FusionModel) -> N
 
 def test_thresholds_file_round_trips_through_the_writer(model: FusionModel, tmp_path: Path) -> None:
     """scripts/evaluate.py writes what detector.fusion reads: every expert comes back unchanged."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-    from evaluate import write_thresholds
+    from detector.calibration.writer import write_packaged as write_thresholds
 
     path = tmp_path / "thresholds.toml"
     run = {"seed": 1, "manifest": "m.csv", "queries": 0, "fillers": 0}

@@ -86,7 +86,8 @@ class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
 
     @classmethod
     def agrees(cls, features: Mapping[str, float], rules: DecisionRules) -> bool:
-        return features.get("learned_match.inliers", 0.0) >= rules.agreement.get("learned_match.inliers", 1e9)
+        level = rules.agreement.get("learned_match.inliers", float(AGREEING_INLIERS))  # older files lack it
+        return features.get("learned_match.inliers", 0.0) >= level
 
     @classmethod
     def reading(cls, evidence: Mapping[str, object], rules: DecisionRules) -> str:
