@@ -52,7 +52,8 @@ def score(
     stays `no_match` whatever it and the verifiers after it find (its `fusion.ceiling`, given what the verifiers
     before it found, is below the `derivative` threshold): no verdict, score or region of a match that is not
     `no_match` changes, so callers that drop `no_match` matches set it; callers that keep every candidate's
-    features (the evaluation, `semblance calibrate`, near misses) do not."""
+    features (the evaluation, `semblance calibrate`, near misses) do not. With it, a costly verifier also skips a
+    candidate already `settled` as a copy: its verdict cannot change (its score could only rise)."""
     verifiers = [s for s in signals if s.role == "verifier"]
     cheap = [s for s in signals if s.role != "verifier"]
     ids = list(references)
@@ -71,6 +72,8 @@ def score(
             chosen = normalised[: s.verify_top]
         if verify is None and skip_hopeless:
             chosen = [w for w in chosen if not hopeless(model, verifiers[i:], comparisons[w], base[w])]
+            if s.verify_top is not None:  # a costly verifier adds nothing to a copy already proven
+                chosen = [w for w in chosen if not settled(model, comparisons[w], base[w])]
         for w, found in zip(chosen, compare_all([s], query, [references[w] for w in chosen]), strict=True):
             comparisons[w] = {**comparisons[w], **found}
             ran[w].add(s.name)
@@ -81,6 +84,13 @@ def score(
         out.append(m)
     out.sort(key=lambda m: m.score, reverse=True)
     return out
+
+
+def settled(model: FusionModel, comparisons: Mapping[str, Comparison], baselines: Mapping[str, float]) -> bool:
+    """Whether a candidate is already a `copy` (score and a signal's proof) on what has been compared so far: the
+    strongest verdict, which no further evidence can change. The costly verifiers (`Signal.verify_top`) skip it
+    when only decided matches are returned; the match then carries the cheaper verifiers' evidence and outline."""
+    return assess(model, 0, dict(comparisons), baselines).verdict == "copy"
 
 
 def hopeless(

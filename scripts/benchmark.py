@@ -172,7 +172,11 @@ def cli_rate(args: list[str], n: int) -> float:
 
 
 def stages(home: str, files: list[Path]) -> dict[str, float]:
-    """Mean milliseconds per scanned picture of each stage: decode, each signal's descriptor, search and matching."""
+    """Mean milliseconds per scanned picture of each stage: decode, each signal's descriptor, the learned matcher
+    (its features of the suspect and its matching, counted where the pipeline runs them), and the rest of search,
+    re-scoring, verification and verdicts."""
+    from detector.learned_matcher import LearnedMatcher
+
     engine = Engine.open(home)
     totals: dict[str, float] = {}
     for p in files:
@@ -184,12 +188,31 @@ def stages(home: str, files: list[Path]) -> dict[str, float]:
             t0 = time.perf_counter()
             describe([s], image, query=True)
             totals[f"describe: {s.name}"] = totals.get(f"describe: {s.name}", 0.0) + time.perf_counter() - t0
-    t0 = time.perf_counter()
-    list(engine.scan_many([item(p.name, p.read_bytes()) for p in files]))
-    whole = time.perf_counter() - t0
-    engine.close()
+    timed: dict[str, float] = {"learned_match: suspect's features": 0.0, "learned_match: matching": 0.0}
+    originals = LearnedMatcher.extract, LearnedMatcher.match
+
+    def clocked(name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                timed[name] += time.perf_counter() - t
+
+        return run
+
+    LearnedMatcher.extract = clocked("learned_match: suspect's features", originals[0])  # type: ignore[method-assign]
+    LearnedMatcher.match = clocked("learned_match: matching", originals[1])  # type: ignore[method-assign]
+    try:
+        t0 = time.perf_counter()
+        list(engine.scan_many([item(p.name, p.read_bytes()) for p in files]))
+        whole = time.perf_counter() - t0
+    finally:
+        LearnedMatcher.extract, LearnedMatcher.match = originals  # type: ignore[method-assign]
+        engine.close()
+    totals.update(timed)
     ms = {k: v * 1000 / len(files) for k, v in totals.items()}
-    ms["search, re-scoring, verification, verdicts"] = max(0.0, whole * 1000 / len(files) - sum(ms.values()))
+    ms["search, re-scoring, other verification, verdicts"] = max(0.0, whole * 1000 / len(files) - sum(ms.values()))
     return ms
 
 

@@ -105,3 +105,26 @@ def test_the_verifier_runs_on_the_best_two_candidates_only(tmp_path, shared_eval
     best = result.matches[0]
     assert best.ref == original["pair_id"] and best.signals["learned_match"]["inliers"] >= 100
     assert best.verdict != "copy" or best.signals["keypoints"].get("inliers", 0) >= 20  # never the matcher's proof
+
+
+def test_a_copy_already_proven_is_not_sent_to_the_costly_verifier(tmp_path, shared_eval, ai_pairs) -> None:  # type: ignore[no-untyped-def]
+    """A plain scan (only decided matches returned) spends no learned matching on a suspect whose copy is already
+    proven by pixel-level evidence; with near misses kept, as a calibration needs, it runs all the same."""
+    import io
+
+    from PIL import Image
+
+    (_, original), *_ = _pairs(ai_pairs, "anime_gan", 1)
+    engine = Engine.init(str(tmp_path / "ws"), ["effnet-lite0"])
+    try:
+        item = InputItem(original["path"], reader=(shared_eval / original["path"]).read_bytes)
+        assert engine.register_many([(item, WorkMetadata(ref=original["pair_id"]))])[0].status == "registered"
+        buf = io.BytesIO()
+        Image.open(shared_eval / original["path"]).convert("RGB").resize((400, 400)).save(buf, "JPEG", quality=80)
+        data = buf.getvalue()
+        plain = next(engine.scan_many([InputItem("copy.jpg", reader=lambda: data)]))
+        kept = next(engine.scan_many([InputItem("copy.jpg", reader=lambda: data)], near_misses=True))
+    finally:
+        engine.close()
+    assert plain.verdict == "copy" and "learned_match" not in plain.matches[0].signals
+    assert kept.matches[0].verdict == "copy" and kept.matches[0].signals["learned_match"]["inliers"] >= 100
