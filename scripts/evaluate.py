@@ -80,6 +80,13 @@ ABLATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "background normalisation": (EXCESS_EMBEDDING, EmbeddingSignal.background_features),
 }
 """Ablation name -> (features removed, raw features put in their place)."""
+ALONE: dict[str, tuple[str, ...]] = {
+    "learned matching": LearnedMatchSignal.fusion_features,
+    "learned matching + background-normalised embedding": (*LearnedMatchSignal.fusion_features, *EXCESS_EMBEDDING),
+}
+"""Ablations that keep only these features (every expert refitted over them)."""
+EXPERT_ABLATIONS = ("repainting",)
+"""Narrow experts left out one at a time (the others as fitted)."""
 
 NEAR = {
     "exact_copy",
@@ -962,6 +969,16 @@ def main() -> None:
             continue  # nothing to remove (e.g. no layout from this embedder)
         kept = [f for f in FEATURES if f not in removed] + [f for f in added if f in observed]
         methods[f"without {g}"] = predictions(refitted(cands, tune, base, kept), cands, report)
+    for g, alone in ALONE.items():
+        available = [f for f in alone if f in FEATURES]
+        if set(LearnedMatchSignal.fusion_features) <= set(available):
+            methods[f"{g} alone"] = predictions(refitted(cands, tune, base, available), cands, report)
+    for name in EXPERT_ABLATIONS:
+        if name in experts:
+            kept_experts = {n: e for n, e in experts.items() if n != name}
+            methods[f"without the {name} expert"] = predictions(
+                with_fusion(base, bias, weights, kept_experts), cands, report
+            )
     methods["combined expert only"] = predictions(with_fusion(base, bias, weights), cands, report)
     report_neg = [c for c in report if c.group == "negative"]
     tables: dict[str, object] = {}
@@ -1284,6 +1301,26 @@ def write_markdown(r: dict[str, object], path: Path) -> None:
     add("|---" * (len(tables) + 1) + "|")
     for f in fams:
         add(f"| {f} µAP | " + " | ".join(_fmt(t.get(f, {}).get("uAP", float("nan"))) for t in tables.values()) + " |")
+    add("")
+    add("## Ablations, report split: recall at 1% false alarms (µAP in brackets)\n")
+    cols = [
+        "AI re-renderings (keep the composition)",
+        "AI semantic variations",
+        "painterly re-renderings (synthetic)",
+        "near copies",
+        "crops & reframes",
+        "collages",
+        "marketplace screenshots",
+    ]
+    variants = [m for m in tables if not m.startswith(PEER_PREFIXES)]
+    add("| method | " + " | ".join(cols) + " |")
+    add("|---" * (len(cols) + 1) + "|")
+    for m in variants:
+        cells = []
+        for f in cols:
+            row = tables[m].get(f, {})
+            cells.append(f"{_fmt(row.get('recall@FAR1%', float('nan')))} ({_fmt(row.get('uAP', float('nan')))})")
+        add(f"| {m} | " + " | ".join(cells) + " |")
     add("")
     add("## Semblance per family, report split\n")
     full = tables["Semblance (full)"]
