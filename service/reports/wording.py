@@ -68,6 +68,11 @@ BASIS = {
         "The score comes from the copy-detection descriptor alone: the neural descriptors of the whole images or of "
         "their best-matching regions are far closer than this work is to unrelated pictures."
     ),
+    "repainting": (
+        "The score comes from the repainting expert: learned local features of the original map onto the suspect "
+        "across the whole picture, as they do when an image is re-rendered by an AI generator or repainted, "
+        "together with the neural similarity of the whole images."
+    ),
 }
 
 
