@@ -179,3 +179,50 @@ def test_an_unknown_embedder_is_named_with_the_choices() -> None:
         spec_for("nope")
     with pytest.raises(ValueError, match="clip:MODEL:TAG_OR_PATH"):
         spec_for("clip:ViT-B-32")
+
+
+def test_an_aligned_expert_raises_alarms_at_the_others_false_alarm_rate() -> None:
+    """The repainting expert, fitted over every pair, may never reach the score at which the other experts raise
+    1% false alarms; aligned, it raises its own 1% exactly there, so its evidence can decide."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from detector.calibration import fit as F
+    from detector.calibration.labelled import Candidate, ScoredQuery, aligned, false_alarm_tops
+    from detector.calibration.metrics import threshold_at_far
+    from detector.fusion import Expert, load_model
+
+    rng = np.random.default_rng(3)
+    negatives = [
+        ScoredQuery(
+            f"n{i}",
+            frozenset(),
+            candidates=[
+                Candidate(
+                    "w",
+                    {
+                        "embedding.global.excess": float(rng.uniform(-0.2, 0.4)),
+                        "learned_match.inliers": float(rng.integers(0, 120)),
+                        "learned_match.coverage": float(rng.uniform(0, 0.6)),
+                    },
+                )
+            ],
+        )
+        for i in range(400)
+    ]
+    base = load_model(packaged_model_path("effnet-lite0"))
+    weak = Expert(-3.0, {"learned_match.inliers": 1.0, "learned_match.coverage": 0.5})  # tops out near 0.18
+    model = replace(
+        base,
+        bias=-2.0,
+        weights={"embedding.global.excess": 12.0},
+        experts={"repainting": weak},
+    )
+    fixed = aligned(model, negatives)
+    alone = replace(fixed, bias=fixed.experts["repainting"].bias, weights=weak.weights, experts={})
+    others = replace(fixed, experts={})
+    own = threshold_at_far(false_alarm_tops(alone, negatives), F.DERIVATIVE_FAR)
+    target = threshold_at_far(false_alarm_tops(others, negatives), F.DERIVATIVE_FAR)
+    assert own == pytest.approx(target, abs=1e-6)
+    assert fixed.experts["repainting"].weights == weak.weights  # only the bias moves: same ranking of pairs

@@ -15,6 +15,7 @@ from detector.background import EXCESS_SUFFIX
 from detector.fusion import Expert
 from detector.signals import SIGNAL_TYPES
 from detector.signals.embedding import EmbeddingSignal
+from detector.signals.learned_match import LearnedMatchSignal
 
 COPY_FAR, DERIVATIVE_FAR = 0.001, 0.01
 """Target false-alarm rates on the fitting negatives: any alarm (`derivative`) at most 1%; a `copy` verdict (score
@@ -31,20 +32,24 @@ EXPERTS: dict[str, tuple[str, ...]] = {
     "layout": ("embedding.layout.excess",),
     "pdq": ("pdq.closeness", "pdq.match"),
     "descriptor": ("embedding.global.excess", "embedding.regional.excess"),
-    "repainting": (
-        "learned_match.inliers",
-        "learned_match.inlier_ratio",
-        "learned_match.coverage",
-        "embedding.global.excess",
-    ),
+    "repainting": LearnedMatchSignal.fusion_features,
 }
 """Narrow experts beside the combined one (detector.fusion). Layout and PDQ were chosen on the tune split: each
 raised a family's recall there (layout: painterly re-renderings 0.38 -> 0.57 at 1% false alarms; PDQ: collage
 panels 0.53 -> 0.58) without lowering any other family's; a keypoint-only expert lowered re-renderings and was left
 out. `descriptor` lets a copy-detection descriptor (SSCD) stand on its own, as it does in DISC21 with score
 normalisation: on held-out data that alone beat the whole pipeline on near copies and crops (the engine issue).
-`repainting` lets the learned matcher's evidence that the composition survived stand with the whole picture's
-neural similarity, undiluted by the hashes and ORB, which a re-rendering defeats (the AI re-renderings issue)."""
+`repainting` lets the learned matcher's evidence that the composition survived stand on its own, undiluted by the
+hashes, ORB and the global descriptor, which a re-rendering defeats (the AI re-renderings issue: with the whole
+picture's similarity beside it, as first tried, the expert followed the descriptor and missed the re-renderings)."""
+ALIGNED_EXPERTS = ("repainting",)
+"""Experts put on the others' false-alarm scale after fitting (detector.calibration.labelled.aligned)."""
+
+
+def combined_features(features: Sequence[str]) -> list[str]:
+    """The features the combined expert is fitted on: those of signals that enter it (`Signal.in_combined`)."""
+    kept = {f for cls in SIGNAL_TYPES.values() if not cls.in_combined for f in cls.fusion_features}
+    return [f for f in features if f not in kept]
 AGREEMENT: dict[str, float] = {k: v for cls in SIGNAL_TYPES.values() for k, v in cls.agreement_levels.items()}
 """When a signal alone "agrees" that the suspect copies the work (`Signal.agrees`): every registered signal's
 `agreement_levels`, shown in reports as the agreeing signals, never used for a verdict."""

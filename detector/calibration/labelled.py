@@ -7,6 +7,7 @@ A `ScoredQuery` is one suspect with the works it copies (`truth`), the works tha
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -14,7 +15,7 @@ import numpy as np
 
 from detector.calibration import fit as F
 from detector.calibration.metrics import threshold_at_far
-from detector.fusion import FusionModel, fuse, has_proof, transform
+from detector.fusion import Expert, FusionModel, fuse, has_proof, transform
 from detector.matching import strongest_view
 
 
@@ -81,17 +82,51 @@ def false_alarm_tops(model: FusionModel, queries: Sequence[ScoredQuery], proof: 
 def fit_model(
     fit: Sequence[ScoredQuery], negatives: Sequence[ScoredQuery], base: FusionModel, features: Sequence[str]
 ) -> FusionModel:
-    """A calibration fitted on `fit`: the combined and narrow experts, each signal's rules, and the thresholds for
-    the target false-alarm rates (detector.calibration.fit) counted on `negatives` (the queries whose wrong works
-    are the false alarms). `copy` also needs proof, so its threshold is set on the false alarms that have proof,
-    never below the derivative threshold."""
+    """A calibration fitted on `fit`: the combined expert (over the features that enter it,
+    `fit.combined_features`) and the narrow ones, each signal's rules, and the thresholds for the target
+    false-alarm rates (detector.calibration.fit) counted on `negatives` (the queries whose wrong works are the false
+    alarms). `copy` also needs proof, so its threshold is set on the false alarms that have proof, never below the
+    derivative threshold. An expert of `fit.ALIGNED_EXPERTS` is put on the others' scale first (`aligned`)."""
+    combined = F.combined_features(features)
+    bias, weights = -60.0, dict[str, float]()  # no feature enters the combined expert (an ablation): it never fires
+    if combined:
+        X, y = design(fit, combined)
+        bias, weights = F.fit_logistic(X, y, combined)
     X, y = design(fit, features)
-    bias, weights = F.fit_logistic(X, y, features)
     experts = F.fit_experts(X, y, list(features))
     wrong = (c.features for q in negatives for c in q.judged() if c.ref not in q.truth)
     model = replace(
         base, bias=bias, weights=weights, experts=experts, signal_rules=F.fit_rules(wrong), agreement=dict(F.AGREEMENT)
     )
+    model = aligned(model, negatives)
     t_der = threshold_at_far(false_alarm_tops(model, negatives), F.DERIVATIVE_FAR)
     t_copy = max(threshold_at_far(false_alarm_tops(model, negatives, proof=True), F.COPY_FAR), t_der)
-    return replace(model, derivative_threshold=F.written_threshold(t_der), copy_threshold=F.written_threshold(t_copy))
+    return replace(
+        model, derivative_threshold=F.written_threshold(t_der), copy_threshold=F.written_threshold(t_copy)
+    )
+
+
+def aligned(model: FusionModel, negatives: Sequence[ScoredQuery]) -> FusionModel:
+    """Each expert of `fit.ALIGNED_EXPERTS` with its bias shifted so that the score at which it alone raises
+    `fit.DERIVATIVE_FAR` of false alarms on `negatives` equals the score at which the other experts together do.
+
+    A logistic fit over every candidate pair gives an expert a range set by the easy pairs: the learned matcher's
+    expert never reached the others' 1%-false-alarm score (its best possible score was below it), so its evidence
+    could never decide. Shifted, it raises an alarm where its own false-alarm rate is the others': the same
+    operating point on one scale, and the threshold is then chosen on the maximum of all of them as before."""
+    for name in F.ALIGNED_EXPERTS:
+        if name not in model.experts:
+            continue
+        alone = replace(model, bias=model.experts[name].bias, weights=model.experts[name].weights, experts={})
+        others = replace(model, experts={n: e for n, e in model.experts.items() if n != name})
+        own = threshold_at_far(false_alarm_tops(alone, negatives), F.DERIVATIVE_FAR)
+        target = threshold_at_far(false_alarm_tops(others, negatives), F.DERIVATIVE_FAR)
+        expert = model.experts[name]
+        shifted = Expert(expert.bias + _logit(target) - _logit(own), expert.weights)
+        model = replace(model, experts={**model.experts, name: shifted})
+    return model
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-9), 1 - 1e-9)
+    return math.log(p / (1 - p))

@@ -83,6 +83,10 @@ class Signal(ABC, Generic[D]):
     fusion_features: ClassVar[tuple[str, ...]] = ()
     """The features the fusion is fitted on (detector.calibration.fit.FEATURES is their union over SIGNAL_TYPES);
     the others are evidence only. A background-judged one enters as its excess (`<name>.excess`)."""
+    in_combined: ClassVar[bool] = True
+    """Whether its fusion features enter the combined expert, or only its own narrow expert (fit.EXPERTS). The
+    learned matcher's do not: matches that siblings of one design set share lifted their combined scores, and with
+    them the threshold every other family must reach."""
     agreement_levels: ClassVar[dict[str, float]] = {}
     """The numbers `agrees` reads, as a new calibration writes them to its `[agreement]` table: named constants
     with their reason beside them, never fitted (the report's agreeing signals decide nothing)."""

@@ -65,7 +65,10 @@ class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
         "learned_match.inlier_ratio",
         "learned_match.coverage",
     )
-    fusion_features: ClassVar[tuple[str, ...]] = feature_names
+    fusion_features: ClassVar[tuple[str, ...]] = ("learned_match.inliers", "learned_match.coverage")
+    """The inlier ratio is evidence only: with it in the expert, the AI pairs' generators left out one at a time
+    were found less often (pooled 0.601 against 0.619 at the fitted threshold)."""
+    in_combined: ClassVar[bool] = False
     agreement_levels: ClassVar[dict[str, float]] = {"learned_match.inliers": float(AGREEING_INLIERS)}
     role: ClassVar[Literal["candidate", "verifier"]] = "verifier"
     verify_top: ClassVar[int | None] = 2
@@ -73,7 +76,6 @@ class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
     ranks first for 93.5% of the dev re-renderings (docs/evaluation)."""
     fusion_range: ClassVar[dict[str, tuple[float, float]] | None] = {
         "learned_match.inliers": (0.0, 1.0),  # log1p(n) / INLIER_SCALE, capped at 1 (fusion_inputs)
-        "learned_match.inlier_ratio": (0.0, 1.0),
         "learned_match.coverage": (0.0, 1.0),
     }
 
