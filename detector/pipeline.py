@@ -62,16 +62,24 @@ def score(
     base = {w: baselines(w, references[w]) for w in ids}
     ordered = sorted(ids, key=lambda w: prescore(comparisons[w]), reverse=True)
     normalised = sorted(ids, key=lambda w: normalised_prescore(comparisons[w], base[w]), reverse=True)
+    planned: dict[str, list[int]] = {}
+    for s in verifiers:
+        if verify is not None:
+            planned[s.name] = [w for w in ordered if w in verify.get(s.name, frozenset())]
+        elif s.verify_top is None:
+            planned[s.name] = ordered[: VERIFY_TOP + VERIFY_PER_PANEL * panels]
+        else:  # a costly verifier on very few (panels included): the best by background-normalised similarity
+            planned[s.name] = normalised[: s.verify_top]
     ran: dict[int, set[str]] = {w: set() for w in ids}
     for i, s in enumerate(verifiers):
-        if verify is not None:
-            chosen = [w for w in ordered if w in verify.get(s.name, frozenset())]
-        elif s.verify_top is None:
-            chosen = ordered[: VERIFY_TOP + VERIFY_PER_PANEL * panels]
-        else:  # a costly verifier on very few (panels included): the best by background-normalised similarity
-            chosen = normalised[: s.verify_top]
+        chosen = planned[s.name]
         if verify is None and skip_hopeless:
-            chosen = [w for w in chosen if not hopeless(model, verifiers[i:], comparisons[w], base[w])]
+            # open: this verifier and those after it that are planned on the candidate (the rest find nothing)
+            chosen = [
+                w
+                for w in chosen
+                if not hopeless(model, [v for v in verifiers[i:] if w in planned[v.name]], comparisons[w], base[w])
+            ]
             if s.verify_top is not None:  # a costly verifier adds nothing to a copy already proven
                 chosen = [w for w in chosen if not settled(model, comparisons[w], base[w])]
         for w, found in zip(chosen, compare_all([s], query, [references[w] for w in chosen]), strict=True):
