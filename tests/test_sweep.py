@@ -91,7 +91,9 @@ def test_offenders_rank_sellers_with_linked_accounts_and_the_evidence_behind_the
     shared = {tuple(x["works"]): x["sellers"] for x in report["shared_images"]}
     assert shared[("vangogh-church-at-auvers", "vangogh-pere-tanguy")] == 2
     works = {w["ref"]: w for w in report["works_most_infringed"]}
-    assert works["vangogh-night-cafe"]["sellers"] == 2
+    # the night café: ArtPrintsDirect's crop, its re-upload on bazaarly, and dreamy-ai-art's AI-rendered collage
+    # (found by the learned matcher since the AI re-renderings issue)
+    assert works["vangogh-night-cafe"]["sellers"] == 3
     evidence = json.loads(semblance(home, "offenders", "--seller", str(top["seller_id"]), "--json").stdout)
     assert {e["listing_key"] for e in evidence} == {"mk1-1001", "mk1-1002", "mk1-1003"}
     with store(home) as db:
