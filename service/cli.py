@@ -954,7 +954,8 @@ def serve(
         if tls_self_signed:
             cert, key, fp = self_signed(e.workspace.home / "tls")
             ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
-            console.print(f"TLS certificate SHA-256 fingerprint (check it in the browser once): {fp}")
+            # emoji=False: Rich would turn a fingerprint's ":AB:" into an emoji (it did, now and then, in a test)
+            console.print(f"TLS certificate SHA-256 fingerprint (check it in the browser once): {fp}", emoji=False)
         elif tls_cert and tls_key:
             ssl = {"ssl_certfile": tls_cert, "ssl_keyfile": tls_key}
         scheme = "https" if ssl else "http"
