@@ -87,12 +87,11 @@ def fit_model(
     false-alarm rates (detector.calibration.fit) counted on `negatives` (the queries whose wrong works are the false
     alarms). `copy` also needs proof, so its threshold is set on the false alarms that have proof, never below the
     derivative threshold. An expert of `fit.ALIGNED_EXPERTS` is put on the others' scale first (`aligned`)."""
+    X, y = design(fit, features)
     combined = F.combined_features(features)
     bias, weights = -60.0, dict[str, float]()  # no feature enters the combined expert (an ablation): it never fires
     if combined:
-        X, y = design(fit, combined)
-        bias, weights = F.fit_logistic(X, y, combined)
-    X, y = design(fit, features)
+        bias, weights = F.fit_logistic(X[:, [list(features).index(f) for f in combined]], y, combined)
     experts = F.fit_experts(X, y, list(features))
     wrong = (c.features for q in negatives for c in q.judged() if c.ref not in q.truth)
     model = replace(
