@@ -121,4 +121,3 @@ class LearnedMatcher:
 def learned_matcher() -> LearnedMatcher:
     """The process's one matcher (its models are built on first use)."""
     return LearnedMatcher()
-

@@ -61,7 +61,7 @@ def score(
     comparisons = dict(zip(ids, first, strict=True))
     base = {w: baselines(w, references[w]) for w in ids}
     ordered = sorted(ids, key=lambda w: prescore(comparisons[w]), reverse=True)
-    normalised = sorted(ids, key=lambda w: normalised_prescore(comparisons[w], base[w]), reverse=True)
+    normalised: list[int] = []
     planned: dict[str, list[int]] = {}
     for s in verifiers:
         if verify is not None:
@@ -69,6 +69,9 @@ def score(
         elif s.verify_top is None:
             planned[s.name] = ordered[: VERIFY_TOP + VERIFY_PER_PANEL * panels]
         else:  # a costly verifier on very few (panels included): the best by background-normalised similarity
+            normalised = normalised or sorted(
+                ids, key=lambda w: normalised_prescore(comparisons[w], base[w]), reverse=True
+            )
             planned[s.name] = normalised[: s.verify_top]
     ran: dict[int, set[str]] = {w: set() for w in ids}
     for i, s in enumerate(verifiers):

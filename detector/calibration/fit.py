@@ -50,6 +50,8 @@ def combined_features(features: Sequence[str]) -> list[str]:
     """The features the combined expert is fitted on: those of signals that enter it (`Signal.in_combined`)."""
     kept = {f for cls in SIGNAL_TYPES.values() if not cls.in_combined for f in cls.fusion_features}
     return [f for f in features if f not in kept]
+
+
 AGREEMENT: dict[str, float] = {k: v for cls in SIGNAL_TYPES.values() for k, v in cls.agreement_levels.items()}
 """When a signal alone "agrees" that the suspect copies the work (`Signal.agrees`): every registered signal's
 `agreement_levels`, shown in reports as the agreeing signals, never used for a verdict."""

@@ -100,9 +100,7 @@ def fit_model(
     model = aligned(model, negatives)
     t_der = threshold_at_far(false_alarm_tops(model, negatives), F.DERIVATIVE_FAR)
     t_copy = max(threshold_at_far(false_alarm_tops(model, negatives, proof=True), F.COPY_FAR), t_der)
-    return replace(
-        model, derivative_threshold=F.written_threshold(t_der), copy_threshold=F.written_threshold(t_copy)
-    )
+    return replace(model, derivative_threshold=F.written_threshold(t_der), copy_threshold=F.written_threshold(t_copy))
 
 
 def aligned(model: FusionModel, negatives: Sequence[ScoredQuery]) -> FusionModel:

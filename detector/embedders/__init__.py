@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from detector.embedders.base import Embedder, NeuralFeatures
 from detector.embedders.clip import ClipWeightsMissing
-from detector.embedders.specs import BUILT_IN, SPECS, EmbedderSpec, spec_for
+from detector.embedders.specs import BUILT_IN, SPECS, EmbedderSpec, parse_clip, spec_for
 from detector.embedders.sscd import MODELS as SSCD_MODELS
 from detector.embedders.sscd import SscdUnavailable
 
@@ -39,10 +39,7 @@ def installed(spec: str) -> bool:
 
 def parse_spec(spec: str) -> tuple[str, str, str]:
     """Split `clip:MODEL:SOURCE` (SOURCE may contain ':') or return (spec, '', '') for a built-in."""
-    kind = spec_for(spec)
-    if kind.id == "clip":
-        from detector.embedders.specs import parse_clip
-
+    if spec_for(spec).id == "clip":
         return parse_clip(spec)
     return spec, "", ""
 
