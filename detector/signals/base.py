@@ -10,6 +10,7 @@ one new module implementing `Signal` plus one line in `detector.signals.SIGNAL_T
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -202,6 +203,14 @@ class Signal(ABC, Generic[D]):
     def describe(self) -> dict[str, object]:
         """Name, version and configuration, recorded with every result for reproducibility."""
         return {"name": self.name, "version": self.version}
+
+
+def log_count(features: Mapping[str, float], name: str, scale: float) -> dict[str, float]:
+    """A count feature as the fusion takes it, log1p(n) / scale capped at 1 (the 100th match adds little to the
+    50th), or nothing when the signal did not report it: a verifier's `fusion_inputs`."""
+    if name not in features:
+        return {}
+    return {name: min(1.0, math.log1p(max(0.0, features[name])) / scale)}
 
 
 def resized_recompressed(rgb: np.ndarray, scale: float, quality: int) -> np.ndarray:

@@ -23,7 +23,7 @@ import numpy as np
 from detector.geometry import homography_outlines, plausible_homography, points_inside
 from detector.intake import DecodedImage
 from detector.overlay import working_copy, working_shape
-from detector.signals.base import Comparison, DecisionRules, Signal
+from detector.signals.base import Comparison, DecisionRules, Signal, log_count
 
 INLIER_SCALE = math.log1p(100.0)
 """Inlier counts enter the fusion as log1p(n) / INLIER_SCALE, capped at 1."""
@@ -78,9 +78,7 @@ class KeypointSignal(Signal[KeypointDescriptor]):
     @classmethod
     def fusion_inputs(cls, features: Mapping[str, float]) -> dict[str, float]:
         """Inlier counts enter as log1p(n) / log1p(100), capped at 1: the 100th inlier adds little to the 50th."""
-        if "keypoints.inliers" not in features:
-            return {}
-        return {"keypoints.inliers": min(1.0, math.log1p(max(0.0, features["keypoints.inliers"])) / INLIER_SCALE)}
+        return log_count(features, "keypoints.inliers", INLIER_SCALE)
 
     @classmethod
     def agrees(cls, features: Mapping[str, float], rules: DecisionRules) -> bool:

@@ -25,7 +25,7 @@ import numpy as np
 from detector.geometry import homography_outlines, plausible_homography
 from detector.intake import DecodedImage
 from detector.learned_matcher import MIN_SIDE, WORKING_SIDE, LocalFeatures, learned_matcher
-from detector.signals.base import Comparison, DecisionRules, Signal
+from detector.signals.base import Comparison, DecisionRules, Signal, log_count
 
 INLIER_SCALE = math.log1p(500.0)
 """Inlier counts enter the fusion as log1p(n) / INLIER_SCALE, capped at 1: LighterGlue finds up to ~1000 matches
@@ -83,10 +83,8 @@ class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
 
     @classmethod
     def fusion_inputs(cls, features: Mapping[str, float]) -> dict[str, float]:
-        if "learned_match.inliers" not in features:
-            return {}
-        n = max(0.0, features["learned_match.inliers"])
-        return {"learned_match.inliers": min(1.0, math.log1p(n) / INLIER_SCALE)}
+        """Inlier counts enter as log1p(n) / log1p(500), capped at 1."""
+        return log_count(features, "learned_match.inliers", INLIER_SCALE)
 
     @classmethod
     def agrees(cls, features: Mapping[str, float], rules: DecisionRules) -> bool:
