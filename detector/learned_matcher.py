@@ -117,6 +117,17 @@ class LearnedMatcher:
         return np.asarray(out["matches"][0].numpy(), dtype=np.int64).reshape(-1, 2)
 
 
+def mutual_nearest(a: LocalFeatures, b: LocalFeatures) -> np.ndarray:
+    """Index pairs (m, 2) into a and b whose descriptors are each other's nearest (cosine): XFeat's own cheap
+    matching, a screen before LighterGlue."""
+    if len(a.points) == 0 or len(b.points) == 0:
+        return np.zeros((0, 2), np.int64)
+    similarity = a.descriptors @ b.descriptors.T
+    forward, backward = similarity.argmax(axis=1), similarity.argmax(axis=0)
+    keep = np.flatnonzero(backward[forward] == np.arange(len(forward)))
+    return np.stack([keep, forward[keep]], axis=1).astype(np.int64)
+
+
 @lru_cache(maxsize=1)
 def learned_matcher() -> LearnedMatcher:
     """The process's one matcher (its models are built on first use)."""
