@@ -50,9 +50,12 @@ from detector.calibration.fit import EXCESS_EMBEDDING
 from detector.calibration.labelled import Candidate, ScoredQuery, fit_model
 from detector.calibration.splits import (
     FILLER_SHARE,
+    Silhouette,
     filler_rows,
     generator_of,
     public_domain,
+    shared_artwork,
+    silhouette,
     split_of,
     stable_half,
 )
@@ -61,6 +64,8 @@ from detector.embedders import DEFAULT_EMBEDDER, Embedder, load_embedder
 from detector.fusion import Expert, FusionModel, decide, has_proof
 from detector.geometry import polygon_area, polygon_iou
 from detector.intake import decode_image
+from detector.signals import SIGNAL_TYPES
+from detector.signals.base import Signal
 from detector.signals.embedding import EmbeddingSignal
 from detector.signals.learned_match import LearnedMatchSignal
 from detector.signals.pdq import PdqSignal
@@ -385,39 +390,18 @@ def ai_pair_cases(rows: list[dict[str, str]], root: Path, refs: dict[str, str]) 
     return out
 
 
-SHARED_ART_IOU = 0.9
-"""Two drawings share their artwork when their silhouettes (what is not background, at 96x96) overlap this much:
-the same drawing recoloured (a red and a blue jigsaw piece, a black-and-white and a colour milk bottle). Fixed in
-advance, and independent of every signal Semblance scores with."""
-SILHOUETTE_SIDE = 96
-
-
-def silhouette(rgb: np.ndarray) -> np.ndarray | None:
-    """Where a drawing on a white (or transparent, composited on white) ground is, or None for a picture without
-    such a ground (a photo: its silhouette would be the whole frame)."""
-    import cv2
-
-    grey = cv2.cvtColor(
-        cv2.resize(rgb, (SILHOUETTE_SIDE, SILHOUETTE_SIDE), interpolation=cv2.INTER_AREA), cv2.COLOR_RGB2GRAY
-    )
-    mask = grey < 245
-    return mask if 0.02 < mask.mean() < 0.9 else None
-
-
 def label_shared_artwork(cases: list[QueryCase], fillers: list[dict[str, str]], root: Path) -> int:
-    """Negatives whose source shares its artwork with a registered filler (SHARED_ART_IOU) count such a match as
-    neither right nor wrong, as the issue asks of siblings that share real artwork; a sibling that only shares a
-    style stays a negative. Returns how many negative queries got such a label."""
-    masks, refs = [], []
+    """Negatives whose source shares its artwork with a registered filler (detector.calibration.splits
+    `shared_artwork`) count such a match as neither right nor wrong, as the issue asks of siblings that share real
+    artwork; a sibling that only shares a style stays a negative. Returns how many negative queries got such a
+    label."""
+    found: list[Silhouette] = []
+    refs: list[str] = []
     for r in fillers:
         m = silhouette(decode_image((root / r["path"]).read_bytes(), r["path"]).rgb)
         if m is not None:
-            masks.append(m.reshape(-1))
+            found.append(m)
             refs.append(f"filler:{r['sha1'][:12]}")
-    if not masks:
-        return 0
-    filler_masks = np.stack(masks).astype(np.float32)
-    filler_area = filler_masks.sum(axis=1)
     shared: dict[str, frozenset[str]] = {}
     labelled = 0
     for i, c in enumerate(cases):
@@ -425,13 +409,7 @@ def label_shared_artwork(cases: list[QueryCase], fillers: list[dict[str, str]], 
             continue
         if c.source not in shared:
             m = silhouette(decode_image((root / c.source).read_bytes(), c.source).rgb)
-            if m is None:
-                shared[c.source] = frozenset()
-            else:
-                q = m.reshape(-1).astype(np.float32)
-                inter = filler_masks @ q
-                iou = inter / np.maximum(filler_area + q.sum() - inter, 1.0)
-                shared[c.source] = frozenset(refs[j] for j in np.flatnonzero(iou >= SHARED_ART_IOU))
+            shared[c.source] = frozenset(refs[j] for j in shared_artwork(m, found)) if m else frozenset()
         if shared[c.source]:
             cases[i] = replace(c, ignore=c.ignore | shared[c.source])
             labelled += 1
@@ -476,6 +454,35 @@ def read_records(path: Path, cases: Sequence[QueryCase]) -> dict[str, list[Candi
     if missing:
         raise SystemExit(f"{path}: {len(missing)} queries have no record (e.g. {sorted(missing)[0]}); scan again")
     return out
+
+
+def refresh_verifier(
+    signal: Signal[Any],
+    cands: dict[str, list[Candidate]],
+    cases: Sequence[QueryCase],
+    refs: dict[str, str],
+    root: Path,
+) -> None:
+    """Compare again, with `signal`'s current code, every recorded candidate that carries its features, as the
+    engine would: the work's descriptor through its stored bytes, the suspect's taken from its file. Every view of
+    the candidate shares a verifier's features (detector.matching.suspect_views)."""
+    works: dict[str, Any] = {}
+    started = time.perf_counter()
+    for i, case in enumerate(cases):
+        todo = [c for c in cands.get(case.id, []) if set(signal.feature_names) & set(c.features)]
+        if not todo:
+            continue
+        query = signal.compute_query(decode_image(case.data, case.name))
+        for cand in todo:
+            if cand.ref not in works:
+                image = decode_image((root / refs[cand.ref]).read_bytes(), refs[cand.ref])
+                works[cand.ref] = signal.from_bytes(signal.to_bytes(signal.compute(image)))
+            found = signal.compare(query, works[cand.ref]).features
+            cand.features.update(found)
+            for view in cand.views:
+                view.update(found)
+        if (i + 1) % 500 == 0:
+            print(f"  {i + 1}/{len(cases)} queries ({time.perf_counter() - started:.0f} s)", flush=True)
 
 
 def write_records(path: Path, cases: Sequence[QueryCase], cands: dict[str, list[Candidate]]) -> None:
@@ -824,6 +831,15 @@ def main() -> None:
         "run's (from docs/evaluation/<embedder>/evaluation.json).",
     )
     ap.add_argument(
+        "--refresh-verifier",
+        action="append",
+        default=[],
+        choices=[n for n, cls in SIGNAL_TYPES.items() if cls.role == "verifier"],
+        help="With --from-records: compare again, with this verifier's current code, every candidate the recorded "
+        "scans ran it on (a verifier's change needs no new scan: which candidates it runs on depends only on the "
+        "cheap signals), and write the records again (--records).",
+    )
+    ap.add_argument(
         "--ai-pairs",
         default=str(REPO.parent / "shared/eval/ai_pairs/manifest.csv"),
         help="Real AI pairs of other generators (paths relative to the main manifest's root), registered and fitted "
@@ -878,6 +894,9 @@ def main() -> None:
         ) + ai_pair_cases(ai_rows, root, refs)
         cands = read_records(Path(args.from_records), cases)
         print(f"re-analysing the scans of {len(cases)} queries from {args.from_records}", flush=True)
+        for name in args.refresh_verifier:
+            print(f"comparing again with {name} where the scans ran it...", flush=True)
+            refresh_verifier(SIGNAL_TYPES[name](), cands, cases, refs, root)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             Engine.init(os.path.join(tmp, "ws"), [args.embedder]).close()
@@ -916,7 +935,7 @@ def main() -> None:
     filler_bytes = {f"filler:{r['sha1'][:12]}": (root / r["path"]).read_bytes() for r in fillers}
     peers = peer_scores(cases, {**orig_bytes, **filler_bytes}, embedder, background)
 
-    if args.records and not args.from_records:
+    if args.records and (not args.from_records or args.refresh_verifier):
         write_records(Path(args.records), cases, cands)
     base = replace(  # the signals' named constants; everything else is fitted below
         provisional, signal_rules=F.starting_rules(), agreement=dict(F.AGREEMENT)

@@ -128,3 +128,42 @@ def test_a_copy_already_proven_is_not_sent_to_the_costly_verifier(tmp_path, shar
         engine.close()
     assert plain.verdict == "copy" and "learned_match" not in plain.matches[0].signals
     assert kept.matches[0].verdict == "copy" and kept.matches[0].signals["learned_match"]["inliers"] >= 100
+
+
+def test_unrelated_pictures_are_screened_out_before_lighterglue(shared_eval, ai_pairs, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Plain mutual nearest neighbours that agree on one transform screen a pair before LighterGlue: a
+    re-rendering's own original always passes, and originals of other re-renderings mostly do not, at no cost."""
+    from detector import learned_matcher as lm
+    from detector.signals.learned_match import MIN_MUTUAL_INLIERS
+
+    sig = LearnedMatchSignal()
+    pairs = _pairs(ai_pairs, "anime_gan", 3) + _pairs(ai_pairs, "stylised_content", 3)
+    calls = 0
+    glue = lm.LearnedMatcher.match
+
+    def counted(self, a, b):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        return glue(self, a, b)
+
+    monkeypatch.setattr(lm.LearnedMatcher, "match", counted)
+    works = {
+        o["pair_id"]: sig.compute(decode_image((shared_eval / o["path"]).read_bytes(), o["path"])) for _, o in pairs
+    }
+    screened = 0
+    compared = 0
+    for derivative, original in pairs:
+        suspect = sig.compute_query(decode_image((shared_eval / derivative["path"]).read_bytes(), derivative["path"]))
+        own = sig.compare(suspect, works[original["pair_id"]])
+        assert not own.evidence.get("screened_out"), (derivative["path"], own.evidence)
+        for pid, work in works.items():
+            if pid == original["pair_id"]:
+                continue
+            other = sig.compare(suspect, work)
+            compared += 1
+            if other.evidence.get("screened_out"):
+                screened += 1
+                assert int(other.evidence["mutual_nearest_inliers"]) < MIN_MUTUAL_INLIERS
+                assert other.features["learned_match.inliers"] == 0.0
+    assert screened >= compared // 3, (screened, compared)
+    assert calls == len(pairs) + compared - screened  # LighterGlue ran only on what passed the screen
