@@ -384,12 +384,12 @@ def learned_cost(stages: dict[str, float], total: float, bare: float) -> list[st
     return [
         f"The learned matcher (`learned_match`, for AI re-renderings) takes {learned:.0f} of those ms: "
         f"{features:.0f} for the suspect's XFeat features and "
-        f"{stages.get('learned_match: matching', 0.0):.0f} for LighterGlue on the two best candidates, wherever it "
-        f"could lift a candidate to a verdict and the copy is not already proven. Without it a scan would take "
-        f"{total - learned:.0f} ms ({without:.1f}/s, {without / bare:.2f} × the bare pass). What would cut it: a "
-        "cheap mutual-nearest-neighbour check of the XFeat descriptors before LighterGlue (on the dev pairs it "
-        "would have spared LighterGlue 31-45% of unrelated pairs and no pair with 50 or more inliers), fewer "
-        "keypoints, or an accelerator.",
+        f"{stages.get('learned_match: matching', 0.0):.0f} for LighterGlue on those of the two best candidates "
+        "that pass its screen (plain mutual nearest neighbours agreeing on one transform, counted with the rest "
+        "below), wherever it could lift a candidate to a verdict and the copy is not already proven. Without it a "
+        f"scan would take {total - learned:.0f} ms ({without:.1f}/s, {without / bare:.2f} × the bare pass). What "
+        "would cut it further: fewer keypoints or a smaller working scale (both lowered style-transfer recall in "
+        "an offline test), or an accelerator.",
     ]
 
 

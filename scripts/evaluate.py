@@ -469,6 +469,8 @@ def refresh_verifier(
     works: dict[str, Any] = {}
     started = time.perf_counter()
     for i, case in enumerate(cases):
+        if i and i % 500 == 0:
+            print(f"  {i}/{len(cases)} queries ({time.perf_counter() - started:.0f} s)", flush=True)
         todo = [c for c in cands.get(case.id, []) if set(signal.feature_names) & set(c.features)]
         if not todo:
             continue
@@ -481,8 +483,6 @@ def refresh_verifier(
             cand.features.update(found)
             for view in cand.views:
                 view.update(found)
-        if (i + 1) % 500 == 0:
-            print(f"  {i + 1}/{len(cases)} queries ({time.perf_counter() - started:.0f} s)", flush=True)
 
 
 def write_records(path: Path, cases: Sequence[QueryCase], cands: dict[str, list[Candidate]]) -> None:
