@@ -463,26 +463,51 @@ def refresh_verifier(
     refs: dict[str, str],
     root: Path,
 ) -> None:
-    """Compare again, with `signal`'s current code, every recorded candidate that carries its features, as the
-    engine would: the work's descriptor through its stored bytes, the suspect's taken from its file. Every view of
-    the candidate shares a verifier's features (detector.matching.suspect_views)."""
+    """Compare again, with `signal`'s current code, the recorded candidates it runs on, as the engine would: the
+    work's descriptor through its stored bytes, the suspect's taken from its file. A verifier with its own
+    `verify_top` runs on that many candidates by background-normalised similarity (detector.pipeline, computed
+    from the recorded cheap features, so a change of `verify_top` needs no new scan either); another one on the
+    candidates the scan ran it on. Every view of a candidate shares a verifier's features
+    (detector.matching.suspect_views)."""
     works: dict[str, Any] = {}
+    names = set(signal.feature_names)
     started = time.perf_counter()
     for i, case in enumerate(cases):
         if i and i % 500 == 0:
             print(f"  {i}/{len(cases)} queries ({time.perf_counter() - started:.0f} s)", flush=True)
-        todo = [c for c in cands.get(case.id, []) if set(signal.feature_names) & set(c.features)]
-        if not todo:
+        recorded = cands.get(case.id, [])
+        if signal.verify_top is None:
+            todo = [c for c in recorded if names & set(c.features)]
+        else:
+            todo = sorted(recorded, key=_normalised_similarity, reverse=True)[: signal.verify_top]
+            chosen = {id(c) for c in todo}
+            for cand in recorded:  # a candidate it no longer runs on keeps no features of it
+                if id(cand) not in chosen:
+                    for features in (cand.features, *cand.views):
+                        for name in names:
+                            features.pop(name, None)
+        image = decode_image(case.data, case.name) if todo else None
+        if image is None or signal.cannot_describe(image) is not None:
             continue
-        query = signal.compute_query(decode_image(case.data, case.name))
+        query = signal.compute_query(image)
         for cand in todo:
             if cand.ref not in works:
-                image = decode_image((root / refs[cand.ref]).read_bytes(), refs[cand.ref])
-                works[cand.ref] = signal.from_bytes(signal.to_bytes(signal.compute(image)))
+                work = decode_image((root / refs[cand.ref]).read_bytes(), refs[cand.ref])
+                works[cand.ref] = (
+                    None if signal.cannot_describe(work) else signal.from_bytes(signal.to_bytes(signal.compute(work)))
+                )
+            if works[cand.ref] is None:
+                continue
             found = signal.compare(query, works[cand.ref]).features
-            cand.features.update(found)
-            for view in cand.views:
-                view.update(found)
+            for features in (cand.features, *cand.views):
+                features.update(found)
+
+
+def _normalised_similarity(cand: Candidate) -> float:
+    """detector.matching.normalised_prescore from a record: the whole suspect's background-normalised
+    similarities, summed (on the evaluation's records it picks exactly the candidates the scans verified)."""
+    whole = cand.views[0] if cand.views else cand.features
+    return sum(v for k, v in whole.items() if k.endswith(".excess"))
 
 
 def write_records(path: Path, cases: Sequence[QueryCase], cands: dict[str, list[Candidate]]) -> None:
