@@ -347,8 +347,8 @@ def synthetic_bounds(syn: dict[str, Any], real: dict[str, Any] | None, spec: str
         "on an accelerator or more cores (it is batched, so it scales with threads), or fewer region crops, which "
         "changes what the calibration measured and must be re-evaluated first. The engine's own share (search, "
         f"re-scoring, verification, verdicts: p50 {syn['query_ms_p50']:.0f} ms warm at {syn['works']:,} works) is "
-        "now mostly the learned matcher's LighterGlue pass on the two best candidates of every suspect it could "
-        "lift (the suspect's own features are taken before the clock starts).",
+        "includes the learned matcher's screen and LighterGlue on those of the three best candidates that pass it, "
+        "for every suspect it could lift (the suspect's own features are taken before the clock starts).",
         "",
     ]
 
@@ -384,7 +384,7 @@ def learned_cost(stages: dict[str, float], total: float, bare: float) -> list[st
     return [
         f"The learned matcher (`learned_match`, for AI re-renderings) takes {learned:.0f} of those ms: "
         f"{features:.0f} for the suspect's XFeat features and "
-        f"{stages.get('learned_match: matching', 0.0):.0f} for LighterGlue on those of the two best candidates "
+        f"{stages.get('learned_match: matching', 0.0):.0f} for LighterGlue on those of the three best candidates "
         "that pass its screen (plain mutual nearest neighbours agreeing on one transform, counted with the rest "
         "below), wherever it could lift a candidate to a verdict and the copy is not already proven. Without it a "
         f"scan would take {total - learned:.0f} ms ({without:.1f}/s, {without / bare:.2f} × the bare pass). What "

@@ -82,7 +82,7 @@ def test_a_controlnet_picture_drawn_from_its_originals_edges_defeats_orb_but_not
         assert corners["keypoints.inliers"] < rules.rule("keypoints", "min_inliers"), (r["path"], corners)
 
 
-def test_the_verifier_runs_on_the_best_two_candidates_only(tmp_path, shared_eval, ai_pairs) -> None:  # type: ignore[no-untyped-def]
+def test_the_verifier_runs_on_its_few_best_candidates_only(tmp_path, shared_eval, ai_pairs) -> None:  # type: ignore[no-untyped-def]
     """Every candidate is compared by the cheap signals; the learned matcher runs on `verify_top` of them, the ones
     the background-normalised similarities rank highest, which include the work the re-rendering was made from."""
     pairs = _pairs(ai_pairs, "anime_gan", 5)
