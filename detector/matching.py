@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from detector.background import with_excess
+from detector.background import EXCESS_SUFFIX, with_excess
 from detector.fusion import VERDICT_RANK, FusionModel, Verdict, agreeing_signals, decide, fuse_explained
 from detector.geometry import Polygon
 from detector.intake import DecodedImage
@@ -208,8 +208,13 @@ def normalised_prescore(comparisons: Mapping[str, Comparison], baselines: Mappin
     whole suspect's background-normalised similarities (detector.background). Measured on the AI pairs, it puts the
     right work among the best two for 88% of re-renderings where the raw `prescore` does for 84% (depth2img 43%
     against none): a work that resembles everything no longer crowds out the one the suspect was made from."""
-    whole = with_excess(suspect_views(comparisons)[0], baselines)
-    return sum(v for k, v in whole.items() if k.endswith(".excess"))
+    return excess_sum(with_excess(suspect_views(comparisons)[0], baselines))
+
+
+def excess_sum(features: Mapping[str, float]) -> float:
+    """The sum of one view's background-normalised similarities (its `*.excess` features): `normalised_prescore`
+    once the baselines are applied, and the same key on a recorded candidate's features."""
+    return sum(v for k, v in features.items() if k.endswith(EXCESS_SUFFIX))
 
 
 def overall_verdict(verdicts: Iterable[str]) -> Verdict:

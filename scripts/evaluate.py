@@ -64,6 +64,7 @@ from detector.embedders import DEFAULT_EMBEDDER, Embedder, load_embedder
 from detector.fusion import Expert, FusionModel, decide, has_proof
 from detector.geometry import polygon_area, polygon_iou
 from detector.intake import decode_image
+from detector.matching import excess_sum
 from detector.signals import SIGNAL_TYPES
 from detector.signals.base import Signal
 from detector.signals.embedding import EmbeddingSignal
@@ -409,7 +410,7 @@ def label_shared_artwork(cases: list[QueryCase], fillers: list[dict[str, str]], 
             continue
         if c.source not in shared:
             m = silhouette(decode_image((root / c.source).read_bytes(), c.source).rgb)
-            shared[c.source] = frozenset(refs[j] for j in shared_artwork(m, found)) if m else frozenset()
+            shared[c.source] = frozenset(refs[j] for j in shared_artwork(m, found)) if m is not None else frozenset()
         if shared[c.source]:
             cases[i] = replace(c, ignore=c.ignore | shared[c.source])
             labelled += 1
@@ -504,10 +505,9 @@ def refresh_verifier(
 
 
 def _normalised_similarity(cand: Candidate) -> float:
-    """detector.matching.normalised_prescore from a record: the whole suspect's background-normalised
-    similarities, summed (on the evaluation's records it picks exactly the candidates the scans verified)."""
-    whole = cand.views[0] if cand.views else cand.features
-    return sum(v for k, v in whole.items() if k.endswith(".excess"))
+    """detector.matching.normalised_prescore from a record, whose features already hold the excess (on the
+    evaluation's records it picks exactly the candidates the scans verified)."""
+    return excess_sum(cand.views[0] if cand.views else cand.features)
 
 
 def write_records(path: Path, cases: Sequence[QueryCase], cands: dict[str, list[Candidate]]) -> None:
@@ -860,9 +860,9 @@ def main() -> None:
         action="append",
         default=[],
         choices=[n for n, cls in SIGNAL_TYPES.items() if cls.role == "verifier"],
-        help="With --from-records: compare again, with this verifier's current code, every candidate the recorded "
-        "scans ran it on (a verifier's change needs no new scan: which candidates it runs on depends only on the "
-        "cheap signals), and write the records again (--records).",
+        help="With --from-records: compare again, with this verifier's current code, the candidates it runs on "
+        "(a verifier with its own verify_top: chosen again from the recorded cheap features; another: those the "
+        "scans ran it on), so a verifier's change needs no new scan, and write the records again (--records).",
     )
     ap.add_argument(
         "--ai-pairs",
@@ -920,7 +920,7 @@ def main() -> None:
         cands = read_records(Path(args.from_records), cases)
         print(f"re-analysing the scans of {len(cases)} queries from {args.from_records}", flush=True)
         for name in args.refresh_verifier:
-            print(f"comparing again with {name} where the scans ran it...", flush=True)
+            print(f"comparing again with {name} on the candidates it runs on...", flush=True)
             refresh_verifier(SIGNAL_TYPES[name](), cands, cases, refs, root)
     else:
         with tempfile.TemporaryDirectory() as tmp:

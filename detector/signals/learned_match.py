@@ -34,6 +34,7 @@ MAGSAC_PIXELS = 8.0
 """MAGSAC++'s reprojection threshold at the 512 px working scale (scaled with the picture): a repainting moves
 strokes by a few pixels, more than a copy does (ORB's RANSAC uses 6)."""
 MIN_MATCHES = 8
+"""Fewer tentative matches than this cannot support a homography worth reporting."""
 MIN_MUTUAL_INLIERS = 10
 """The screen before LighterGlue (70-120 ms a pair on 2 cores): plain mutual nearest neighbours of the XFeat
 descriptors that agree on one homography (about 8 ms, most of it MAGSAC). Fewer than this and LighterGlue is not
@@ -44,7 +45,6 @@ mostly collage panels, where the plain matches hold no single transform. Re-anal
 and without the screen (while the suspect's coverage was tried in the expert), no family lost a query at 1% false
 alarms; against the previous release's two unscreened candidates, product mock-ups lost one (0.424 -> 0.394),
 which the third candidate won back."""
-"""Fewer tentative matches than this cannot support a homography worth reporting."""
 COVERAGE_GRID = 8
 """Coverage is counted on an 8x8 grid of the original: the share of the cells holding its keypoints that also
 hold an inlier (a re-rendering keeps the whole composition; a shared emblem or motif covers a few cells)."""
@@ -155,8 +155,8 @@ class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
             "reference_keypoints": len(r.points),
         }
         screened = _consistent(q, r, mutual_nearest(q, r))
-        evidence["mutual_nearest_inliers"] = 0 if screened is None else int(screened[1].sum())
-        if screened is None or screened[1].sum() < MIN_MUTUAL_INLIERS:
+        evidence["mutual_nearest_inliers"] = mutual = 0 if screened is None else int(screened[1].sum())
+        if mutual < MIN_MUTUAL_INLIERS:
             evidence["screened_out"] = True
             return Comparison(features=features, evidence=evidence)
         pairs = learned_matcher().match(q, r)
