@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pillow_heif
@@ -20,6 +21,9 @@ from PIL import Image, UnidentifiedImageError
 
 from detector import png_chunks
 from detector.geometry import Box
+
+if TYPE_CHECKING:
+    from detector.views import View
 
 pillow_heif.register_heif_opener()  # seized phone images are HEIC
 
@@ -76,6 +80,14 @@ class DecodedImage:
         from detector.panels import find_panels
 
         return find_panels(self.rgb)
+
+    @cached_property
+    def views(self) -> list[View]:
+        """The parts of the picture compared on their own besides the whole: collage panels, then region proposals
+        (see detector.views); computed once."""
+        from detector.views import views_of
+
+        return views_of(self.rgb, self.panels)
 
     @cached_property
     def light_strokes_filled(self) -> np.ndarray | None:

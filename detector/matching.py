@@ -44,11 +44,16 @@ class Match:
     agreeing: list[str] = field(default_factory=list)
     score_basis: str = "combined"
     view: int = 0
-    """Which view of the suspect gave the score: 0 the whole image, i the i-th detected collage panel alone."""
+    """Which view of the suspect gave the score: 0 the whole image, i the i-th view alone (detector.views: collage
+    panels first, then region proposals)."""
+    view_kind: str = "whole"
+    """What that view is: "whole", "panel" (a collage panel) or "region" (a region proposal)."""
     views: list[dict[str, float]] = field(default_factory=list)
     """Features of every view (index as `view`; `features` is views[view]), so a calibration can re-score them."""
     verified_by: frozenset[str] = frozenset()
     """The costly verifier signals that ran on this candidate (detector.pipeline)."""
+    view_verified_by: dict[str, frozenset[int]] = field(default_factory=dict)
+    """Per verifier, the views of the suspect (as `view`) it compared alone with this candidate."""
 
     @property
     def verified(self) -> bool:
@@ -66,7 +71,8 @@ class Match:
 
     @property
     def view_name(self) -> str:
-        return "whole" if self.view == 0 else f"panel {self.view}"
+        """ "whole", or the view's kind and number ("panel 2", "region 3")."""
+        return "whole" if self.view == 0 else f"{self.view_kind} {self.view}"
 
     def signal_evidence(self) -> dict[str, dict[str, object]]:
         """Per signal: its raw evidence plus the features fusion used, both of the view that decided."""
@@ -131,12 +137,14 @@ def assess(
     work_id: int,
     comparisons: dict[str, Comparison],
     baselines: Mapping[str, float] | None = None,
+    view_kinds: Sequence[str] = (),
 ) -> Match:
     """Fuse the comparisons into a scored, decided, localised match.
 
-    A collage suspect is judged whole and panel by panel (each panel as if uploaded alone, with the whole image's
-    keypoint verification); the strongest view decides. `baselines` are the work's background similarities
-    (detector.background); they add `.excess` features."""
+    A suspect with views (collage panels, region proposals) is judged whole and view by view (each view as if
+    uploaded alone, sharing what a signal compared only on the whole image); the strongest view decides.
+    `baselines` are the work's background similarities (detector.background); they add `.excess` features;
+    `view_kinds` names each view's kind for the report."""
     views = [with_excess(v, baselines or {}) for v in suspect_views(comparisons)]
     view, score, basis = strongest_view(model, views)
     features = views[view]
@@ -145,11 +153,19 @@ def assess(
     query_region = best[1].query_region if best else None
     reference_region = best[1].reference_region if best else None
     source = best[0].split(":", 1)[0] if best else None
-    panel_regions = [c.extras["view_regions"] for c in comparisons.values() if "view_regions" in c.extras]
-    if view > 0 and panel_regions and (best is None or best[1].localisation_quality <= 1.0):
-        # no verified homography: the panel that matched is the copied region
-        query_region, reference_region = panel_regions[0][view - 1]  # type: ignore[index]
-        source = "panel"
+    in_view = [
+        (k, region)
+        for k, c in comparisons.items()
+        if view > 0 and len(c.view_regions) >= view and (region := c.view_regions[view - 1]) is not None
+    ]
+    if in_view:
+        key, (view_query, view_reference, quality) = max(in_view, key=lambda kr: kr[1][2])
+        whole_quality = best[1].localisation_quality if best else 0.0
+        if whole_quality <= 1.0 or quality > whole_quality:
+            # the view that matched, or what a verifier found inside it, unless a homography over the whole
+            # suspect localises better
+            query_region, reference_region = view_query, view_reference
+            source = key.split(":", 1)[0] if quality > 1.0 else _kind(view_kinds, view)
     return Match(
         work_id=work_id,
         score=score,
@@ -162,8 +178,14 @@ def assess(
         agreeing=agreeing_signals(model, features),
         score_basis=basis,
         view=view,
+        view_kind=_kind(view_kinds, view),
         views=views,
     )
+
+
+def _kind(view_kinds: Sequence[str], view: int) -> str:
+    """The kind of view `view` ("whole" for 0; "panel" where the caller did not say)."""
+    return "whole" if view == 0 else (view_kinds[view - 1] if view <= len(view_kinds) else "panel")
 
 
 def suspect_views(comparisons: Mapping[str, Comparison]) -> list[dict[str, float]]:
@@ -209,6 +231,12 @@ def normalised_prescore(comparisons: Mapping[str, Comparison], baselines: Mappin
     right work among the best two for 88% of re-renderings where the raw `prescore` does for 84% (depth2img 43%
     against none): a work that resembles everything no longer crowds out the one the suspect was made from."""
     return excess_sum(with_excess(suspect_views(comparisons)[0], baselines))
+
+
+def view_prescore(comparisons: Mapping[str, Comparison], baselines: Mapping[str, float], view: int) -> float:
+    """`normalised_prescore` of one view of the suspect (0 the whole): how a view-level verifier ranks candidates."""
+    views = suspect_views(comparisons)
+    return excess_sum(with_excess(views[view], baselines)) if view < len(views) else float("-inf")
 
 
 def excess_sum(features: Mapping[str, float]) -> float:

@@ -128,13 +128,18 @@ class MatchResult:
     score_basis: str = "combined"
     """Which calibrated expert gave the score (detector.fusion): combined, layout, pdq or descriptor."""
     view: str = "whole"
-    """What of the suspect was judged: "whole", or "panel N" when one collage panel alone scored highest."""
+    """What of the suspect was judged: "whole", "panel N" when one collage panel alone scored highest, or "region N"
+    when a region proposal did (a print on a product, the picture in a page; detector.views)."""
     features: dict[str, float] = field(default_factory=dict)
     """The fusion's inputs of the view that decided (raw values and `.excess`), as a calibration re-scores them."""
     views: list[dict[str, float]] = field(default_factory=list)
     """The same for every view of the suspect (whole, then each collage panel)."""
     geometry: Geometry | None = None
     """The verified keypoint correspondence, when there is one (for figures)."""
+    verified_by: list[str] = field(default_factory=list)
+    """The costly verifiers that compared the whole suspect with this work (for a reproduction)."""
+    view_verified_by: dict[str, list[int]] = field(default_factory=dict)
+    """Per verifier, the views of the suspect it compared alone with this work (for a reproduction)."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -686,7 +691,7 @@ class Engine:
             query,
             refs,
             lambda w, descriptors: known[w] if w in known else self.baselines.of(descriptors, cache_key=w),
-            len(image.panels),
+            [v.kind for v in image.views],
             skip_hopeless=not near_misses,  # only `no_match` candidates are skipped, and they are not returned
         )
         kept = [m for m in assessed if near_misses or m.verdict != "no_match"][:top_k]
@@ -722,6 +727,8 @@ class Engine:
                 features=dict(m.features),
                 views=[dict(v) for v in m.views],
                 geometry=m.geometry(),
+                verified_by=sorted(m.verified_by),
+                view_verified_by={name: sorted(vs) for name, vs in m.view_verified_by.items()},
             )
             for m in kept
         ]

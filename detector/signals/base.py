@@ -55,12 +55,15 @@ class Comparison:
     localisation_quality: float = 0.0
     extras: dict[str, object] = field(default_factory=dict)
     views: list[dict[str, float]] = field(default_factory=list)
-    """The same features computed from each detected collage panel of the suspect alone (index i = panel i),
-    for signals that describe panels separately; empty otherwise. A panel is then judged as if it had been
-    uploaded on its own (detector.matching.assess)."""
+    """The same features computed from each view of the suspect alone (detector.views: index i = view i + 1), for
+    signals that describe views separately; empty otherwise, and an empty dict for a view not compared. A view is
+    then judged as if it had been uploaded on its own (detector.matching.assess)."""
     view_evidence: list[dict[str, object]] = field(default_factory=list)
-    """Raw evidence of each panel view (index as `views`), replacing the whole image's entries of the same name
-    when that panel decides the match."""
+    """Raw evidence of each view (index as `views`), replacing the whole image's entries of the same name when that
+    view decides the match."""
+    view_regions: list[tuple[Polygon, Polygon, float] | None] = field(default_factory=list)
+    """Where each view's match lies (index as `views`): its outline in the suspect, the original's region it met
+    and how well that localises (as `localisation_quality`); None where this signal does not localise that view."""
 
 
 class DecisionRules(Protocol):
@@ -103,6 +106,10 @@ class Signal(ABC, Generic[D]):
     verify_top: ClassVar[int | None] = None
     """For a verifier: how many of the best candidates it runs on, when fewer than detector.pipeline.VERIFY_TOP
     (a costly one); None: VERIFY_TOP."""
+    verify_views: ClassVar[int] = 0
+    """For a verifier that can compare one view of the suspect alone (`compare_view`): how many of the best
+    candidates of each view (by that view's background-normalised similarity) it also runs on there. A small panel
+    or a print in a product photo holds too few of the whole picture's local features to be matched in it."""
     ranks_candidates: ClassVar[bool] = False
     """Whether this signal's similarities order the candidates for verification (the strongest one counts)."""
     fusion_range: ClassVar[dict[str, tuple[float, float]] | None] = None
@@ -159,6 +166,11 @@ class Signal(ABC, Generic[D]):
     @abstractmethod
     def compare(self, query: D, reference: D) -> Comparison:
         """Compare a suspect's descriptor with a registered work's."""
+
+    def compare_view(self, query: D, reference: D, view: int) -> Comparison:
+        """Compare the suspect's view `view` (index into `DecodedImage.views`) alone with a registered work, regions
+        in the whole suspect's coordinates; only for a signal with `verify_views`."""
+        raise NotImplementedError(f"{self.name} does not compare views on their own")
 
     def compare_many(self, query: D, references: Sequence[D]) -> list[Comparison]:
         """`compare` against every reference, in order; override to vectorise (one matrix product for all the

@@ -16,6 +16,7 @@ import numpy as np
 from detector.embedders.base import Embedder, NeuralFeatures
 from detector.geometry import FULL, Box
 from detector.intake import DecodedImage
+from detector.proposals import Proposal
 from detector.signals.base import Comparison, DecisionRules, IndexEntries, IndexKind, Signal, resized_recompressed
 
 
@@ -25,8 +26,10 @@ class EmbeddingDescriptor:
     width: int
     height: int
     panels: tuple[NeuralFeatures, ...] = ()
-    """A suspect's detected collage panels, each embedded on its own (their whole-image vectors are also appended
-    to `features`, so the index finds the works they copy)."""
+    """A suspect's views (detector.views: collage panels, region proposals), each embedded on its own (their
+    whole-image vectors are also appended to `features`, so the index finds the works they copy)."""
+    outlines: tuple[Box | Proposal, ...] = ()
+    """Each view's outline in the suspect (normalised), in the order of `panels`."""
 
 
 @dataclass(frozen=True)
@@ -88,25 +91,31 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
 
     def compute_query(self, image: DecodedImage) -> EmbeddingDescriptor:
         """Suspects add extra scales, a whole-image vector with light overlay strokes filled in when they have
-        many (detector.overlay: a tiled watermark), and, for a collage, one embedding per detected panel."""
+        many (detector.overlay: a tiled watermark), and one embedding per view (detector.views): a collage panel
+        gets the whole and its region grid, as an uploaded picture does; a region proposal, which holds one
+        picture at most, its whole-image vector only (one embedder pass)."""
         feats = self.embedder.query_features(image.rgb)
         filled = image.light_strokes_filled
         if filled is not None:
             vector = self.embedder.features(filled).vectors[:1]
             feats = NeuralFeatures(np.vstack([feats.vectors, vector]), (*feats.boxes, FULL), feats.layout)
-        panels = image.panels
-        if not panels:
+        views = image.views
+        if not views:
             return EmbeddingDescriptor(feats, image.width, image.height)
-        h, w = image.rgb.shape[:2]
         own = tuple(
-            self.embedder.features(
-                np.ascontiguousarray(image.rgb[round(b.y0 * h) : round(b.y1 * h), round(b.x0 * w) : round(b.x1 * w)])
-            )
-            for b in panels
+            self.embedder.features(v.pixels)
+            if v.kind == "panel"
+            else NeuralFeatures(self.embedder.global_vector(v.pixels)[None], (FULL,))
+            for v in views
         )
         vecs = np.vstack([feats.vectors, *(p.vectors[:1] for p in own)])
+        boxes = feats.boxes + tuple(v.bounds for v in views)
         return EmbeddingDescriptor(
-            NeuralFeatures(vecs, feats.boxes + tuple(panels), feats.layout), image.width, image.height, own
+            NeuralFeatures(vecs, boxes, feats.layout),
+            image.width,
+            image.height,
+            own,
+            tuple(v.outline for v in views),
         )
 
     def compare(self, query: EmbeddingDescriptor, reference: EmbeddingDescriptor) -> Comparison:
@@ -137,19 +146,18 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
         views: list[tuple[dict[str, float], Box, Box]],
     ) -> Comparison:
         features, qbox, rbox = whole
-        panel_boxes = query.features.boxes[len(query.features.boxes) - len(query.panels) :]
+        outlines = query.outlines or query.features.boxes[len(query.features.boxes) - len(query.panels) :]
         return Comparison(
             views=[v for v, _, _ in views],
-            view_evidence=[
-                {"query_box": _box_list(q), "reference_box": _box_list(r)}
-                for q, (_, _, r) in zip(panel_boxes, views, strict=True)
+            view_evidence=[_view_evidence(q, r) for q, (_, _, r) in zip(outlines, views, strict=True)],
+            view_regions=[
+                (
+                    q.to_polygon(query.width, query.height),
+                    r.to_polygon(reference.width, reference.height),
+                    f["embedding.regional"],
+                )
+                for q, (f, _, r) in zip(outlines, views, strict=True)
             ],
-            extras={
-                "view_regions": [
-                    (q.to_polygon(query.width, query.height), r.to_polygon(reference.width, reference.height))
-                    for q, (_, _, r) in zip(panel_boxes, views, strict=True)
-                ]
-            },
             features=features,
             evidence={
                 "embedder": self.embedder.id,
@@ -223,6 +231,14 @@ def _similarities(
     if query.layout is not None and reference.layout is not None:
         out["embedding.layout"] = float(query.layout @ reference.layout)
     return out, query.boxes[qi], reference.boxes[ri]
+
+
+def _view_evidence(outline: Box | Proposal, reference_box: Box) -> dict[str, object]:
+    """Where a view lies in the suspect (its box, and a proposal's four corners) and the original's region it met."""
+    if isinstance(outline, Box):
+        return {"query_box": _box_list(outline), "reference_box": _box_list(reference_box)}
+    corners = [[round(x, 4), round(y, 4)] for x, y in outline.corners]
+    return {"query_box": _box_list(outline.bounds), "query_outline": corners, "reference_box": _box_list(reference_box)}
 
 
 def _box_list(b: Box) -> list[float]:

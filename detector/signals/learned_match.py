@@ -27,6 +27,8 @@ from detector.intake import DecodedImage
 from detector.learned_matcher import MIN_SIDE, WORKING_SIDE, LocalFeatures, learned_matcher, mutual_nearest
 from detector.signals.base import Comparison, DecisionRules, Signal, log_count
 
+VIEW_ENLARGEMENT = 2.0
+"""At most this enlargement of a small view before its features are taken: more only interpolates."""
 INLIER_SCALE = math.log1p(500.0)
 """Inlier counts enter the fusion as log1p(n) / INLIER_SCALE, capped at 1: LighterGlue finds up to ~1000 matches
 between 1024-keypoint pictures, and the 500th adds little to the 250th."""
@@ -57,15 +59,29 @@ verdict: sibling designs that share their drawing reach it too."""
 
 @dataclass(frozen=True)
 class QueryFeatures:
-    """A suspect's features, taken on the first comparison: a suspect the verifier never runs on costs nothing."""
+    """A suspect's features, taken on the first comparison: a suspect the verifier never runs on costs nothing.
+    Each view's (detector.views) likewise, in the view's own pixels, on its first comparison."""
 
     image: DecodedImage
     _cache: list[LocalFeatures] = field(default_factory=list, compare=False, repr=False)
+    _views: dict[int, LocalFeatures] = field(default_factory=dict, compare=False, repr=False)
 
     def get(self) -> LocalFeatures:
         if not self._cache:
             self._cache.append(_extract(self.image))
         return self._cache[0]
+
+    def view(self, i: int) -> LocalFeatures:
+        """Features of view `i` alone, in its pixel coordinates; a view smaller than the working scale is enlarged
+        to it (at most `VIEW_ENLARGEMENT` times), so its strokes meet the original's at a like scale."""
+        if i not in self._views:
+            pixels = self.image.views[i].pixels
+            h, w = pixels.shape[:2]
+            f = min(VIEW_ENLARGEMENT, WORKING_SIDE / max(h, w))
+            if f > 1.0:
+                pixels = cv2.resize(pixels, (round(w * f), round(h * f)), interpolation=cv2.INTER_CUBIC)
+            self._views[i] = learned_matcher().extract(pixels, w, h)
+        return self._views[i]
 
 
 class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
@@ -86,6 +102,10 @@ class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
     in_combined: ClassVar[bool] = False
     agreement_levels: ClassVar[dict[str, float]] = {"learned_match.inliers": float(AGREEING_INLIERS)}
     role: ClassVar[Literal["candidate", "verifier"]] = "verifier"
+    verify_views: ClassVar[int] = 1
+    """Each view of the suspect (a collage panel, a print in a product photo) is also matched alone with its own
+    best candidate: at the whole picture's 512 px a panel of a three-panel AI collage keeps ~150 px and too few
+    keypoints to match its original's repainting."""
     verify_top: ClassVar[int | None] = 3
     """The costliest verifier (70-120 ms a pair on 2 cores, when a pair passes its screen) runs on the three best
     candidates by background-normalised similarity: the right work is among the best two for 88% of the AI pairs
@@ -145,7 +165,25 @@ class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
         return QueryFeatures(image)
 
     def compare(self, query: LocalFeatures | QueryFeatures, reference: LocalFeatures | QueryFeatures) -> Comparison:
-        q, r = _resolved(query), _resolved(reference)
+        return self._compare(_resolved(query), _resolved(reference))
+
+    def compare_view(
+        self, query: LocalFeatures | QueryFeatures, reference: LocalFeatures | QueryFeatures, view: int
+    ) -> Comparison:
+        """The view alone against the work; its outline mapped back into the whole suspect's pixels."""
+        if not isinstance(query, QueryFeatures):
+            raise TypeError("views are compared from a suspect's QueryFeatures")
+        found = self._compare(query.view(view), _resolved(reference))
+        if found.query_region:
+            image = query.image
+            to_suspect = image.views[view].to_suspect
+            pts = np.asarray(found.query_region, np.float64).reshape(-1, 1, 2)
+            in_working = cv2.perspectiveTransform(pts, to_suspect).reshape(-1, 2) * image.scale
+            found.query_region = [(float(x), float(y)) for x, y in in_working]
+            found.extras = {}  # the homography is the view's, not the whole suspect's: no figure is drawn from it
+        return found
+
+    def _compare(self, q: LocalFeatures, r: LocalFeatures) -> Comparison:
         features = dict.fromkeys(self.feature_names, 0.0)
         evidence: dict[str, object] = {
             "inliers": 0,

@@ -13,6 +13,7 @@ import pdqhash
 
 from detector.geometry import FULL, Box
 from detector.intake import DecodedImage
+from detector.proposals import Proposal
 from detector.signals.base import Comparison, DecisionRules, IndexEntries, IndexKind, Signal, resized_recompressed
 
 PDQ_BITS = 256
@@ -31,11 +32,12 @@ close range carries information, which a linear weight on the raw similarity can
 class PdqDescriptor:
     hashes: np.ndarray
     """uint8 (n, 32) bit-packed hashes: rows 0-7 the image and its 7 dihedral transforms (row 0 is the image),
-    then, for a suspect that is a collage, one row per detected panel."""
+    then, for a suspect, one row per view (detector.views: collage panels, region proposals)."""
     quality: int
     width: int
     height: int
-    panels: tuple[Box, ...] = ()
+    panels: tuple[Box | Proposal, ...] = ()
+    """Each view's outline (normalised), in the order of the hashes after row 7."""
     panel_quality: tuple[int, ...] = ()
 
 
@@ -81,19 +83,19 @@ class PdqSignal(Signal[PdqDescriptor]):
         return PdqDescriptor(packed, int(quality), image.width, image.height)
 
     def compute_query(self, image: DecodedImage) -> PdqDescriptor:
-        """A suspect also hashes each collage panel on its own: a pasted copy keeps its PDQ inside the collage."""
+        """A suspect also hashes each view on its own (detector.views: a collage panel, a rectified region
+        proposal): a pasted copy keeps its PDQ inside the collage or the page."""
         d = self.compute(image)
-        if not image.panels:
+        if not image.views:
             return d
-        h, w = image.rgb.shape[:2]
         rows = [d.hashes]
         qualities = []
-        for b in image.panels:
-            crop = image.rgb[round(b.y0 * h) : round(b.y1 * h), round(b.x0 * w) : round(b.x1 * w)]
-            bits, q = pdqhash.compute(_shrunk(crop))
+        for v in image.views:
+            bits, q = pdqhash.compute(_shrunk(v.pixels))
             rows.append(np.packbits(np.asarray(bits, dtype=np.uint8).reshape(1, PDQ_BITS), axis=1))
             qualities.append(int(q))
-        return PdqDescriptor(np.vstack(rows), d.quality, d.width, d.height, tuple(image.panels), tuple(qualities))
+        outlines = tuple(v.outline for v in image.views)
+        return PdqDescriptor(np.vstack(rows), d.quality, d.width, d.height, outlines, tuple(qualities))
 
     def compare(self, query: PdqDescriptor, reference: PdqDescriptor) -> Comparison:
         distances = np.unpackbits(query.hashes ^ reference.hashes[0], axis=1).sum(axis=1)
@@ -107,11 +109,11 @@ class PdqSignal(Signal[PdqDescriptor]):
         match = features["pdq.match"] > 0
         comp = Comparison(
             features=features,
-            views=[f for f, _ in readings[8:]],  # the collage panels' own hashes
+            views=[f for f, _ in readings[8:]],  # the views' own hashes
             view_evidence=[e for _, e in readings[8:]],
             evidence=evidence,
         )
-        if match and best >= 8:  # a panel of the suspect is a PDQ match: that panel is the copied region
+        if match and best >= 8:  # a view of the suspect is a PDQ match: that view is the copied region
             comp.query_region = query.panels[best - 8].to_polygon(query.width, query.height)
             comp.reference_region = FULL.to_polygon(reference.width, reference.height)
             comp.localisation_quality = 1.0

@@ -31,6 +31,8 @@ from detector.matching import describe
 from detector.pipeline import score, verifier_names
 from detector.provenance import ai_indicators, read_metadata
 from detector.signals import build_signals
+from detector.views import describe as describe_views
+from detector.views import views_of
 from index.keys import fingerprint, load_or_create, load_public, public_pem
 from index.registry import utc_now
 from service.engine import Engine, MatchResult
@@ -168,6 +170,8 @@ def _write_bundle(
                 "region": m.to_json()["region"],
                 "reference_region": m.to_json()["reference_region"],
                 "region_source": m.region_source,
+                "verified_by": m.verified_by,
+                "view_verified_by": m.view_verified_by,
                 "figures": sorted(figs),
             }
         )
@@ -197,6 +201,7 @@ def _write_bundle(
             "git_commit": _git_commit(),
             "embedder": engine.primary.describe(),
             "signals": [s.describe() for s in engine.signals],
+            "views": describe_views(),
             "index": engine.workspace.index_description(),
             "workspace_generation": info["generation"],
             "rescoring": "Candidates found by approximate (FAISS) search were re-scored exactly from the stored "
@@ -349,6 +354,8 @@ def reproduce_bundle(bundle: Path) -> CheckResult:
     if hashlib.sha256(suspect_bytes).hexdigest() != ev["suspect"]["sha256"]:
         problems.append("the suspect file's SHA-256 differs from the one recorded")
     suspect = decode_image(suspect_bytes, ev["suspect"]["name"])
+    if "views" not in method:  # written before region proposals: the suspect's views were its collage panels only
+        suspect.__dict__["views"] = views_of(suspect.rgb, suspect.panels, proposals=False)  # sets the cached value
     query, _ = describe(signals, suspect, query=True)
     rows = []
     by_key = {s.key: s for s in signals}
@@ -359,15 +366,20 @@ def reproduce_bundle(bundle: Path) -> CheckResult:
             problems.append(f"match {m['rank']}: original file differs from the registered one")
         computed, _ = describe(signals, original, query=False)
         reference = {k: by_key[k].from_bytes(by_key[k].to_bytes(d)) for k, d in computed.items()}  # as stored
-        ran = {n: frozenset({0}) for n in verifiers if n in m["signals"] and "not_run" not in m["signals"][n]}
+        if "verified_by" in m:  # which verifiers compared the whole suspect and which views, as recorded
+            ran = {n: frozenset({0}) for n in m["verified_by"]}
+        else:  # bundles written before views were verified on their own: the verifiers that left evidence
+            ran = {n: frozenset({0}) for n in verifiers if n in m["signals"] and "not_run" not in m["signals"][n]}
+        in_views = {n: {int(v): frozenset({0}) for v in vs} for n, vs in (m.get("view_verified_by") or {}).items()}
         again = score(
             model,
             signals,
             query,
             {0: reference},
             lambda _w, descriptors: baselines.of(descriptors),
-            len(suspect.panels),
+            [v.kind for v in suspect.views],
             ran,
+            verify_views=in_views,
         )[0]
         diffs = {
             k: (v, again.features.get(k))
