@@ -39,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector import __version__
+from detector import placements as P
 from detector import synthetic as S
 from detector.auto import AUTO_PREFERENCE
 from detector.background import BackgroundSet, load_background
@@ -148,6 +149,8 @@ SYNTH_FAMILY_GROUP = {
     "photo_of_print": "photo_of_print",
     "composite": "composite",
     "restyle": "restyle",
+    "placed_product": "mockup_2",
+    "placed_page": "screenshot_2",
 }
 
 
@@ -176,6 +179,9 @@ class QueryCase:
     region_in_original: list[tuple[float, float]] | None = None
     source: str = ""
     """The manifest path a negative was made from (itself, or the distractor a synthetic negative transforms)."""
+    fitted: bool = True
+    """Whether a tune-split case is fitted on: the second generator's families (detector.placements) never are,
+    so they measure how the detectors built on the first one's look carry over to another's."""
 
 
 def read_manifest(path: str, root: str | None, tool: str) -> tuple[Path, Path, list[dict[str, str]]]:
@@ -338,6 +344,7 @@ def build_cases(
                     regions_in_suspect=dict(zip(chosen, regions, strict=True)),
                 )
             )
+    cases += placement_cases(originals, decoded, scenes, clips, split_of, rng.spawn(1)[0])
     # synthetic negatives: transformed distractors (hard negatives: same transformations as positives)
     for i, r in enumerate(sorted(distractors, key=lambda r: r["sha1"])[:synth_negatives]):
         a = decode_image((root / r["path"]).read_bytes(), r["path"]).rgb
@@ -356,6 +363,54 @@ def build_cases(
                 source=r["path"],
             )
         )
+    return cases
+
+
+def placement_cases(
+    originals: dict[str, dict[str, str]],
+    decoded: dict[str, np.ndarray],
+    scenes: list[Callable[[], np.ndarray]],
+    clips: list[Callable[[], np.ndarray]],
+    split_of: Callable[[str], str],
+    rng: np.random.Generator,
+) -> list[QueryCase]:
+    """The second generator's families (detector.placements: other products, page layouts and AI collages), drawn
+    from a child of the run's generator (`Generator.spawn` leaves the parent's draws as they were, so the frozen
+    families' images stay exactly the same); reported beside them, never fitted on their report split."""
+    pids = sorted(decoded)
+    cases: list[QueryCase] = []
+    for pid in pids:
+        a, split = decoded[pid], split_of(originals[pid]["source"])
+        scene = scenes[int(rng.integers(len(scenes)))]
+        placed = _synthetic_case(f"syn:{pid}:placed_product", "placed_product", P.product(a, rng, scene()), split, pid)
+        cases.append(replace(placed, fitted=False))
+        listed = [str(p) for p in rng.choice(pids, 4, replace=False) if p != pid][:3]
+        shown = P.page(a, rng, [decoded[p] for p in listed])
+        case = _synthetic_case(f"syn:{pid}:placed_page", "placed_page", shown, split, pid)
+        cases.append(replace(case, ignore=frozenset(listed), fitted=False))  # its other works: neither right nor wrong
+    for split in ("tune", "report"):
+        pool = [p for p in pids if split_of(originals[p]["source"]) == split]
+        for c in range(max(4, len(pool) // 3)):
+            chosen = [str(p) for p in rng.choice(pool, min(int(rng.integers(3, 7)), len(pool)), replace=False)]
+            art = [clips[int(i)]() for i in rng.choice(len(clips), 2, replace=False)]
+            canvas, regions = P.collage([decoded[p] for p in chosen], rng, art)
+            area = canvas.shape[0] * canvas.shape[1]
+            cases.append(
+                QueryCase(
+                    id=f"syn:placed_collage:{split}:{c}",
+                    name=f"placed_collage_{split}_{c}.jpg",
+                    data=encode(canvas),
+                    split=split,
+                    group="ai_collage_2",
+                    family="syn:placed_collage",
+                    relation=f"placed_collage_{len(chosen)}_panels",
+                    origin="synthetic",
+                    truth=frozenset(chosen),
+                    area_fraction=min(polygon_area(r) for r in regions) / area,
+                    regions_in_suspect=dict(zip(chosen, regions, strict=True)),
+                    fitted=False,
+                )
+            )
     return cases
 
 
@@ -468,8 +523,9 @@ def refresh_verifier(
     work's descriptor through its stored bytes, the suspect's taken from its file. A verifier with its own
     `verify_top` runs on that many candidates by background-normalised similarity (detector.pipeline, computed
     from the recorded cheap features, so a change of `verify_top` needs no new scan either); another one on the
-    candidates the scan ran it on. Every view of a candidate shares a verifier's features
-    (detector.matching.suspect_views)."""
+    candidates the scan ran it on. A view shares the whole suspect's features of the verifier
+    (detector.matching.suspect_views) unless the verifier compared that view alone (`Signal.verify_views`): those
+    are kept as scanned (this compares the whole suspect only)."""
     works: dict[str, Any] = {}
     names = set(signal.feature_names)
     started = time.perf_counter()
@@ -500,8 +556,11 @@ def refresh_verifier(
             if works[cand.ref] is None:
                 continue
             found = signal.compare(query, works[cand.ref]).features
+            whole = cand.views[0] if cand.views else cand.features
+            shared = {name: whole.get(name) for name in names}
             for features in (cand.features, *cand.views):
-                features.update(found)
+                if all(features.get(name) == value for name, value in shared.items()):  # not the view's own
+                    features.update(found)
 
 
 def _normalised_similarity(cand: Candidate) -> float:
@@ -827,6 +886,9 @@ def group_key(c: QueryCase) -> str:
         "mockup": "product mock-ups",
         "screenshot": "marketplace screenshots",
         "ai_collage": "AI-rendered collages",
+        "mockup_2": "product mock-ups, second generator",
+        "screenshot_2": "marketplace screenshots, second generator",
+        "ai_collage_2": "AI-rendered collages, second generator",
         "related": "related (not copies)",
     }.get(c.group, c.group)
 
@@ -905,6 +967,8 @@ def main() -> None:
     # features are collected before any calibration exists: scores under this provisional model are unused
     provisional = provisional_model(embedder.id, embedder.weights_sha256, background.digest if background else "")
     ai_rows: list[dict[str, str]] = []
+    if args.ai_pairs and not Path(args.ai_pairs).is_file():
+        print(f"no AI pairs at {args.ai_pairs}: leave-one-generator-out figures are left out (--ai-pairs)")
     if args.ai_pairs and Path(args.ai_pairs).is_file():
         ai_rows = read_manifest(args.ai_pairs, str(root), "evaluate")[2]
     originals = [r for r in rows if r["role"] == "original"] + [r for r in ai_rows if r["role"] == "original"]
@@ -965,7 +1029,7 @@ def main() -> None:
     base = replace(  # the signals' named constants; everything else is fitted below
         provisional, signal_rules=F.starting_rules(), agreement=dict(F.AGREEMENT)
     )
-    tune = [c for c in cases if c.split == "tune"]
+    tune = [c for c in cases if c.split == "tune" and c.fitted]
     report = [c for c in cases if c.split == "report"]
     observed = {k for cs in cands.values() for cand in cs for k in cand.features}
     FEATURES = F.features_for((k.removesuffix(".excess") for k in observed), background is not None)
@@ -1192,6 +1256,9 @@ RATE_GROUPS = (
     "screenshot",
     "mockup",
     "ai_collage",
+    "mockup_2",
+    "screenshot_2",
+    "ai_collage_2",
 )
 
 
