@@ -173,7 +173,8 @@ def cli_rate(args: list[str], n: int) -> float:
 
 
 def stages(home: str, files: list[Path]) -> dict[str, float]:
-    """Mean milliseconds per scanned picture of each stage: decode, each signal's descriptor, the learned matcher
+    """Mean milliseconds per scanned picture of each stage: decode, finding the views, each signal's descriptor
+    (the embedding's includes a pass per view), the learned matcher
     (its features of the suspect and its matching, counted where the pipeline runs them), and the rest of search,
     re-scoring, verification and verdicts."""
     from detector.learned_matcher import LearnedMatcher
@@ -185,6 +186,11 @@ def stages(home: str, files: list[Path]) -> dict[str, float]:
         t0 = time.perf_counter()
         image = decode_image(data, p.name)
         totals["decode"] = totals.get("decode", 0.0) + time.perf_counter() - t0
+        t0 = time.perf_counter()
+        _ = image.views  # collage panels and region proposals, found once for every signal
+        totals["find views (panels, proposals)"] = totals.get("find views (panels, proposals)", 0.0) + (
+            time.perf_counter() - t0
+        )
         for s in engine.signals:
             t0 = time.perf_counter()
             describe([s], image, query=True)

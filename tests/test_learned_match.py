@@ -6,13 +6,15 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from detector.calibration import packaged_model_path
+from detector.geometry import clip_polygon, points_inside, polygon_area
 from detector.fusion import load_model
 from detector.intake import decode_image
 from detector.signals.keypoints import KeypointSignal
-from detector.signals.learned_match import LearnedMatchSignal
+from detector.signals.learned_match import AGREEING_INLIERS, LearnedMatchSignal
 from service.engine import Engine, WorkMetadata
 from service.inputs import InputItem
 
@@ -167,3 +169,27 @@ def test_unrelated_pictures_are_screened_out_before_lighterglue(shared_eval, ai_
                 assert other.features["learned_match.inliers"] == 0.0
     assert screened >= compared // 3, (screened, compared)
     assert calls == len(pairs) + compared - screened  # LighterGlue ran only on what passed the screen
+
+
+def test_a_repainted_panel_of_a_collage_is_matched_alone_and_outlined_on_the_suspect() -> None:
+    """The brief's AI collage (samples/demo): two repainted works, rotated, small in the whole picture. Compared
+    alone, each panel keeps many more of its original's learned matches than the whole collage does, and the
+    outline found inside the panel lands on that panel in the suspect."""
+    demo = Path(__file__).resolve().parents[1] / "samples" / "demo"
+    suspect = decode_image((demo / "suspects" / "ai_collage_cafe_bridge.jpg").read_bytes(), "ai_collage.jpg")
+    signal = LearnedMatchSignal()
+    query = signal.compute_query(suspect)
+    for name in ("night-cafe", "langlois-bridge"):
+        original = decode_image((demo / "originals" / f"vangogh-{name}.jpg").read_bytes(), name)
+        reference = signal.compute(original)
+        whole = signal.compare(query, reference).features["learned_match.inliers"]
+        alone = [signal.compare_view(query, reference, i) for i in range(len(suspect.views))]
+        best = max(range(len(alone)), key=lambda i: alone[i].features["learned_match.inliers"])
+        found = alone[best]
+        assert found.features["learned_match.inliers"] >= max(float(AGREEING_INLIERS), 1.5 * whole), (name, whole)
+        assert found.query_region, name
+        view = suspect.views[best].to_polygon(suspect.width, suspect.height)
+        outline = found.query_region
+        assert polygon_area(clip_polygon(outline, suspect.width, suspect.height)) > 0
+        inside = points_inside(view, np.asarray(outline, np.float64))
+        assert inside >= len(outline) - 1, (name, view, outline)  # the outline lies on the panel it was found in

@@ -79,7 +79,13 @@ BASIS = {
 def basis(name: str, view: str = "whole") -> str:
     """Which calibrated expert gave the score, and from what part of the suspect, in a sentence or two."""
     sentence = BASIS.get(name, f"The score comes from the '{name}' expert.")
-    if view != "whole":
+    if view.startswith("region"):
+        sentence += (
+            f" It was measured on {view} of the suspect (a straight-edged part of it, such as a print on a product "
+            "or the picture in a page, straightened), compared with the work on its own, the way a copy uploaded "
+            "alone would be."
+        )
+    elif view != "whole":
         sentence += (
             f" It was measured on {view} of the suspect (a collage), compared with the work on its own, the "
             "way a copy uploaded alone would be."
