@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from detector.calibration import packaged_model_path
-from detector.geometry import clip_polygon, points_inside, polygon_area
 from detector.fusion import load_model
+from detector.geometry import clip_polygon, points_inside, polygon_area
 from detector.intake import decode_image
 from detector.signals.keypoints import KeypointSignal
 from detector.signals.learned_match import AGREEING_INLIERS, LearnedMatchSignal
