@@ -189,8 +189,8 @@ def _kind(view_kinds: Sequence[str], view: int) -> str:
 
 
 def suspect_views(comparisons: Mapping[str, Comparison]) -> list[dict[str, float]]:
-    """Raw features of the whole suspect, then of each detected panel (panel features replace the whole image's
-    where a signal describes panels; the rest, e.g. keypoints, are shared)."""
+    """Raw features of the whole suspect, then of each view (detector.views): a view's own features replace the
+    whole image's where a signal compared that view alone; the rest, e.g. keypoints, are shared."""
     whole: dict[str, float] = {}
     for comp in comparisons.values():
         whole.update(comp.features)
