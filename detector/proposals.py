@@ -3,11 +3,15 @@
 What infringers sell is rarely the bare picture: a print on a canvas or a T-shirt, photographed; a listing page with
 the picture in one corner; AI-rendered panels rotated onto a photographed background. Each of those pictures has a
 straight-edged outline (a quadrilateral, after perspective), and what is inside it is the artwork alone. So a
-proposal is a convex quadrilateral whose four sides each run along an edge of the picture, taken from the outlines
-of the picture's edge contours (their convex hull reduced to four corners, or their minimum-area rotated rectangle).
-Its pixels are rectified by the perspective transform onto an upright rectangle (`rectify`) and embedded as a view
-of the suspect, like a collage panel (detector.panels, which finds only axis-aligned panels between straight
-gutters or seams).
+proposal is a convex quadrilateral whose four sides each run along an edge of the picture. Rough outlines come from
+three places, because none alone survives real pictures: the picture's closed edge contours (their hull reduced to
+four corners, or their minimum-area rotated rectangle), the solid areas those contours enclose (a border that lines
+of the surround touch), and pairs of long straight lines crossing (a border that is never one contour). Each is
+snapped onto the edges its sides run along and kept only if an edge runs along every side. Its pixels are
+rectified by the perspective transform onto an upright rectangle (`rectify`) and embedded as a view of the suspect,
+like a collage panel (detector.panels, which finds only axis-aligned panels between straight gutters or seams).
+A border whose two sides share a tone for most of its length (a painted sky against a real one) has no edge there
+and is missed.
 
 Every number below was fixed from the principle it states, then looked at on the tune split's synthetic mock-ups,
 screenshots and AI collages (never on report-split queries).
