@@ -990,6 +990,12 @@ def main() -> None:
         "scans ran it on), so a verifier's change needs no new scan, and write the records again (--records).",
     )
     ap.add_argument(
+        "--rescan-failed",
+        default=None,
+        help="Register and scan as a full run does, but only the queries that have no candidate in this earlier "
+        "run's --records file (a scan that failed), keeping the rest of its records; then analyse all of them.",
+    )
+    ap.add_argument(
         "--ai-pairs",
         default=str(REPO.parent / "shared/eval/ai_pairs/manifest.csv"),
         help="Real AI pairs of other generators (paths relative to the main manifest's root), registered and fitted "
@@ -1077,8 +1083,15 @@ def main() -> None:
             cases = build_cases(
                 rows_eval, root, refs, rng, args.synthetic_per_family, args.synthetic_negatives, args.max_distractors
             ) + ai_pair_cases(ai_rows, root, refs)
-            print(f"scanning {len(cases)} queries", flush=True)
-            cands, scan_ms = run_engine(engine, cases)
+            if args.rescan_failed:
+                cands = read_records(Path(args.rescan_failed), cases)
+                todo = [c for c in cases if not cands[c.id]]
+                print(f"scanning again the {len(todo)} queries with no candidate in {args.rescan_failed}", flush=True)
+                cands.update(run_engine(engine, todo)[0])
+                scan_ms = float(json.loads((folder / "evaluation.json").read_text())["scan_ms_mean"])
+            else:
+                print(f"scanning {len(cases)} queries", flush=True)
+                cands, scan_ms = run_engine(engine, cases)
             engine.close()
     shared_art = label_shared_artwork(cases, fillers, root)
     print(f"{shared_art} negative queries share their artwork with a registered filler (neither right nor wrong)")
@@ -1087,7 +1100,7 @@ def main() -> None:
     filler_bytes = {f"filler:{r['sha1'][:12]}": (root / r["path"]).read_bytes() for r in fillers}
     peers = peer_scores(cases, {**orig_bytes, **filler_bytes}, embedder, background)
 
-    if args.records and (not args.from_records or args.refresh_verifier):
+    if args.records and (not args.from_records or args.refresh_verifier):  # a rescan writes them whole
         write_records(Path(args.records), cases, cands)
     base = replace(  # the signals' named constants; everything else is fitted below
         provisional, signal_rules=F.starting_rules(), agreement=dict(F.AGREEMENT)
@@ -1108,6 +1121,7 @@ def main() -> None:
         "fillers": len(fillers),
         "negatives_sharing_artwork_with_a_filler": shared_art,
         "scans_from_records": args.from_records or None,
+        "failed_scans_redone_from": args.rescan_failed or None,
         "seed": args.seed,
         "manifest": os.path.relpath(manifest, REPO),
         "queries": len(cases),
@@ -1428,6 +1442,11 @@ def write_markdown(r: dict[str, object], path: Path) -> None:
         f"`{r['manifest']}`: {r['queries']} queries, {r['tune_queries']} in the tune split, "
         f"{r['report_queries']} in the report split. Elapsed {r['elapsed_s']:.0f} s on this machine"
         + (f" (re-analysed from the scans in `{r['scans_from_records']}`). " if r.get("scans_from_records") else ". ")
+        + (
+            f"The scans of `{r['failed_scans_redone_from']}` were kept, and those that had failed scanned again. "
+            if r.get("failed_scans_redone_from")
+            else ""
+        )
         + f"Every figure below is in `docs/evaluation/{r['embedder']['id']}/evaluation.json`.\n"  # type: ignore[index]
     )
     add(

@@ -193,3 +193,19 @@ def test_a_repainted_panel_of_a_collage_is_matched_alone_and_outlined_on_the_sus
         assert polygon_area(clip_polygon(outline, suspect.width, suspect.height)) > 0
         inside = points_inside(view, np.asarray(outline, np.float64))
         assert inside >= len(outline) - 1, (name, view, outline)  # the outline lies on the panel it was found in
+
+
+def test_a_view_too_small_for_local_features_is_reported_not_raised(shared_eval: Path) -> None:
+    """A 74 px detail from GCompris has a region proposal a few dozen pixels across: XFeat cannot take features of
+    it (it divided by zero and failed the whole scan); the view's comparison says so and finds nothing."""
+    path = shared_eval / "images" / "deb_gcompris" / "details" / "Gogh4_0.webp"
+    suspect = decode_image(path.read_bytes(), path.name)
+    signal = LearnedMatchSignal()
+    query = signal.compute_query(suspect)
+    demo = Path(__file__).resolve().parents[1] / "samples" / "demo" / "originals" / "vangogh-night-cafe.jpg"
+    reference = signal.compute(decode_image(demo.read_bytes(), demo.name))
+    assert suspect.views
+    for i in range(len(suspect.views)):
+        found = signal.compare_view(query, reference, i)
+        assert found.features["learned_match.inliers"] == 0.0
+        assert "too small" in str(found.evidence.get("not_run", "")) or found.evidence.get("screened_out")

@@ -173,6 +173,11 @@ class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
         """The view alone against the work; its outline mapped back into the whole suspect's pixels."""
         if not isinstance(query, QueryFeatures):
             raise TypeError("views are compared from a suspect's QueryFeatures")
+        h, w = query.image.views[view].pixels.shape[:2]
+        if min(h, w) * max(1.0, min(VIEW_ENLARGEMENT, WORKING_SIDE / max(h, w))) < MIN_SIDE:
+            features = dict.fromkeys(self.feature_names, 0.0)
+            too_small = f"the view ({w}x{h} px) is too small for learned local features (short side under {MIN_SIDE})"
+            return Comparison(features=features, evidence={"inliers": 0, "not_run": too_small})
         found = self._compare(query.view(view), _resolved(reference))
         if found.query_region:
             image = query.image
