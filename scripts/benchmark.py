@@ -352,7 +352,7 @@ def synthetic_bounds(syn: dict[str, Any], real: dict[str, Any] | None, spec: str
         f"{1000 / embedding:.1f}/s on these 2 cores before anything else runs. What would reach them: the embedding "
         "on an accelerator or more cores (it is batched, so it scales with threads), or fewer region crops, which "
         "changes what the calibration measured and must be re-evaluated first. The engine's own share (search, "
-        f"re-scoring, verification, verdicts: p50 {syn['query_ms_p50']:.0f} ms warm at {syn['works']:,} works) is "
+        f"re-scoring, verification, verdicts: p50 {syn['query_ms_p50']:.0f} ms warm at {syn['works']:,} works) "
         "includes the learned matcher's screen and LighterGlue on those of the three best candidates that pass it, "
         "for every suspect it could lift (the suspect's own features are taken before the clock starts).",
         "",

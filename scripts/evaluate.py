@@ -62,7 +62,7 @@ from detector.calibration.splits import (
 )
 from detector.calibration.writer import write_packaged
 from detector.embedders import DEFAULT_EMBEDDER, Embedder, load_embedder
-from detector.fusion import Expert, FusionModel, decide, has_proof
+from detector.fusion import Expert, FusionModel, decide, has_proof, load_model
 from detector.geometry import polygon_area, polygon_iou
 from detector.intake import decode_image
 from detector.matching import excess_sum
@@ -990,6 +990,13 @@ def main() -> None:
         "scans ran it on), so a verifier's change needs no new scan, and write the records again (--records).",
     )
     ap.add_argument(
+        "--calibration",
+        default=None,
+        help="Score with this calibration file (its fusion weights and thresholds) instead of fitting one, e.g. a "
+        "release's on new scans: every table is measured with it, the rates written with it (--thresholds) are this "
+        "run's; the ablations and leave-one-generator-out figures are still refitted.",
+    )
+    ap.add_argument(
         "--rescan-failed",
         default=None,
         help="Register and scan as a full run does, but only the queries that have no candidate in this earlier "
@@ -1109,7 +1116,10 @@ def main() -> None:
     report = [c for c in cases if c.split == "report"]
     observed = {k for cs in cands.values() for cand in cs for k in cand.features}
     FEATURES = F.features_for((k.removesuffix(".excess") for k in observed), background is not None)
-    model = calibrated(cands, tune, base, FEATURES, f"calibrated-{args.seed}")
+    if args.calibration:  # kept as fitted by the run that wrote it
+        model = load_model(args.calibration)
+    else:
+        model = calibrated(cands, tune, base, FEATURES, f"calibrated-{args.seed}")
     bias, weights, experts = model.bias, model.weights, model.experts
     tune_neg = [c for c in tune if c.group == "negative"]
     print("leaving each generator out...", flush=True)
@@ -1122,6 +1132,7 @@ def main() -> None:
         "negatives_sharing_artwork_with_a_filler": shared_art,
         "scans_from_records": args.from_records or None,
         "failed_scans_redone_from": args.rescan_failed or None,
+        "calibration_given": args.calibration or None,
         "seed": args.seed,
         "manifest": os.path.relpath(manifest, REPO),
         "queries": len(cases),
@@ -1445,6 +1456,13 @@ def write_markdown(r: dict[str, object], path: Path) -> None:
         + (
             f"The scans of `{r['failed_scans_redone_from']}` were kept, and those that had failed scanned again. "
             if r.get("failed_scans_redone_from")
+            else ""
+        )
+        + (
+            f"**The calibration was not fitted on these scans**: it is `{r['calibration_given']}` as fitted by the run "
+            "that wrote it (its fusion weights and thresholds), measured here; ablations and leave-one-generator-out "
+            "figures are refitted. "
+            if r.get("calibration_given")
             else ""
         )
         + f"Every figure below is in `docs/evaluation/{r['embedder']['id']}/evaluation.json`.\n"  # type: ignore[index]

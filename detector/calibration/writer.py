@@ -79,5 +79,10 @@ def write_packaged(model: FusionModel, rates: Mapping[str, object], path: Path, 
         f"Registry: the originals plus {run['fillers']} filler works (half of every designed set of distractors).",
         f"Run: seed {run['seed']}, manifest {run['manifest']}, {run['queries']} queries.",
     ]
+    if run.get("calibration_given"):
+        header.append(
+            f"Fusion weights and thresholds kept as fitted by the run that wrote {run['calibration_given']}; the rates "
+            "below were measured on this run's scans."
+        )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(model_toml(model, rates, header))
