@@ -184,6 +184,12 @@ class QueryCase:
     so they measure how the detectors built on the first one's look carry over to another's."""
 
 
+def given_calibration(path: str, model: FusionModel) -> str:
+    """Name a calibration measured but not fitted here by its version and content hash, not a path that may be gone."""
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return f"calibration `{model.version}` (sha256 `{digest[:16]}…`)"
+
+
 def read_manifest(path: str, root: str | None, tool: str) -> tuple[Path, Path, list[dict[str, str]]]:
     """(manifest, the folder its paths are relative to, its rows); exits with a clear message if it is missing."""
     manifest = Path(path)
@@ -1132,7 +1138,7 @@ def main() -> None:
         "negatives_sharing_artwork_with_a_filler": shared_art,
         "scans_from_records": args.from_records or None,
         "failed_scans_redone_from": args.rescan_failed or None,
-        "calibration_given": args.calibration or None,
+        "calibration_given": given_calibration(args.calibration, model) if args.calibration else None,
         "seed": args.seed,
         "manifest": os.path.relpath(manifest, REPO),
         "queries": len(cases),
@@ -1459,7 +1465,7 @@ def write_markdown(r: dict[str, object], path: Path) -> None:
             else ""
         )
         + (
-            f"**The calibration was not fitted on these scans**: it is `{r['calibration_given']}` as fitted by the run "
+            f"**The calibration was not fitted on these scans**: it is {r['calibration_given']} as fitted by the run "
             "that wrote it (its fusion weights and thresholds), measured here; ablations and leave-one-generator-out "
             "figures are refitted. "
             if r.get("calibration_given")
