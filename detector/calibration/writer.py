@@ -81,8 +81,8 @@ def write_packaged(model: FusionModel, rates: Mapping[str, object], path: Path, 
     ]
     if run.get("calibration_given"):
         header.append(
-            f"Fusion weights and thresholds kept from {run['calibration_given']} as fitted by the run that wrote it; the rates "
-            "below were measured on this run's scans."
+            f"Fusion weights and thresholds kept from {run['calibration_given']} as fitted by the run that wrote it; "
+            "the rates below were measured on this run's scans."
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(model_toml(model, rates, header))
