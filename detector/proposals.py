@@ -211,7 +211,14 @@ def _quadrilaterals(hull: np.ndarray) -> list[np.ndarray]:
 def _screened(quads: list[np.ndarray], near_edges: np.ndarray, area: float, keep: int) -> list[np.ndarray]:
     """The plausible outlines (size, corners) whose every side lies along edge pixels, best covered first, at
     most `keep`: a cheap screen of them all at once before the exact check."""
-    plausible = [q for q in quads if MIN_AREA * area <= cv2.contourArea(q) <= MAX_AREA * area and _square_enough(q)]
+    if not quads:
+        return []
+    square = _square_enough_all(np.asarray(quads, np.float32))
+    plausible = [
+        q
+        for q, ok in zip(quads, square, strict=True)
+        if ok and MIN_AREA * area <= cv2.contourArea(q) <= MAX_AREA * area
+    ]
     if not plausible:
         return []
     coverage = _coverage(near_edges, np.asarray(plausible, np.float32))
@@ -260,11 +267,9 @@ def _line_quadrilaterals(edges: np.ndarray, width: int, height: int) -> list[np.
     inside = (
         (corners[..., 0] > -2) & (corners[..., 0] < width + 2) & (corners[..., 1] > -2) & (corners[..., 1] < height + 2)
     ).all(axis=1) & np.isfinite(corners).all(axis=(1, 2))
-    out = []
-    for quad in corners[inside].astype(np.float32):
-        if cv2.isContourConvex(quad.reshape(-1, 1, 2)):
-            out.append(_clockwise(quad))
-    return out
+    quads = corners[inside].astype(np.float32)
+    convex = [cv2.isContourConvex(quad.reshape(-1, 1, 2)) for quad in quads]
+    return list(_clockwise_all(quads[np.asarray(convex, bool)])) if any(convex) else []
 
 
 def _crossings(theta: np.ndarray, rho: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -312,20 +317,36 @@ def _corner_quadrilaterals(contour: np.ndarray) -> list[np.ndarray]:
 
 def _clockwise(points: np.ndarray) -> np.ndarray:
     """Four points ordered clockwise (in image coordinates) from the one nearest the top-left."""
-    q = points.reshape(4, 2).astype(np.float32)
-    centre = q.mean(axis=0)
-    q = q[np.argsort(np.arctan2(q[:, 1] - centre[1], q[:, 0] - centre[0]))]
-    return np.roll(q, -int(np.argmin(q.sum(axis=1))), axis=0)
+    result: np.ndarray = _clockwise_all(points.reshape(1, 4, 2))[0]
+    return result
+
+
+def _clockwise_all(quads: np.ndarray) -> np.ndarray:
+    """`_clockwise` of each quadrilateral of (q, 4, 2), as one array."""
+    q = quads.astype(np.float32)
+    centre = q.mean(axis=1, keepdims=True)
+    order = np.argsort(np.arctan2(q[..., 1] - centre[..., 1], q[..., 0] - centre[..., 0]), axis=1)
+    q = np.take_along_axis(q, order[..., None], axis=1)
+    start = np.argmin(q.sum(axis=2), axis=1)
+    result: np.ndarray = np.take_along_axis(q, ((np.arange(4) + start[:, None]) % 4)[..., None], axis=1)
+    return result
 
 
 def _square_enough(quad: np.ndarray) -> bool:
     """Every corner within `MAX_CORNER_SKEW` of a right angle."""
-    for i in range(4):
-        a, b = quad[i - 1] - quad[i], quad[(i + 1) % 4] - quad[i]
-        cos = float(a @ b) / (float(np.linalg.norm(a) * np.linalg.norm(b)) + 1e-9)
-        if abs(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))) - 90.0) > MAX_CORNER_SKEW:
-            return False
-    return True
+    return bool(_square_enough_all(quad.reshape(1, 4, 2))[0])
+
+
+def _square_enough_all(quads: np.ndarray) -> np.ndarray:
+    """`_square_enough` of each quadrilateral of (q, 4, 2), as one array: the same corners whichever corner comes
+    first or which way round, so it may screen outlines before they are ordered."""
+    q = quads.astype(np.float32)
+    a, b = np.roll(q, 1, axis=1) - q, np.roll(q, -1, axis=1) - q  # each corner's two sides
+    dot = (a * b).sum(axis=-1).astype(np.float64)
+    norms = (np.sqrt((a * a).sum(axis=-1)) * np.sqrt((b * b).sum(axis=-1))).astype(np.float64)
+    angle = np.degrees(np.arccos(np.clip(dot / (norms + 1e-9), -1.0, 1.0)))
+    result: np.ndarray = (np.abs(angle - 90.0) <= MAX_CORNER_SKEW).all(axis=1)
+    return result
 
 
 def _snapped(gradients: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
