@@ -234,13 +234,15 @@ def _line_quadrilaterals(edges: np.ndarray, width: int, height: int) -> list[np.
     segments = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=30, minLineLength=int(LINE_LENGTH * side), maxLineGap=6)
     if segments is None:
         return []
+    x0, y0, x1, y1 = segments.reshape(-1, 4).astype(np.float64).T
+    normals = np.arctan2(x1 - x0, -(y1 - y0)) % np.pi
+    offsets = x0 * np.cos(normals) + y0 * np.sin(normals)
+    lengths = np.hypot(x1 - x0, y1 - y0)
+    same_angle = float(np.radians(3))
     lines: list[list[float]] = []  # [angle of the normal (0..pi), offset, total length]
-    for x0, y0, x1, y1 in segments.reshape(-1, 4).astype(np.float64):
-        normal = float(np.arctan2(x1 - x0, -(y1 - y0)) % np.pi)
-        offset = float(x0 * np.cos(normal) + y0 * np.sin(normal))
-        length = float(np.hypot(x1 - x0, y1 - y0))
+    for normal, offset, length in zip(normals.tolist(), offsets.tolist(), lengths.tolist(), strict=True):
         for line in lines:  # segments of one line (a border broken where it meets other lines) add up
-            if abs(line[0] - normal) < np.radians(3) and abs(line[1] - offset) < 4:
+            if abs(line[0] - normal) < same_angle and abs(line[1] - offset) < 4:
                 line[2] += length
                 break
         else:
@@ -354,25 +356,29 @@ def _snapped(gradients: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
     within `SNAP_PIXELS` at each point, a line fitted through those points, the corners where the lines meet. A
     corner taken from a contour may sit where a line of the surround joins the picture; its sides do not."""
     _, _, h, w = gradients.shape
-    lines = []
-    for i in range(4):
+    sides, normals = [], []
+    for i in range(4):  # points along each side's middle (corners are ambiguous), every ~3 px
         a, b = quad[i], quad[(i + 1) % 4]
         length = float(np.linalg.norm(b - a))
         normal = np.asarray([-(b - a)[1], (b - a)[0]], np.float32) / max(length, 1e-6)
-        t = np.linspace(0.1, 0.9, max(8, int(length / 3)))[:, None]  # the side's middle: corners are ambiguous
-        points = a + (b - a) * t
-        offsets = np.arange(-SNAP_PIXELS, SNAP_PIXELS + 1, dtype=np.float32)
-        candidates = points[:, None, :] + offsets[None, :, None] * normal  # (n, k, 2)
-        x = np.rint(candidates[..., 0]).astype(int).clip(0, w - 1)
-        y = np.rint(candidates[..., 1]).astype(int).clip(0, h - 1)
-        g = gradients[:, :, y, x]  # (3, 2, n, k)
-        across = np.abs(g[:, 0] * normal[0] + g[:, 1] * normal[1]).max(axis=0)  # (n, k)
-        best = across.argmax(axis=1)
-        strong = across[np.arange(len(points)), best] >= EDGE_STRENGTH
-        if strong.sum() < 4:
+        sides.append(a + (b - a) * np.linspace(0.1, 0.9, max(8, int(length / 3)))[:, None])
+        normals.append(np.broadcast_to(normal, (len(sides[-1]), 2)))
+    points, across_dir = np.concatenate(sides), np.concatenate(normals)  # all four sides, looked at as one array
+    offsets = np.arange(-SNAP_PIXELS, SNAP_PIXELS + 1, dtype=np.float32)
+    candidates = points[:, None, :] + offsets[None, :, None] * across_dir[:, None, :]  # (n, k, 2)
+    x = np.rint(candidates[..., 0]).astype(int).clip(0, w - 1)
+    y = np.rint(candidates[..., 1]).astype(int).clip(0, h - 1)
+    g = gradients[:, :, y, x]  # (3, 2, n, k)
+    across = np.abs(g[:, 0] * across_dir[:, 0, None] + g[:, 1] * across_dir[:, 1, None]).max(axis=0)  # (n, k)
+    best = across.argmax(axis=1)
+    strong = across[np.arange(len(points)), best] >= EDGE_STRENGTH
+    on_edge = candidates[np.arange(len(points)), best]
+    lines = []
+    for side in np.split(np.arange(len(points)), np.cumsum([len(p) for p in sides])[:-1]):
+        if strong[side].sum() < 4:
             return None
-        on_edge = candidates[np.arange(len(points)), best][strong]
-        vx, vy, x0, y0 = cv2.fitLine(on_edge.astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        found = on_edge[side][strong[side]].astype(np.float32)
+        vx, vy, x0, y0 = cv2.fitLine(found, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
         lines.append((np.asarray([x0, y0]), np.asarray([vx, vy])))
     corners = []
     for i in range(4):
