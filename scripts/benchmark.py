@@ -45,9 +45,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from detector import __version__
 from detector.auto import resolve_auto
 from detector.embedders import load_embedder
-from detector.intake import decode_image
+from detector.intake import DecodedImage, decode_image
 from detector.matching import describe
 from detector.signals.learned_match import QueryFeatures
+from detector.views import views_of
 from service.engine import Engine, WorkMetadata
 from service.inputs import InputItem
 
@@ -232,6 +233,37 @@ def stages(home: str, files: list[Path]) -> tuple[dict[str, float], dict[str, fl
     }
 
 
+VIEW_DETECTORS: dict[str, Callable[[Any], list[Any]] | None] = {
+    "every view (collage panels and region proposals)": None,
+    "without region proposals": lambda image: views_of(image.rgb, image.panels, proposals=False),
+    "whole picture only (no views)": lambda image: [],
+}
+"""The views ablation of scripts/evaluate.py, as what each variant makes of a suspect's views (None: as shipped)."""
+
+
+def views_ablation(home: str, files: list[Path]) -> dict[str, float]:
+    """Mean ms of an in-process scan of the same files for each variant of `VIEW_DETECTORS`: the cost in ms per
+    scan beside the recall each detector adds (docs/evaluation/*/EVALUATION.md, "Finding the artwork")."""
+    shipped = DecodedImage.views
+    pictures = [(p.name, p.read_bytes()) for p in files]
+    engine = Engine.open(home)
+    out: dict[str, float] = {}
+    try:
+        list(engine.scan_many([item(*pictures[0])]))  # warm-up
+        for name, views in VIEW_DETECTORS.items():
+            if views is not None:
+                DecodedImage.views = property(views)  # type: ignore[assignment,method-assign]
+            try:
+                t0 = time.perf_counter()
+                list(engine.scan_many([item(n, d) for n, d in pictures]))
+                out[name] = (time.perf_counter() - t0) * 1000 / len(pictures)
+            finally:
+                DecodedImage.views = shipped  # type: ignore[method-assign]
+    finally:
+        engine.close()
+    return out
+
+
 def heavy_picture(home: str, originals: list[Path]) -> dict[str, Any]:
     """A proposal-heavy picture: a 2 MP screenshot (1920 x 1080) of a grid of search results, eight tiles of
     registered works (detector.placements.page); its views and the time to find them, and its whole scan, the
@@ -290,6 +322,7 @@ def real_images(shared: Path, spec: str, n_scan: int, n_register: int, tmp: str)
         "stages_ms": stage_ms,
         "views": view_facts,
         "heavy_picture": heavy_picture(home, originals),
+        "views_ablation_ms": views_ablation(home, suspects),
         "n_scan": len(suspects),
         "n_register": len(originals),
         "megapixels": float(np.mean([Image.open(p).size[0] * Image.open(p).size[1] / 1e6 for p in suspects])),
@@ -457,6 +490,7 @@ def views_cost(real: dict[str, Any]) -> list[str]:
     panels, regions = stages["find views: collage panels"], stages["find views: region proposals"]
     where_none = facts["proposals_ms_where_none"]
     return [
+        "",
         f"Finding the suspect's views costs {panels + regions:.0f} ms of a scan: collage panels {panels:.1f} ms and "
         f"region proposals {regions:.1f} ms (`detector/proposals.py`: edges, contours, the areas they enclose and "
         "straight lines at 384 px, each candidate outline snapped and checked side by side), on every picture. On "
@@ -471,6 +505,23 @@ def views_cost(real: dict[str, Any]) -> list[str]:
         "whole picture's evidence is weak (a second pass after scoring), fewer straight lines (24 today) or the "
         "analysis at 256 px; each changes what the evaluation measured and must be evaluated again.",
         "",
+        *views_ablation_table(real),
+    ]
+
+
+def views_ablation_table(real: dict[str, Any]) -> list[str]:
+    """The views ablation's cost: ms per in-process scan of the same pictures with each detector left out."""
+    cost = real.get("views_ablation_ms")
+    if not cost:
+        return []
+    every = cost["every view (collage panels and region proposals)"]
+    return [
+        f"Each view detector's cost, in ms per in-process scan of the same {real['n_scan']} pictures (the recall "
+        'each adds is the "Finding the artwork" table of docs/evaluation/*/EVALUATION.md):',
+        "",
+        "| views | ms per scan | saved against every view |",
+        "|---|---|---|",
+        *[f"| {name} | {ms:.0f} | {every - ms:.0f} |" for name, ms in cost.items()],
     ]
 
 

@@ -1544,7 +1544,8 @@ def write_markdown(r: dict[str, object], path: Path) -> None:
     add("")
     add("## Finding the artwork inside a larger picture: views, report split\n")
     add("Recall at 1% false alarms (µAP in brackets), each row refitted on what it leaves. A work that only a")
-    add("removed view brought among the candidates stays one, so a row without views is its best case.\n")
+    add("removed view brought among the candidates stays one, so a row without views is its best case. What each")
+    add("detector costs, in ms per scan: docs/PERFORMANCE.md (`scripts/benchmark.py`, the views ablation).\n")
     view_cols = [
         "product mock-ups",
         "marketplace screenshots",
