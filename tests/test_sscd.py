@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,47 @@ def test_the_shipped_calibration_finds_both_works_of_the_ai_rendered_collage(tmp
     assert left and right and max(x for x, _ in left) < min(x for x, _ in right)  # each on its own panel
     assert results["unrelated_coffee.jpg"].verdict == "no_match"
     assert results["unrelated_vangogh_cafe_terrace.jpg"].verdict == "no_match"
+
+
+def test_the_shipped_calibration_finds_a_print_photographed_at_an_angle_and_outlines_it(
+    tmp_path: Path, shared_eval: Path
+) -> None:
+    """A product mock-up: a registered painting printed and photographed at an angle in front of a real photograph.
+    A region proposal holds the print alone; the match is decided on it and carries the print's outline in the
+    suspect, the quadrilateral the web page and the PDF report draw."""
+    if not installed("sscd-distilled"):
+        pytest.skip("sscd-distilled is not installed")
+    import cv2
+
+    from detector.geometry import polygon_iou
+    from detector.intake import decode_image
+    from service.engine import Engine, WorkMetadata
+    from service.inputs import InputItem
+
+    wall_file = sorted((shared_eval / "images" / "deb_wallpapers").rglob("*.jpg"))[0]
+    wall = cv2.resize(decode_image(wall_file.read_bytes(), wall_file.name).rgb, (1000, 750))
+    wall = cv2.GaussianBlur(wall, (0, 0), 3.0)  # a product photo's shallow depth of field
+    art = _rgb("originals/vangogh-pere-tanguy.jpg")
+    corners = np.float32([[300, 160], [760, 200], [720, 560], [270, 600]])
+    h, w = art.shape[:2]
+    m = cv2.getPerspectiveTransform(np.float32([[0, 0], [w, 0], [w, h], [0, h]]), corners)
+    mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), m, (1000, 750)) > 0
+    wall[mask] = cv2.warpPerspective(art, m, (1000, 750))[mask]
+    buf = io.BytesIO()
+    Image.fromarray(wall).save(buf, "JPEG", quality=90)
+    engine = Engine.init(str(tmp_path / "ws"), ["sscd-distilled"])
+    try:
+        works = sorted((DEMO / "originals").glob("*.jpg"))
+        engine.register_many([(InputItem(str(p), reader=p.read_bytes), WorkMetadata(ref=p.stem)) for p in works])
+        result = engine.scan(InputItem("mockup.jpg", reader=buf.getvalue), top_k=4, near_misses=True)
+    finally:
+        engine.close()
+    match = next(m for m in result.matches if m.ref == "vangogh-pere-tanguy")
+    assert match.verdict != "no_match", (match.score, match.view, match.features)
+    assert match.view.startswith("region "), match.view
+    assert match.region is not None
+    assert polygon_iou(match.region, [(float(x), float(y)) for x, y in corners]) >= 0.7, match.region
+    assert all(m.verdict == "no_match" for m in result.matches if m.ref != "vangogh-pere-tanguy")
 
 
 def test_a_calibrated_sscd_workspace_finds_both_works_of_the_ai_rendered_collage(tmp_path: Path) -> None:
