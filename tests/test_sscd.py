@@ -112,9 +112,9 @@ def test_the_shipped_calibration_finds_a_print_photographed_at_an_angle_and_outl
     wall = cv2.resize(decode_image(wall_file.read_bytes(), wall_file.name).rgb, (1000, 750))
     wall = cv2.GaussianBlur(wall, (0, 0), 3.0)  # a product photo's shallow depth of field
     art = _rgb("originals/vangogh-pere-tanguy.jpg")
-    corners = np.float32([[300, 160], [760, 200], [720, 560], [270, 600]])
+    corners = np.array([[300, 160], [760, 200], [720, 560], [270, 600]], np.float32)
     h, w = art.shape[:2]
-    m = cv2.getPerspectiveTransform(np.float32([[0, 0], [w, 0], [w, h], [0, h]]), corners)
+    m = cv2.getPerspectiveTransform(np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32), corners)
     mask = cv2.warpPerspective(np.full((h, w), 255, np.uint8), m, (1000, 750)) > 0
     wall[mask] = cv2.warpPerspective(art, m, (1000, 750))[mask]
     buf = io.BytesIO()
