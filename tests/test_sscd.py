@@ -68,22 +68,30 @@ def test_a_crop_meets_the_region_of_the_original_it_came_from(sscd) -> None:  # 
     assert float(sims.max()) > float(other.max()) + 0.2
 
 
-def test_the_shipped_calibration_finds_both_works_of_the_ai_rendered_collage(tmp_path: Path) -> None:
-    """`make demo` as a new user runs it: the default embedder with its packaged calibration, no setting of the
-    demo's own. Each repainted, rotated panel is its own view, matched alone by the learned matcher, and outlined
-    where it lies; the unrelated pictures stay apart."""
+@pytest.fixture
+def demo_engine(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """An sscd-distilled workspace with its packaged calibration, holding the demo's four originals."""
     if not installed("sscd-distilled"):
         pytest.skip("sscd-distilled is not installed")
     from service.engine import Engine, WorkMetadata
-    from service.inputs import InputItem, expand
+    from service.inputs import InputItem
 
     engine = Engine.init(str(tmp_path / "ws"), ["sscd-distilled"])
     try:
         works = sorted((DEMO / "originals").glob("*.jpg"))
         engine.register_many([(InputItem(str(p), reader=p.read_bytes), WorkMetadata(ref=p.stem)) for p in works])
-        results = {Path(r.path).name: r for r in engine.scan_many(expand([str(DEMO / "suspects")]))}
+        yield engine
     finally:
         engine.close()
+
+
+def test_the_shipped_calibration_finds_both_works_of_the_ai_rendered_collage(demo_engine) -> None:  # type: ignore[no-untyped-def]
+    """`make demo` as a new user runs it: the default embedder with its packaged calibration, no setting of the
+    demo's own. Each repainted, rotated panel is its own view, matched alone by the learned matcher, and outlined
+    where it lies; the unrelated pictures stay apart."""
+    from service.inputs import expand
+
+    results = {Path(r.path).name: r for r in demo_engine.scan_many(expand([str(DEMO / "suspects")]))}
     collage = results["ai_collage_cafe_bridge.jpg"]
     found = {m.ref: m for m in collage.matches if m.verdict != "no_match"}
     assert {"vangogh-night-cafe", "vangogh-langlois-bridge"} <= set(found), collage.matches
@@ -93,19 +101,16 @@ def test_the_shipped_calibration_finds_both_works_of_the_ai_rendered_collage(tmp
     assert results["unrelated_vangogh_cafe_terrace.jpg"].verdict == "no_match"
 
 
-def test_the_shipped_calibration_finds_a_print_photographed_at_an_angle_and_outlines_it(
-    tmp_path: Path, shared_eval: Path
+def test_the_shipped_calibration_finds_a_print_photographed_at_an_angle_and_outlines_it(  # type: ignore[no-untyped-def]
+    demo_engine, shared_eval: Path
 ) -> None:
     """A product mock-up: a registered painting printed and photographed at an angle in front of a real photograph.
     A region proposal holds the print alone; the match is decided on it and carries the print's outline in the
     suspect, the quadrilateral the web page and the PDF report draw."""
-    if not installed("sscd-distilled"):
-        pytest.skip("sscd-distilled is not installed")
     import cv2
 
     from detector.geometry import polygon_iou
     from detector.intake import decode_image
-    from service.engine import Engine, WorkMetadata
     from service.inputs import InputItem
 
     wall_file = sorted((shared_eval / "images" / "deb_wallpapers").rglob("*.jpg"))[0]
@@ -119,13 +124,7 @@ def test_the_shipped_calibration_finds_a_print_photographed_at_an_angle_and_outl
     wall[mask] = cv2.warpPerspective(art, m, (1000, 750))[mask]
     buf = io.BytesIO()
     Image.fromarray(wall).save(buf, "JPEG", quality=90)
-    engine = Engine.init(str(tmp_path / "ws"), ["sscd-distilled"])
-    try:
-        works = sorted((DEMO / "originals").glob("*.jpg"))
-        engine.register_many([(InputItem(str(p), reader=p.read_bytes), WorkMetadata(ref=p.stem)) for p in works])
-        result = engine.scan(InputItem("mockup.jpg", reader=buf.getvalue), top_k=4, near_misses=True)
-    finally:
-        engine.close()
+    result = demo_engine.scan(InputItem("mockup.jpg", reader=buf.getvalue), top_k=4, near_misses=True)
     match = next(m for m in result.matches if m.ref == "vangogh-pere-tanguy")
     assert match.verdict != "no_match", (match.score, match.view, match.features)
     assert match.view.startswith("region "), match.view
@@ -134,23 +133,14 @@ def test_the_shipped_calibration_finds_a_print_photographed_at_an_angle_and_outl
     assert all(m.verdict == "no_match" for m in result.matches if m.ref != "vangogh-pere-tanguy")
 
 
-def test_a_calibrated_sscd_workspace_finds_both_works_of_the_ai_rendered_collage(tmp_path: Path) -> None:
+def test_a_calibrated_sscd_workspace_finds_both_works_of_the_ai_rendered_collage(demo_engine) -> None:  # type: ignore[no-untyped-def]
     """The brief's crime on the bundled sample: re-rendered panels of two works, rotated, captioned, beside clip
     art. An sscd-distilled workspace calibrated on its own works finds both, and the unrelated images stay apart."""
-    if not installed("sscd-distilled"):
-        pytest.skip("sscd-distilled is not installed")
     from service.calibrate import calibrate
-    from service.engine import Engine, WorkMetadata
-    from service.inputs import InputItem, expand
+    from service.inputs import expand
 
-    engine = Engine.init(str(tmp_path / "ws"), ["sscd-distilled"])
-    try:
-        works = sorted((DEMO / "originals").glob("*.jpg"))
-        engine.register_many([(InputItem(str(p), reader=p.read_bytes), WorkMetadata(ref=p.stem)) for p in works])
-        calibrate(engine, per_work=8)
-        results = {Path(r.path).name: r for r in engine.scan_many(expand([str(DEMO / "suspects")]))}
-    finally:
-        engine.close()
+    calibrate(demo_engine, per_work=8)
+    results = {Path(r.path).name: r for r in demo_engine.scan_many(expand([str(DEMO / "suspects")]))}
     collage = results["ai_collage_cafe_bridge.jpg"]
     flagged = {m.ref for m in collage.matches if m.verdict != "no_match"}
     assert {"vangogh-night-cafe", "vangogh-langlois-bridge"} <= flagged
