@@ -63,7 +63,7 @@ from detector.calibration.splits import (
 from detector.calibration.writer import write_packaged
 from detector.embedders import DEFAULT_EMBEDDER, Embedder, load_embedder
 from detector.fusion import Expert, FusionModel, decide, has_proof, load_model
-from detector.geometry import polygon_area, polygon_iou
+from detector.geometry import Polygon, polygon_area, polygon_iou
 from detector.intake import decode_image
 from detector.matching import excess_sum
 from detector.signals import SIGNAL_TYPES
@@ -311,21 +311,9 @@ def build_cases(
             chosen = [str(p) for p in rng.choice(pool, min(n, len(pool)), replace=False)]
             gutter = bool(c % 2)
             canvas, regions = S.collage([decoded[p] for p in chosen], rng, gutter)
-            area = canvas.shape[0] * canvas.shape[1]
-            qc = QueryCase(
-                id=f"syn:collage:{split}:{c}",
-                name=f"collage_{split}_{c}.jpg",
-                data=encode(canvas),
-                split=split,
-                group="collage",
-                family=f"syn:collage_{'gutter' if gutter else 'tight'}",
-                relation=f"collage_{len(chosen)}_panels",
-                origin="synthetic",
-                truth=frozenset(chosen),
-                area_fraction=min(polygon_area(r) for r in regions) / area,
-                regions_in_suspect=dict(zip(chosen, regions, strict=True)),
-            )
-            cases.append(qc)
+            family = f"syn:collage_{'gutter' if gutter else 'tight'}"
+            where = dict(zip(chosen, regions, strict=True))
+            cases.append(collage_case("collage", "collage", split, c, canvas, where, family=family))
     # AI-rendered collages: re-renderings of 2-4 works of one split, rotated, on a photo or a texture, with a
     # caption and unrelated clip art (distractors that are not registered)
     for split in ("tune", "report"):
@@ -334,21 +322,8 @@ def build_cases(
             chosen = [str(p) for p in rng.choice(pool, min(int(rng.integers(2, 5)), len(pool)), replace=False)]
             art = [clips[int(i)]() for i in rng.choice(len(clips), 2, replace=False)]
             canvas, regions = S.ai_collage([decoded[p] for p in chosen], rng, scenes[c % len(scenes)](), art)
-            area = canvas.shape[0] * canvas.shape[1]
             cases.append(
-                QueryCase(
-                    id=f"syn:ai_collage:{split}:{c}",
-                    name=f"ai_collage_{split}_{c}.jpg",
-                    data=encode(canvas),
-                    split=split,
-                    group="ai_collage",
-                    family="syn:ai_collage",
-                    relation=f"ai_collage_{len(chosen)}_panels",
-                    origin="synthetic",
-                    truth=frozenset(chosen),
-                    area_fraction=min(polygon_area(r) for r in regions) / area,
-                    regions_in_suspect=dict(zip(chosen, regions, strict=True)),
-                )
+                collage_case("ai_collage", "ai_collage", split, c, canvas, dict(zip(chosen, regions, strict=True)))
             )
     cases += placement_cases(originals, decoded, scenes, clips, split_of, rng.spawn(1)[0])
     # synthetic negatives: transformed distractors (hard negatives: same transformations as positives)
@@ -370,6 +345,34 @@ def build_cases(
             )
         )
     return cases
+
+
+def collage_case(
+    kind: str,
+    group: str,
+    split: str,
+    n: int,
+    canvas: np.ndarray,
+    regions: dict[str, Polygon],
+    family: str = "",
+    fitted: bool = True,
+) -> QueryCase:
+    """One synthetic collage query (panels of several works, plain or AI-rendered): each work's truth is where its
+    panel lies; `family` defaults to `syn:<kind>`."""
+    return QueryCase(
+        id=f"syn:{kind}:{split}:{n}",
+        name=f"{kind}_{split}_{n}.jpg",
+        data=encode(canvas),
+        split=split,
+        group=group,
+        family=family or f"syn:{kind}",
+        relation=f"{kind}_{len(regions)}_panels",
+        origin="synthetic",
+        truth=frozenset(regions),
+        area_fraction=min(polygon_area(r) for r in regions.values()) / (canvas.shape[0] * canvas.shape[1]),
+        regions_in_suspect=regions,
+        fitted=fitted,
+    )
 
 
 def placement_cases(
@@ -400,23 +403,8 @@ def placement_cases(
             chosen = [str(p) for p in rng.choice(pool, min(int(rng.integers(3, 7)), len(pool)), replace=False)]
             art = [clips[int(i)]() for i in rng.choice(len(clips), 2, replace=False)]
             canvas, regions = P.collage([decoded[p] for p in chosen], rng, art)
-            area = canvas.shape[0] * canvas.shape[1]
-            cases.append(
-                QueryCase(
-                    id=f"syn:placed_collage:{split}:{c}",
-                    name=f"placed_collage_{split}_{c}.jpg",
-                    data=encode(canvas),
-                    split=split,
-                    group="ai_collage_2",
-                    family="syn:placed_collage",
-                    relation=f"placed_collage_{len(chosen)}_panels",
-                    origin="synthetic",
-                    truth=frozenset(chosen),
-                    area_fraction=min(polygon_area(r) for r in regions) / area,
-                    regions_in_suspect=dict(zip(chosen, regions, strict=True)),
-                    fitted=False,
-                )
-            )
+            where = dict(zip(chosen, regions, strict=True))
+            cases.append(collage_case("placed_collage", "ai_collage_2", split, c, canvas, where, fitted=False))
     return cases
 
 
