@@ -1432,6 +1432,20 @@ def gallery(cases: Sequence[QueryCase], cands: dict[str, list[Candidate]], model
     sheet.save(path)
 
 
+def recall_table(
+    tables: dict[str, dict[str, dict[str, Any]]], methods: Sequence[str], cols: Sequence[str]
+) -> list[str]:
+    """A markdown table of methods by families: recall at 1% false alarms, µAP in brackets."""
+    lines = ["| method | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for m in methods:
+        cells = []
+        for f in cols:
+            row = tables[m].get(f, {})
+            cells.append(f"{_fmt(row.get('recall@FAR1%', float('nan')))} ({_fmt(row.get('uAP', float('nan')))})")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _fmt(v: object) -> str:
     if isinstance(v, float):
         return "n/a" if math.isnan(v) else f"{v:.3f}"
@@ -1521,14 +1535,8 @@ def write_markdown(r: dict[str, object], path: Path) -> None:
         "marketplace screenshots",
     ]
     variants = [m for m in tables if not m.startswith(PEER_PREFIXES) and m not in VIEW_ABLATIONS]
-    add("| method | " + " | ".join(cols) + " |")
-    add("|---" * (len(cols) + 1) + "|")
-    for m in variants:
-        cells = []
-        for f in cols:
-            row = tables[m].get(f, {})
-            cells.append(f"{_fmt(row.get('recall@FAR1%', float('nan')))} ({_fmt(row.get('uAP', float('nan')))})")
-        add(f"| {m} | " + " | ".join(cells) + " |")
+    for line in recall_table(tables, variants, cols):
+        add(line)
     add("")
     add("## Finding the artwork inside a larger picture: views, report split\n")
     add("Recall at 1% false alarms (µAP in brackets), each row refitted on what it leaves. A work that only a")
@@ -1544,14 +1552,8 @@ def write_markdown(r: dict[str, object], path: Path) -> None:
         "marketplace screenshots, second generator",
         "AI-rendered collages, second generator",
     ]
-    add("| method | " + " | ".join(view_cols) + " |")
-    add("|---" * (len(view_cols) + 1) + "|")
-    for m in ["Semblance (full)", *[v for v in tables if v in VIEW_ABLATIONS]]:
-        cells = []
-        for f in view_cols:
-            row = tables[m].get(f, {})
-            cells.append(f"{_fmt(row.get('recall@FAR1%', float('nan')))} ({_fmt(row.get('uAP', float('nan')))})")
-        add(f"| {m} | " + " | ".join(cells) + " |")
+    for line in recall_table(tables, ["Semblance (full)", *[v for v in tables if v in VIEW_ABLATIONS]], view_cols):
+        add(line)
     add("")
     add("## Semblance per family, report split\n")
     full = tables["Semblance (full)"]
