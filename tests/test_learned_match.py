@@ -4,17 +4,20 @@ through a repainting where ORB does not, it runs on the few best candidates only
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from detector.calibration import packaged_model_path
 from detector.fusion import load_model
-from detector.geometry import clip_polygon, points_inside, polygon_area
+from detector.geometry import Box, clip_polygon, points_inside, polygon_area
 from detector.intake import decode_image
 from detector.signals.keypoints import KeypointSignal
 from detector.signals.learned_match import AGREEING_INLIERS, LearnedMatchSignal
+from detector.views import View
 from service.engine import Engine, WorkMetadata
 from service.inputs import InputItem
 
@@ -209,3 +212,21 @@ def test_a_view_too_small_for_local_features_is_reported_not_raised(shared_eval:
         found = signal.compare_view(query, reference, i)
         assert found.features["learned_match.inliers"] == 0.0
         assert "too small" in str(found.evidence.get("not_run", "")) or found.evidence.get("screened_out")
+
+
+def test_a_long_thin_view_is_reported_not_raised(shared_eval: Path) -> None:
+    """A view 900 x 40 px (a banner or a button bar in a page) is shrunk to the 512 px working scale, 23 px high:
+    too thin for XFeat, which divided by zero and failed the whole scan."""
+
+    rng = np.random.default_rng(0)
+    page = (rng.random((600, 1000, 3)) * 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(page).save(buf, "PNG")
+    suspect = decode_image(buf.getvalue(), "page.png")
+    shift = np.asarray([[1, 0, 50], [0, 1, 100], [0, 0, 1]], np.float64)
+    suspect.__dict__["views"] = [View("panel", Box(0.05, 100 / 600, 0.95, 140 / 600), page[100:140, 50:950], shift)]
+    signal = LearnedMatchSignal()
+    demo = Path(__file__).resolve().parents[1] / "samples" / "demo" / "originals" / "vangogh-night-cafe.jpg"
+    found = signal.compare_view(signal.compute_query(suspect), signal.compute(decode_image(demo.read_bytes(), "w")), 0)
+    assert found.features["learned_match.inliers"] == 0.0
+    assert "too small" in str(found.evidence["not_run"])

@@ -174,7 +174,7 @@ class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
         if not isinstance(query, QueryFeatures):
             raise TypeError("views are compared from a suspect's QueryFeatures")
         h, w = query.image.views[view].pixels.shape[:2]
-        if min(h, w) * max(1.0, min(VIEW_ENLARGEMENT, WORKING_SIDE / max(h, w))) < MIN_SIDE:
+        if min(h, w) * min(VIEW_ENLARGEMENT, WORKING_SIDE / max(h, w)) < MIN_SIDE:  # its short side at XFeat
             features = dict.fromkeys(self.feature_names, 0.0)
             too_small = f"the view ({w}x{h} px) is too small for learned local features (short side under {MIN_SIDE})"
             return Comparison(features=features, evidence={"inliers": 0, "not_run": too_small})
