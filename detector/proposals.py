@@ -74,6 +74,42 @@ HULL_TOLERANCES = (0.02, 0.04, 0.07)
 turn: the least absorbs rounded corners (a phone case) and JPEG ragging, the most a stub of a line of the surround
 still joined to a corner; the four sides must then still run along edges (`MIN_SIDE_SUPPORT`)."""
 
+BLUR_SIGMA = 1.0
+"""Gaussian blur (px at the analysis size) before edges are looked for: JPEG ringing and paper grain stop making
+edges, a border one pixel wide survives."""
+LIGHTNESS_CANNY = (30, 90)
+"""Canny thresholds on lightness (8-bit LAB): a step of ~10 grey levels may continue an edge, three times that starts
+one (Canny's own advice of a 1:3 ratio)."""
+COLOUR_CANNY = (20, 60)
+"""The same on each colour axis, lower: 8-bit LAB packs colour into a narrower range than lightness."""
+CLOSING_PIXELS = 5
+"""Gaps an edge may have (px at the analysis size) and still close a contour: JPEG breaks, and corners where a print
+meets a line of its surround."""
+NEAR_EDGE_PIXELS = 5
+"""Width of the band around edge pixels in which the screen counts a side as on an edge (2 px either side)."""
+HOUGH_VOTES = 30
+"""Edge pixels a straight segment needs to be found at all; `LINE_LENGTH` then keeps only the long ones."""
+HOUGH_GAP = 6
+"""Pixels a straight segment may skip: JPEG breaks, and thin lines crossing a border."""
+SAME_LINE_DEGREES = 3.0
+SAME_LINE_PIXELS = 4.0
+"""Segments within this angle and offset of a line are parts of it (a border broken where other lines meet it): a
+few of Hough's 1 degree, 1 px bins."""
+PARALLEL_DEGREES = 20.0
+"""Two lines at most this far from parallel may be opposite sides of a rectangle seen in perspective."""
+OUTLINE_TOLERANCE = 0.015
+"""How far (share of its perimeter) a solid area's outline may be simplified when its own corners are looked for:
+the corners of a picture stay, JPEG ragging goes."""
+SAME_OUTLINE_PIXELS = 3
+"""Outlines whose corners all lie this close to those of one already tried are the same (from another contour)."""
+COVERAGE_SAMPLES = 16
+"""Points sampled along each side by the cheap screen: enough to tell 60% of a side on edges from 40%."""
+MIN_SNAP_POINTS = 4
+"""Points on a strong edge a side needs before a line is fitted through them: fewer make a guess, not a fit."""
+MAX_CORNER_SHIFT = 4 * SNAP_PIXELS
+"""How far snapping may move a corner: where two sides meet at a sharp angle their crossing moves further than
+either side does, but a corner that moved four times the snap went to another outline."""
+
 
 @dataclass(frozen=True)
 class Proposal:
@@ -101,10 +137,10 @@ def find_proposals(rgb: np.ndarray, avoid: tuple[Box, ...] = ()) -> list[Proposa
     f = ANALYSIS_SIDE / max(h, w)
     small = cv2.resize(rgb, (max(8, round(w * f)), max(8, round(h * f))), interpolation=cv2.INTER_AREA)
     sh, sw = small.shape[:2]
-    lab = cv2.cvtColor(cv2.GaussianBlur(small, (0, 0), 1.0), cv2.COLOR_RGB2LAB)
+    lab = cv2.cvtColor(cv2.GaussianBlur(small, (0, 0), BLUR_SIGMA), cv2.COLOR_RGB2LAB)
     edges = _edges(lab)
     gradients: np.ndarray | None = None  # taken once a quadrilateral needs checking
-    closed = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    closed = cv2.morphologyEx(edges, cv2.MORPH_CLOSE, np.ones((CLOSING_PIXELS, CLOSING_PIXELS), np.uint8))
     contours = list(cv2.findContours(closed, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)[0])
     # a picture whose border touches lines of its surround: fill what its closed border encloses, cut the thin
     # lines away, and take the solid blob's outline
@@ -112,7 +148,7 @@ def find_proposals(rgb: np.ndarray, avoid: tuple[Box, ...] = ()) -> list[Proposa
     solids = cv2.findContours(blob, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0]
     area = float(sh * sw)
     found: list[tuple[float, np.ndarray]] = []
-    near_edges = cv2.dilate(edges, np.ones((5, 5), np.uint8))
+    near_edges = cv2.dilate(edges, np.ones((NEAR_EDGE_PIXELS, NEAR_EDGE_PIXELS), np.uint8))
     outlined: list[np.ndarray] = []
     for contour, solid in [*((c, False) for c in contours), *((c, True) for c in solids)]:
         _, _, bw, bh = cv2.boundingRect(contour)
@@ -127,7 +163,9 @@ def find_proposals(rgb: np.ndarray, avoid: tuple[Box, ...] = ()) -> list[Proposa
     plausible += _screened(_line_quadrilaterals(edges, sw, sh), near_edges, area, MAX_LINE_CHECKED)
     tried: list[np.ndarray] = []
     for quad in plausible:
-        if any(np.abs(quad - other).max() < 3 for other in tried):  # the same outline from another contour
+        if any(
+            np.abs(quad - other).max() < SAME_OUTLINE_PIXELS for other in tried
+        ):  # the same outline from another contour
             continue
         tried.append(quad)
         gradients = _gradients(lab) if gradients is None else gradients
@@ -163,14 +201,14 @@ def rectify(rgb: np.ndarray, proposal: Proposal) -> np.ndarray:
     height = max(8, round(max(np.linalg.norm(src[3] - src[0]), np.linalg.norm(src[2] - src[1]))))
     dst = np.asarray([[0, 0], [width, 0], [width, height], [0, height]], np.float32)
     m = cv2.getPerspectiveTransform(src, dst)
-    return cv2.warpPerspective(np.ascontiguousarray(rgb), m, (width, height), flags=cv2.INTER_AREA)
+    return cv2.warpPerspective(np.ascontiguousarray(rgb), m, (width, height), flags=cv2.INTER_LINEAR)
 
 
 def _edges(lab: np.ndarray) -> np.ndarray:
     """Edges of lightness and of colour: a print's border may differ from the product only in hue (a red mug)."""
     chroma = cv2.addWeighted(lab[..., 1], 0.5, lab[..., 2], 0.5, 0)
-    edges: np.ndarray = cv2.Canny(lab[..., 0], 30, 90)
-    return np.bitwise_or(np.bitwise_or(edges, cv2.Canny(lab[..., 1], 20, 60)), cv2.Canny(chroma, 20, 60))
+    edges: np.ndarray = cv2.Canny(lab[..., 0], *LIGHTNESS_CANNY)
+    return np.bitwise_or(np.bitwise_or(edges, cv2.Canny(lab[..., 1], *COLOUR_CANNY)), cv2.Canny(chroma, *COLOUR_CANNY))
 
 
 def _gradients(lab: np.ndarray) -> np.ndarray:
@@ -231,18 +269,20 @@ def _line_quadrilaterals(edges: np.ndarray, width: int, height: int) -> list[np.
     lines): two roughly parallel lines crossed by two others. This finds a picture whose outline is never one
     contour, where its border meets lines of the surround and edges inside it."""
     side = min(width, height)
-    segments = cv2.HoughLinesP(edges, 1, np.pi / 180, threshold=30, minLineLength=int(LINE_LENGTH * side), maxLineGap=6)
+    segments = cv2.HoughLinesP(
+        edges, 1, np.pi / 180, threshold=HOUGH_VOTES, minLineLength=int(LINE_LENGTH * side), maxLineGap=HOUGH_GAP
+    )
     if segments is None:
         return []
     x0, y0, x1, y1 = segments.reshape(-1, 4).astype(np.float64).T
     normals = np.arctan2(x1 - x0, -(y1 - y0)) % np.pi
     offsets = x0 * np.cos(normals) + y0 * np.sin(normals)
     lengths = np.hypot(x1 - x0, y1 - y0)
-    same_angle = float(np.radians(3))
+    same_angle = float(np.radians(SAME_LINE_DEGREES))
     lines: list[list[float]] = []  # [angle of the normal (0..pi), offset, total length]
     for normal, offset, length in zip(normals.tolist(), offsets.tolist(), lengths.tolist(), strict=True):
         for line in lines:  # segments of one line (a border broken where it meets other lines) add up
-            if abs(line[0] - normal) < same_angle and abs(line[1] - offset) < 4:
+            if abs(line[0] - normal) < same_angle and abs(line[1] - offset) < SAME_LINE_PIXELS:
                 line[2] += length
                 break
         else:
@@ -251,7 +291,9 @@ def _line_quadrilaterals(edges: np.ndarray, width: int, height: int) -> list[np.
     theta, rho = top[:, 0], top[:, 1]
     i, j = np.triu_indices(len(top), 1)
     apart = np.abs(rho[i] - rho[j]) >= MIN_AREA**0.5 * side
-    parallel = np.asarray([_angle_between(a, b) for a, b in zip(theta[i], theta[j], strict=True)]) < np.radians(20)
+    parallel = np.asarray([_angle_between(a, b) for a, b in zip(theta[i], theta[j], strict=True)]) < np.radians(
+        PARALLEL_DEGREES
+    )
     i, j = i[apart & parallel], j[apart & parallel]  # pairs of roughly parallel lines, far enough apart
     p, q = np.triu_indices(len(i), 1)
     crossing = np.abs(np.abs(((theta[i[p]] - theta[i[q]]) % np.pi) - np.pi / 2)) <= np.radians(MAX_CORNER_SKEW)
@@ -285,9 +327,10 @@ def _crossings(theta: np.ndarray, rho: np.ndarray, a: np.ndarray, b: np.ndarray)
 
 
 def _coverage(near_edges: np.ndarray, quads: np.ndarray) -> np.ndarray:
-    """For each quadrilateral (q, 4, 2), the least share of its sides' points (16 a side) on an edge pixel."""
+    """For each quadrilateral (q, 4, 2), the least share of its sides' points (`COVERAGE_SAMPLES` a side) on an
+    edge pixel."""
     h, w = near_edges.shape
-    t = np.linspace(0.0, 1.0, 16, endpoint=False)[None, None, :, None]
+    t = np.linspace(0.0, 1.0, COVERAGE_SAMPLES, endpoint=False)[None, None, :, None]
     a, b = quads[:, :, None, :], np.roll(quads, -1, axis=1)[:, :, None, :]
     points = np.rint(a + (b - a) * t).astype(int)  # (q, 4, 16, 2)
     on = near_edges[points[..., 1].clip(0, h - 1), points[..., 0].clip(0, w - 1)] > 0
@@ -306,7 +349,7 @@ def _corner_quadrilaterals(contour: np.ndarray) -> list[np.ndarray]:
     `MAX_OUTLINE_CORNERS`): where a line of the surround stays joined to the picture, the hull's corner lies at the
     line's far end and the picture's own corner is inside the hull, but still a corner of the outline."""
     perimeter = cv2.arcLength(contour, True)
-    corners = cv2.approxPolyDP(contour, 0.015 * perimeter, True).reshape(-1, 2)
+    corners = cv2.approxPolyDP(contour, OUTLINE_TOLERANCE * perimeter, True).reshape(-1, 2)
     if not 4 < len(corners) <= MAX_OUTLINE_CORNERS:
         return []
     out = []
@@ -375,7 +418,7 @@ def _snapped(gradients: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
     on_edge = candidates[np.arange(len(points)), best]
     lines = []
     for side in np.split(np.arange(len(points)), np.cumsum([len(p) for p in sides])[:-1]):
-        if strong[side].sum() < 4:
+        if strong[side].sum() < MIN_SNAP_POINTS:
             return None
         found = on_edge[side][strong[side]].astype(np.float32)
         vx, vy, x0, y0 = cv2.fitLine(found, cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
@@ -389,7 +432,7 @@ def _snapped(gradients: np.ndarray, quad: np.ndarray) -> np.ndarray | None:
         s = np.linalg.solve(m, p2 - p1)
         corners.append(p1 + s[0] * d1)
     out = np.asarray(corners, np.float32)
-    if not np.isfinite(out).all() or np.abs(out - quad).max() > 4 * SNAP_PIXELS:
+    if not np.isfinite(out).all() or np.abs(out - quad).max() > MAX_CORNER_SHIFT:
         return None
     return out
 

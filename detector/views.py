@@ -18,7 +18,7 @@ from detector.geometry import Box, Polygon
 from detector.proposals import Proposal, find_proposals, rectify
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # pixel arrays: compared by identity, not by value
 class View:
     """One part of the suspect: its outline (normalised), its pixels (rectified for a proposal) and the transform
     from those pixels back to the working copy's."""
