@@ -31,8 +31,10 @@ VERIFY_TOP = 8
 fitted: chosen for cost (a keypoint verification takes ~20 ms on 2 cores, so a suspect spends at most ~0.2 s on
 them), and every recall in docs/EVALUATION.md is measured with it. Matches ranked below carry no keypoint
 evidence, and say so (`not_run`)."""
-VERIFY_PER_PANEL = 2
-"""Extra verified candidates per detected collage panel: each panel's own work must reach the verifier."""
+VERIFY_PER_VIEW = 2
+"""Extra candidates the keypoint verifier runs on per view of the suspect (collage panel or region proposal), taken
+in pre-score order: each view's own work must reach the verifier. Set for collage panels (a panel's work is among
+the first few); region proposals took the same allowance, not measured on its own."""
 
 
 def verifier_names(signals: Sequence[Signal[Any]]) -> frozenset[str]:
@@ -58,7 +60,7 @@ def score(
     view); `verify` names, per verifier, the candidates it runs on instead of the pre-score, and `verify_views` the
     candidates it runs on in each view (reproducing a recorded scan, whose other candidates are not at hand).
 
-    Verifiers run in registry order, each on the best `VERIFY_TOP` candidates (plus `VERIFY_PER_PANEL` per view),
+    Verifiers run in registry order, each on the best `VERIFY_TOP` candidates (plus `VERIFY_PER_VIEW` per view),
     or on fewer when it says so (`Signal.verify_top`); one with `Signal.verify_views` also runs on each view's
     best candidates by that view's own normalised similarity, comparing the view alone (`Signal.compare_view`).
     `skip_hopeless` leaves out a verifier on a candidate that stays `no_match` whatever it and the verifiers after
@@ -80,7 +82,7 @@ def score(
         if verify is not None:
             planned[s.name] = [w for w in ordered if w in verify.get(s.name, frozenset())]
         elif s.verify_top is None:
-            planned[s.name] = ordered[: VERIFY_TOP + VERIFY_PER_PANEL * len(views)]
+            planned[s.name] = ordered[: VERIFY_TOP + VERIFY_PER_VIEW * len(views)]
         else:  # a costly verifier on very few (panels included): the best by background-normalised similarity
             normalised = normalised or sorted(
                 ids, key=lambda w: normalised_prescore(comparisons[w], base[w]), reverse=True

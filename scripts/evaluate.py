@@ -385,7 +385,7 @@ def placement_cases(
 ) -> list[QueryCase]:
     """The second generator's families (detector.placements: other products, page layouts and AI collages), drawn
     from a child of the run's generator (`Generator.spawn` leaves the parent's draws as they were, so the frozen
-    families' images stay exactly the same); reported beside them, never fitted on their report split."""
+    families' images stay exactly the same); reported beside them and never fitted on, in either split."""
     pids = sorted(decoded)
     cases: list[QueryCase] = []
     for pid in pids:

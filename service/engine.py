@@ -133,7 +133,7 @@ class MatchResult:
     features: dict[str, float] = field(default_factory=dict)
     """The fusion's inputs of the view that decided (raw values and `.excess`), as a calibration re-scores them."""
     views: list[dict[str, float]] = field(default_factory=list)
-    """The same for every view of the suspect (whole, then each collage panel)."""
+    """The same for every view of the suspect (whole, then each collage panel and region proposal)."""
     geometry: Geometry | None = None
     """The verified keypoint correspondence, when there is one (for figures)."""
     verified_by: list[str] = field(default_factory=list)

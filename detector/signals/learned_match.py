@@ -28,7 +28,9 @@ from detector.learned_matcher import MIN_SIDE, WORKING_SIDE, LocalFeatures, lear
 from detector.signals.base import Comparison, DecisionRules, Signal, log_count
 
 VIEW_ENLARGEMENT = 2.0
-"""At most this enlargement of a small view before its features are taken: more only interpolates."""
+"""At most this enlargement of a small view before its features are taken, so a small panel's strokes come nearer
+the scale of the original's: past 2x the added pixels are interpolation, with no detail for keypoints to find. Set
+by that reasoning, not fitted."""
 INLIER_SCALE = math.log1p(500.0)
 """Inlier counts enter the fusion as log1p(n) / INLIER_SCALE, capped at 1: LighterGlue finds up to ~1000 matches
 between 1024-keypoint pictures, and the 500th adds little to the 250th."""
@@ -183,8 +185,8 @@ class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
             image = query.image
             to_suspect = image.views[view].to_suspect
             pts = np.asarray(found.query_region, np.float64).reshape(-1, 1, 2)
-            in_working = cv2.perspectiveTransform(pts, to_suspect).reshape(-1, 2) * image.scale
-            found.query_region = [(float(x), float(y)) for x, y in in_working]
+            in_file = cv2.perspectiveTransform(pts, to_suspect).reshape(-1, 2) * image.scale  # working copy to file px
+            found.query_region = [(float(x), float(y)) for x, y in in_file]
             found.extras = {}  # the homography is the view's, not the whole suspect's: no figure is drawn from it
         return found
 
