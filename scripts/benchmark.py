@@ -265,9 +265,9 @@ def views_ablation(home: str, files: list[Path]) -> dict[str, float]:
 
 
 def heavy_picture(home: str, originals: list[Path]) -> dict[str, Any]:
-    """A proposal-heavy picture: a 2 MP screenshot (1920 x 1080) of a grid of search results, eight tiles of
-    registered works (detector.placements.page); its views and the time to find them, and its whole scan, the
-    median of three in a warm engine."""
+    """A proposal-heavy picture: a 2 MP screenshot (1920 x 1080) of a grid of search results whose eight tiles show
+    registered works (detector.placements.page, seven of them distinct); its views and the time to find them, and
+    its whole scan, the median of three in a warm engine."""
     from detector import placements
 
     arts = [decode_image(p.read_bytes(), p.name).rgb for p in originals[:8]]
@@ -382,6 +382,7 @@ def synthetic(spec: str, n: int, works: int, seed: int, tmp: str) -> dict[str, A
         "scan_per_s": scan,
         "found": found,
         "copies": (n + 1) // 2,
+        "n": n,
         "query_ms_p50": statistics.median(latencies),
         "query_ms_p99": float(np.percentile(latencies, 99)),
         "works": works,
@@ -498,7 +499,7 @@ def views_cost(real: dict[str, Any]) -> list[str]:
         f"for one took {where_none:.1f} ms (target ≤ 5 ms: {'met' if where_none <= 5 else 'not met'}). Each proposal "
         "then adds one embedder pass (in `describe: embedding`) and, where the learned matcher compares the view "
         "alone, its XFeat features (in its suspect's features). A proposal-heavy picture, a 2 MP screenshot "
-        f"(1920 x 1080) of a grid of search results showing eight registered works: {heavy['views']['region']} "
+        f"(1920 x 1080) of a grid of search results, its tiles registered works: {heavy['views']['region']} "
         f"region proposals and {heavy['views']['panel']} panels, decoded and found in "
         f"{heavy['decode_and_views_ms']:.0f} ms; its whole scan took {heavy['scan_ms']:.0f} ms (median of three, "
         f"warm engine; {heavy['works_found']} works found). What would cut it: running the proposals only where the "
@@ -597,7 +598,8 @@ def write_report(
     lines = [
         "# Performance",
         "",
-        f"Measured by `python scripts/benchmark.py --works {args.works} --n {args.n} --real {args.real}` (semblance "
+        f"Measured by `python scripts/benchmark.py --works {syn['works']} --n {syn.get('n', syn['copies'] * 2)} "
+        f"--real {real['n_scan'] if real else 0}` (semblance "
         f"{__version__}) on this machine: {os.cpu_count()} cores ({platform.machine()}), Python "
         f"{platform.python_version()}, default embedder `{spec}`, CPU only; the index scale by "
         "`python scripts/benchmark_index.py` (docs/index-scale.json). Throughput includes decoding, every signal, the "

@@ -126,7 +126,7 @@ class MatchResult:
     agreeing_signals: list[str]
     work_sha256: str
     score_basis: str = "combined"
-    """Which calibrated expert gave the score (detector.fusion): combined, layout, pdq or descriptor."""
+    """Which calibrated expert gave the score (detector.fusion): combined, layout, pdq, descriptor or repainting."""
     view: str = "whole"
     """What of the suspect was judged: "whole", "panel N" when one collage panel alone scored highest, or "region N"
     when a region proposal did (a print on a product, the picture in a page; detector.views)."""
