@@ -997,6 +997,12 @@ def main() -> None:
         "run's --records file (a scan that failed), keeping the rest of its records; then analyse all of them.",
     )
     ap.add_argument(
+        "--also-rescan",
+        default=None,
+        help="With --rescan-failed: a file of query ids (one a line) to scan again as well, e.g. those whose views a "
+        "change of detector/proposals.py changed; every other query keeps its recorded scan.",
+    )
+    ap.add_argument(
         "--ai-pairs",
         default=str(REPO.parent / "shared/eval/ai_pairs/manifest.csv"),
         help="Real AI pairs of other generators (paths relative to the main manifest's root), registered and fitted "
@@ -1014,6 +1020,8 @@ def main() -> None:
         "registered works are then among the negatives, as in a real registry.",
     )
     args = ap.parse_args()
+    if args.also_rescan and not args.rescan_failed:
+        ap.error("--also-rescan needs --rescan-failed RECORDS: the records the other queries keep")
     manifest, root, rows = read_manifest(args.manifest, args.root, "evaluate")
     rng = np.random.default_rng(args.seed)
     t_start = time.perf_counter()
@@ -1086,8 +1094,13 @@ def main() -> None:
             ) + ai_pair_cases(ai_rows, root, refs)
             if args.rescan_failed:
                 cands = read_records(Path(args.rescan_failed), cases)
-                todo = [c for c in cases if not cands[c.id]]
-                print(f"scanning again the {len(todo)} queries with no candidate in {args.rescan_failed}", flush=True)
+                again = set(Path(args.also_rescan).read_text().split()) if args.also_rescan else set()
+                todo = [c for c in cases if not cands[c.id] or c.id in again]
+                print(
+                    f"scanning again {len(todo)} queries: those with no candidate in {args.rescan_failed}"
+                    + (f" and those listed in {args.also_rescan}" if again else ""),
+                    flush=True,
+                )
                 cands.update(run_engine(engine, todo)[0])
                 scan_ms = float(json.loads((folder / "evaluation.json").read_text())["scan_ms_mean"])
             else:
@@ -1126,6 +1139,11 @@ def main() -> None:
         "negatives_sharing_artwork_with_a_filler": shared_art,
         "scans_from_records": args.from_records or None,
         "failed_scans_redone_from": args.rescan_failed or None,
+        "also_rescanned": (
+            {"listed_in": args.also_rescan, "queries": len(set(Path(args.also_rescan).read_text().split()))}
+            if args.also_rescan
+            else None
+        ),
         "calibration_given": given_calibration(args.calibration, model) if args.calibration else None,
         "seed": args.seed,
         "manifest": os.path.relpath(manifest, REPO),
@@ -1462,7 +1480,12 @@ def write_markdown(r: dict[str, object], path: Path) -> None:
         f"{r['report_queries']} in the report split. Elapsed {r['elapsed_s']:.0f} s on this machine"
         + (f" (re-analysed from the scans in `{r['scans_from_records']}`). " if r.get("scans_from_records") else ". ")
         + (
-            f"The scans of `{r['failed_scans_redone_from']}` were kept, and those that had failed scanned again. "
+            f"The scans of `{r['failed_scans_redone_from']}` were kept, and those that had failed scanned again"
+            + (
+                f", with the {r['also_rescanned']['queries']} queries listed in `{r['also_rescanned']['listed_in']}`. "  # type: ignore[index]
+                if r.get("also_rescanned")
+                else ". "
+            )
             if r.get("failed_scans_redone_from")
             else ""
         )
