@@ -1022,8 +1022,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.also_rescan and not args.rescan_failed:
         ap.error("--also-rescan needs --rescan-failed RECORDS: the records the other queries keep")
-    if args.calibration and (given := load_model(args.calibration)).embedder != args.embedder:
-        ap.error(f"--calibration {args.calibration} was fitted for {given.embedder}, not --embedder {args.embedder}")
+    if args.calibration and (fitted_for := load_model(args.calibration).embedder) != args.embedder:
+        ap.error(f"--calibration {args.calibration} was fitted for {fitted_for}, not --embedder {args.embedder}")
     manifest, root, rows = read_manifest(args.manifest, args.root, "evaluate")
     rng = np.random.default_rng(args.seed)
     t_start = time.perf_counter()
