@@ -170,7 +170,9 @@ def find_proposals(rgb: np.ndarray, avoid: tuple[Box, ...] = ()) -> list[Proposa
         tried.append(quad)
         gradients = _gradients(lab) if gradients is None else gradients
         snapped = _snapped(gradients, quad)
-        if snapped is None or not _square_enough(snapped):
+        if snapped is None or not _square_enough(snapped) or not cv2.isContourConvex(snapped.reshape(-1, 1, 2)):
+            continue  # snapping moves corners: what it gives must still be a convex outline of a plausible size
+        if not MIN_AREA * area <= cv2.contourArea(snapped) <= MAX_AREA * area:
             continue
         sides = _side_support(gradients, snapped)
         if min(sides) >= MIN_SIDE_SUPPORT:
@@ -274,23 +276,12 @@ def _line_quadrilaterals(edges: np.ndarray, width: int, height: int) -> list[np.
     )
     if segments is None:
         return []
-    x0, y0, x1, y1 = segments.reshape(-1, 4).astype(np.float64).T
-    normals = np.arctan2(x1 - x0, -(y1 - y0)) % np.pi
-    offsets = x0 * np.cos(normals) + y0 * np.sin(normals)
-    lengths = np.hypot(x1 - x0, y1 - y0)
-    same_angle = float(np.radians(SAME_LINE_DEGREES))
-    lines: list[list[float]] = []  # [angle of the normal (0..pi), offset, total length]
-    for normal, offset, length in zip(normals.tolist(), offsets.tolist(), lengths.tolist(), strict=True):
-        for line in lines:  # segments of one line (a border broken where it meets other lines) add up
-            if abs(line[0] - normal) < same_angle and abs(line[1] - offset) < SAME_LINE_PIXELS:
-                line[2] += length
-                break
-        else:
-            lines.append([normal, offset, length])
+    lines = _merged_lines(segments.reshape(-1, 4).astype(np.float64))
     top = np.asarray(sorted(lines, key=lambda ln: -ln[2])[:MAX_LINES], np.float64).reshape(-1, 3)
     theta, rho = top[:, 0], top[:, 1]
     i, j = np.triu_indices(len(top), 1)
-    apart = np.abs(rho[i] - rho[j]) >= MIN_AREA**0.5 * side
+    facing = np.abs(theta[i] - theta[j]) > np.pi / 2  # one direction, its normals either side of 0: offsets flip
+    apart = np.abs(rho[i] - np.where(facing, -rho[j], rho[j])) >= MIN_AREA**0.5 * side
     parallel = np.asarray([_angle_between(a, b) for a, b in zip(theta[i], theta[j], strict=True)]) < np.radians(
         PARALLEL_DEGREES
     )
@@ -314,6 +305,28 @@ def _line_quadrilaterals(edges: np.ndarray, width: int, height: int) -> list[np.
     quads = corners[inside].astype(np.float32)
     convex = [cv2.isContourConvex(quad.reshape(-1, 1, 2)) for quad in quads]
     return list(_clockwise_all(quads[np.asarray(convex, bool)])) if any(convex) else []
+
+
+def _merged_lines(segments: np.ndarray) -> list[list[float]]:
+    """Straight segments (n, 4: x0, y0, x1, y1) merged into lines, each [angle of its normal, offset, total length]:
+    the segments of one line (a border broken where other lines meet it) add up."""
+    x0, y0, x1, y1 = segments.reshape(-1, 4).astype(np.float64).T
+    normals = np.arctan2(x1 - x0, -(y1 - y0)) % np.pi
+    # a line a hair off vertical has its normal near 0 or near pi, by the sign of its tilt: one side of 0 for both,
+    # so that its segments merge and its offset keeps one sign (x cos t + y sin t = r is the line (t - pi, -r) too)
+    normals = np.where(normals > np.pi - np.radians(SAME_LINE_DEGREES), normals - np.pi, normals)
+    offsets = x0 * np.cos(normals) + y0 * np.sin(normals)
+    lengths = np.hypot(x1 - x0, y1 - y0)
+    same_angle = float(np.radians(SAME_LINE_DEGREES))
+    lines: list[list[float]] = []
+    for normal, offset, length in zip(normals.tolist(), offsets.tolist(), lengths.tolist(), strict=True):
+        for line in lines:
+            if abs(line[0] - normal) < same_angle and abs(line[1] - offset) < SAME_LINE_PIXELS:
+                line[2] += length
+                break
+        else:
+            lines.append([normal, offset, length])
+    return lines
 
 
 def _crossings(theta: np.ndarray, rho: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -11,7 +11,7 @@ from PIL import Image
 
 from detector.geometry import polygon_iou
 from detector.intake import decode_image
-from detector.proposals import MAX_PROPOSALS, Proposal, find_proposals, rectify
+from detector.proposals import MAX_PROPOSALS, Proposal, _merged_lines, find_proposals, rectify
 from detector.views import views_of
 
 DEMO = Path(__file__).resolve().parents[1] / "samples" / "demo"
@@ -107,3 +107,14 @@ def test_a_view_maps_its_pixels_back_to_the_suspect(wall: np.ndarray) -> None:
     h, w = view.pixels.shape[:2]
     mapped = cv2.perspectiveTransform(np.float32([[[0, 0]], [[w, 0]], [[w, h]], [[0, h]]]), view.to_suspect)
     assert np.abs(mapped.reshape(4, 2) - np.asarray(view.to_polygon(900, 700))).max() < 1.0
+
+
+def test_the_pieces_of_a_border_tilted_either_way_make_one_line() -> None:
+    """A border a hair off vertical (a print seen in perspective) comes out of Hough in pieces whose tilts may differ
+    in sign, so that one piece's normal lies near 0 and the other's near pi: they are still one line, as long as
+    both together, at the border's offset (they used to be two lines, each too short to rank among the longest)."""
+    pieces = np.array([[100, 10, 101, 200], [101, 210, 100, 390], [300, 20, 300, 380]], np.float64)
+    lines = _merged_lines(pieces)
+    assert len(lines) == 2, lines
+    border = min(lines, key=lambda line: abs(line[1] - 100))
+    assert abs(border[1] - 100) < 3 and border[2] > 365, border
