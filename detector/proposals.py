@@ -163,10 +163,8 @@ def find_proposals(rgb: np.ndarray, avoid: tuple[Box, ...] = ()) -> list[Proposa
     plausible += _screened(_line_quadrilaterals(edges, sw, sh), near_edges, area, MAX_LINE_CHECKED)
     tried: list[np.ndarray] = []
     for quad in plausible:
-        if any(
-            np.abs(quad - other).max() < SAME_OUTLINE_PIXELS for other in tried
-        ):  # the same outline from another contour
-            continue
+        if any(np.abs(quad - other).max() < SAME_OUTLINE_PIXELS for other in tried):
+            continue  # the same outline, from another contour
         tried.append(quad)
         gradients = _gradients(lab) if gradients is None else gradients
         snapped = _snapped(gradients, quad)
