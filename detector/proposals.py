@@ -170,7 +170,7 @@ def find_proposals(rgb: np.ndarray, avoid: tuple[Box, ...] = ()) -> list[Proposa
         snapped = _snapped(gradients, quad)
         if snapped is None or not _square_enough(snapped) or not cv2.isContourConvex(snapped.reshape(-1, 1, 2)):
             continue  # snapping moves corners: what it gives must still be a convex outline of a plausible size
-        if not MIN_AREA * area <= cv2.contourArea(snapped) <= MAX_AREA * area:
+        if not _sized(snapped, area):
             continue
         sides = _side_support(gradients, snapped)
         if min(sides) >= MIN_SIDE_SUPPORT:
@@ -252,16 +252,17 @@ def _screened(quads: list[np.ndarray], near_edges: np.ndarray, area: float, keep
     if not quads:
         return []
     square = _square_enough_all(np.asarray(quads, np.float32))
-    plausible = [
-        q
-        for q, ok in zip(quads, square, strict=True)
-        if ok and MIN_AREA * area <= cv2.contourArea(q) <= MAX_AREA * area
-    ]
+    plausible = [q for q, ok in zip(quads, square, strict=True) if ok and _sized(q, area)]
     if not plausible:
         return []
     coverage = _coverage(near_edges, np.asarray(plausible, np.float32))
     ranked = sorted(zip(coverage, range(len(plausible)), strict=True), reverse=True)[:keep]
     return [plausible[k] for c, k in ranked if c >= MIN_SIDE_SUPPORT]
+
+
+def _sized(quad: np.ndarray, area: float) -> bool:
+    """Whether an outline covers between `MIN_AREA` and `MAX_AREA` of a picture of `area` pixels."""
+    return bool(MIN_AREA * area <= cv2.contourArea(quad) <= MAX_AREA * area)
 
 
 def _line_quadrilaterals(edges: np.ndarray, width: int, height: int) -> list[np.ndarray]:
