@@ -1024,6 +1024,7 @@ def main() -> None:
         ap.error("--also-rescan needs --rescan-failed RECORDS: the records the other queries keep")
     if args.calibration and (fitted_for := load_model(args.calibration).embedder) != args.embedder:
         ap.error(f"--calibration {args.calibration} was fitted for {fitted_for}, not --embedder {args.embedder}")
+    again = set(Path(args.also_rescan).read_text().split()) if args.also_rescan else set()  # query ids
     manifest, root, rows = read_manifest(args.manifest, args.root, "evaluate")
     rng = np.random.default_rng(args.seed)
     t_start = time.perf_counter()
@@ -1096,7 +1097,6 @@ def main() -> None:
             ) + ai_pair_cases(ai_rows, root, refs)
             if args.rescan_failed:
                 cands = read_records(Path(args.rescan_failed), cases)
-                again = set(Path(args.also_rescan).read_text().split()) if args.also_rescan else set()
                 todo = [c for c in cases if not cands[c.id] or c.id in again]
                 print(
                     f"scanning again {len(todo)} queries: those with no candidate in {args.rescan_failed}"
@@ -1141,11 +1141,7 @@ def main() -> None:
         "negatives_sharing_artwork_with_a_filler": shared_art,
         "scans_from_records": args.from_records or None,
         "failed_scans_redone_from": args.rescan_failed or None,
-        "also_rescanned": (
-            {"listed_in": args.also_rescan, "queries": len(set(Path(args.also_rescan).read_text().split()))}
-            if args.also_rescan
-            else None
-        ),
+        "also_rescanned": {"listed_in": args.also_rescan, "queries": len(again)} if args.also_rescan else None,
         "calibration_given": given_calibration(args.calibration, model) if args.calibration else None,
         "seed": args.seed,
         "manifest": os.path.relpath(manifest, REPO),
