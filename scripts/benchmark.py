@@ -233,8 +233,9 @@ def stages(home: str, files: list[Path]) -> tuple[dict[str, float], dict[str, fl
     }
 
 
+EVERY_VIEW = "every view (collage panels and region proposals)"
 VIEW_DETECTORS: dict[str, Callable[[Any], list[Any]] | None] = {
-    "every view (collage panels and region proposals)": None,
+    EVERY_VIEW: None,
     "without region proposals": lambda image: views_of(image.rgb, image.panels, proposals=False),
     "whole picture only (no views)": lambda image: [],
 }
@@ -515,7 +516,7 @@ def views_ablation_table(real: dict[str, Any]) -> list[str]:
     cost = real.get("views_ablation_ms")
     if not cost:
         return []
-    every = cost["every view (collage panels and region proposals)"]
+    every = cost[EVERY_VIEW]
     return [
         f"Each view detector's cost, in ms per in-process scan of the same {real['n_scan']} pictures (the recall "
         'each adds is the "Finding the artwork" table of docs/evaluation/*/EVALUATION.md):',
