@@ -7,7 +7,7 @@ from pathlib import Path
 from service.sweep.listings import ImageRef, read_listings
 from service.sweep.outputs import _cell
 from service.sweep.stages import acquire
-from service.web.uploads import printable
+from service.untrusted import printable
 
 
 def test_the_same_listing_id_on_two_marketplaces_is_two_listings(tmp_path: Path) -> None:

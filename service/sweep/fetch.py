@@ -25,7 +25,7 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx
 
 from service.sweep.netguard import AllowList, IPAddress, decide, parse_ip
-from service.web.uploads import IMAGE_KINDS, sniff
+from service.untrusted import IMAGE_KINDS, sniff
 
 Resolver = Callable[[str, int], list[str]]
 USER_AGENT = "Semblance-sweep/0.1 (copyright infringement detection; contact: the operator of this sweep)"

@@ -15,7 +15,7 @@ from service.engine import Engine
 from service.inputs import InputError, InputItem, expand
 from service.sweep.fetch import Fetcher, now
 from service.sweep.listings import ImageRef
-from service.web.uploads import IMAGE_KINDS, sniff
+from service.untrusted import IMAGE_KINDS, sniff
 
 NEAR_DUPLICATE_BITS = 10
 """PDQ bits apart at most for two images to count as one re-uploaded image: re-encoding and resizing move a PDQ

@@ -20,9 +20,10 @@ from service.reports.bundle import SIGNATURE, CaseInfo, build_bundle
 from service.reports.pdf import ReportFontError, cjk_font_file
 from service.store.cases import Case, CaseError
 from service.store.findings import Finding
+from service.untrusted import IMAGE_KINDS, printable, safe_name, sniff
 from service.web import casework
 from service.web.auth import MAX_ID, Id, Principal, caller, case_of, guard, store_of
-from service.web.uploads import IMAGE_KINDS, attachment, printable, safe_name, sniff
+from service.web.uploads import attachment
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 REPORT_TYPES = {"html": ("report.html", "text/html; charset=utf-8"), "pdf": ("report.pdf", "application/pdf")}

@@ -14,8 +14,9 @@ from starlette.concurrency import run_in_threadpool
 from index.registry import WorkRecord
 from service.engine import WorkMetadata
 from service.inputs import InputItem, from_bytes
+from service.untrusted import IMAGE_KINDS, safe_name, sniff
 from service.web.auth import Principal, caller, guard
-from service.web.uploads import IMAGE_KINDS, attachment, safe_name, sniff
+from service.web.uploads import attachment
 
 router = APIRouter(prefix="/api/v1/works", tags=["works"])
 MANIFEST = "works.csv"
