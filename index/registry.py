@@ -4,8 +4,9 @@ SQLite is the single source of truth. Every registration or removal is one trans
 `generation` counter; the FAISS files are caches stamped with the generation they were built from, so a crash
 at any point leaves either a complete registration or none, and stale caches are rebuilt.
 
-The schema is versioned (`meta.schema_version`): opening an older registry runs the `MIGRATIONS` it lacks, each
-in one transaction; a registry from a newer Semblance is refused. Each thread gets its own SQLite connection, so
+The schema is versioned (`meta.schema_version`, by index.migrations like every SQLite file Semblance writes):
+opening an older registry runs the `MIGRATIONS` it lacks, each in one transaction; a registry from a newer Semblance
+is refused. Each thread gets its own SQLite connection, so
 one registry serves a server's worker threads.
 """
 
@@ -22,8 +23,7 @@ from urllib.parse import quote
 
 from index.audit import GENESIS, Actor, ChainReport, Entry, current_actor, entry_hash, verify
 from index.connections import ThreadConnections, durable_connection
-
-SCHEMA_VERSION = 4
+from index.migrations import Schema, SchemaVersionError, migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,9 +55,10 @@ CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY, at TEXT NOT NULL, action TEXT NOT NULL, ref TEXT NOT NULL,
     sha256 TEXT NOT NULL, details TEXT NOT NULL DEFAULT '{}');
 """
-"""The schema as release 1 made it; `MIGRATIONS` bring it to `SCHEMA_VERSION`."""
+"""The schema as release 1 made it (version 1); `MIGRATIONS` bring it to `SCHEMA_VERSION`."""
 
 MIGRATIONS: dict[int, str] = {
+    1: SCHEMA,
     2: """
     CREATE TABLE IF NOT EXISTS descriptor_gaps (
         work_id INTEGER NOT NULL REFERENCES works(id) ON DELETE CASCADE,
@@ -80,12 +81,13 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';
     """,
 }
-"""Version -> the SQL that brings a registry from the version before it. 2: why a signal has no descriptor of a
-work (a strip too thin for keypoints), so a missing descriptor is a recorded fact, never a silent 0; and the audit
-trail indexed by ref (`works show` reads it per work). 3: each work's background baselines (detector.background),
-keyed by the background set's SHA-256, stored when the work is registered instead of computed by every process
-that meets the work. 4: the audit trail becomes a hash chain (index.audit) recording who acted and from where;
-entries written before it are chained as they are, attributed to "unknown (before the audit chain)"."""
+"""Version -> the SQL that brings a registry from the version before it. 1: the tables (a new registry). 2: why a
+signal has no descriptor of a work (a strip too thin for keypoints), so a missing descriptor is a recorded fact,
+never a silent 0; and the audit trail indexed by ref (`works show` reads it per work). 3: each work's background
+baselines (detector.background), keyed by the background set's SHA-256, stored when the work is registered instead
+of computed by every process that meets the work. 4: the audit trail becomes a hash chain (index.audit) recording
+who acted and from where; entries written before it are chained as they are, attributed to "unknown (before the
+audit chain)"."""
 
 MMAP_BYTES = 1 << 30
 """SQLite reads the registry through a memory map of up to 1 GiB: the exact re-scoring reads ~50 candidates'
@@ -96,8 +98,11 @@ CHAINED = 4
 UNKNOWN_ACTOR = Actor("unknown (before the audit chain)", "")
 
 
-class RegistryVersionError(RuntimeError):
-    """The registry was written by a newer Semblance than this one."""
+REGISTRY = Schema("registry", MIGRATIONS)
+"""The registry's schema (index.migrations): a new file is created by migration 1."""
+SCHEMA_VERSION = REGISTRY.version
+RegistryVersionError = SchemaVersionError
+"""The registry was written by a newer Semblance than this one."""
 
 
 def utc_now() -> str:
@@ -150,39 +155,32 @@ class Registry:
             (lambda: _connect_read_only(path)) if read_only else (lambda: _connect(path))
         )
         db = self.db  # the first connection: a damaged file fails here, at open
-        if not read_only:
-            db.executescript(SCHEMA)
-            fresh = db.execute("SELECT 1 FROM meta WHERE key='schema_version'").fetchone() is None
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', '1')")
-            db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
-            self._migrate(fresh)
-        self.schema_version = int(self.get_meta("schema_version") or 1)
-        if self.schema_version > SCHEMA_VERSION:
+        try:
+            if not read_only:
+                migrate(db, REGISTRY, path, self._migrated)
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
+            self.schema_version = int(self.get_meta("schema_version") or 1)
+            if self.schema_version > SCHEMA_VERSION:  # read-only: refused without migrating
+                raise RegistryVersionError(
+                    f"{path} (registry) has schema version {self.schema_version}, made by a newer Semblance than "
+                    f"this one (which reads up to {SCHEMA_VERSION}); upgrade Semblance to open it"
+                )
+        except RegistryVersionError:
             self.close()
-            raise RegistryVersionError(
-                f"{path} has schema version {self.schema_version}, made by a newer Semblance than this one (which "
-                f"reads up to {SCHEMA_VERSION}); upgrade Semblance to open it"
-            )
+            raise
 
     @property
     def db(self) -> sqlite3.Connection:
         """This thread's connection (opened on first use)."""
         return self._connections.get()
 
-    def _migrate(self, fresh: bool) -> None:
-        """Apply the migrations this registry lacks, each with its version bump in one transaction."""
-        version = int(self.get_meta("schema_version") or 1)
-        for target in range(version + 1, SCHEMA_VERSION + 1):  # none for a newer registry: the caller refuses it
-            with self._transaction():
-                if int(self.get_meta("schema_version") or 1) >= target:
-                    continue  # another process migrated first
-                for statement in _statements(MIGRATIONS[target]):
-                    self.db.execute(statement)
-                if target == CHAINED:
-                    self._chain_existing()
-                self.set_meta("schema_version", str(target))
-                if not fresh:
-                    self._audit("migrate", "", "", {"from_schema": target - 1, "to_schema": target})
+    def _migrated(self, found: int, target: int) -> None:
+        """Inside the transaction that brought the registry to `target`: chain the audit entries written before the
+        chain existed, and record the migration in the trail (not for a registry being created)."""
+        if target == CHAINED:
+            self._chain_existing()
+        if found > 0:
+            self._audit("migrate", "", "", {"from_schema": target - 1, "to_schema": target})
 
     def close(self) -> None:
         self._connections.close_all()
@@ -503,11 +501,6 @@ def _connect(path: Path) -> sqlite3.Connection:
     db = durable_connection(path)
     db.execute(f"PRAGMA mmap_size={MMAP_BYTES}")
     return db
-
-
-def _statements(script: str) -> list[str]:
-    """The SQL statements of a migration script (none of ours holds a ';' inside a literal)."""
-    return [part.strip() for part in script.split(";") if part.strip()]
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:

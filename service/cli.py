@@ -678,11 +678,12 @@ def sweep(
 ) -> None:
     """Sweep marketplace listings: fetch or read every image, scan it, link sellers, listings and works in the
     offender store; writes results.jsonl, hits.csv and summary.html into the run folder. Resumable."""
+    from index.migrations import SchemaVersionError
     from service.sweep.fetch import FetchPolicy
     from service.sweep.listings import ListingError, read_listings
     from service.sweep.netguard import AllowList
     from service.sweep.outputs import write_outputs
-    from service.sweep.run import Counts, SweepOptions, sweep_local
+    from service.sweep.run import Counts, RunFolder, SweepOptions, sweep_local
 
     if runner not in ("local", "ray"):
         raise fail(f"--runner {runner}: local or ray")
@@ -693,6 +694,10 @@ def sweep(
         raise fail(str(exc)) from exc
     options = SweepOptions(top_k=top, workers=workers, fetch=policy, reports=reports)
     folder = Path(out)
+    try:
+        RunFolder(folder).close()  # a run folder from a newer Semblance is refused before anything runs
+    except SchemaVersionError as exc:
+        raise fail(str(exc)) from exc
     with engine() as e, service_store() as (store, _):
         if runner == "ray":
             from service.sweep.ray_runner import sweep_ray

@@ -273,3 +273,17 @@ def test_the_offender_database_is_served_to_investigators_and_auditors_only(home
             assert client.get("/api/v1/offenders/999999", headers=people.auth("alice")).status_code == 404
     finally:
         engine.close()
+
+
+def test_a_run_folder_from_a_newer_release_is_refused_with_its_name(swept: Path, home: Path) -> None:
+    run_db = swept.parent / "from-newer" / "run.sqlite"
+    run_db.parent.mkdir()
+    db = sqlite3.connect(run_db)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta VALUES ('schema_version', '99')")
+    db.commit()
+    db.close()
+    p = semblance(home, "sweep", str(LISTINGS), "--out", str(run_db.parent), check=False)
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+    assert str(run_db) in p.stderr and "newer Semblance" in p.stderr
+    assert not (run_db.parent / "results.jsonl").exists()

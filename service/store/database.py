@@ -1,6 +1,6 @@
 """The service database: one SQLite file, a connection per thread, versioned migrations, one transaction per write.
 
-Like the registry (index/registry.py), the schema carries its version (`meta.schema_version`); opening an older
+Like the registry, the schema carries its version (`meta.schema_version`, by index.migrations); opening an older
 file runs the migrations it lacks, each in its own transaction, and a file from a newer Semblance is refused.
 """
 
@@ -12,9 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from index.connections import ThreadConnections, durable_connection
+from index.migrations import Schema, SchemaVersionError, migrate, recorded_version
 from index.registry import utc_now as utc_now  # one timestamp format for every record
-
-SCHEMA_VERSION = 2
 
 MIGRATIONS: dict[int, str] = {
     1: """
@@ -160,8 +159,10 @@ CREATE INDEX listing_images_listing ON listing_images(listing_id);
 }
 
 
-class StoreVersionError(RuntimeError):
-    """The service database was written by a newer Semblance."""
+STORE = Schema("service database", MIGRATIONS)
+SCHEMA_VERSION = STORE.version
+StoreVersionError = SchemaVersionError
+"""The service database was written by a newer Semblance."""
 
 
 class Database:
@@ -170,34 +171,18 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._connections = ThreadConnections(lambda: _connect(path))
-        db = self.db
-        db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', '0')")
-        self._migrate()
+        try:
+            migrate(self.db, STORE, path)
+        except StoreVersionError:
+            self.close()
+            raise
 
     @property
     def db(self) -> sqlite3.Connection:
         return self._connections.get()
 
     def version(self) -> int:
-        return int(self.db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0])
-
-    def _migrate(self) -> None:
-        if self.version() > SCHEMA_VERSION:
-            found = self.version()
-            self.close()
-            raise StoreVersionError(
-                f"{self.path} has schema version {found}, made by a newer Semblance than this one (which reads up "
-                f"to {SCHEMA_VERSION}); upgrade Semblance to open it"
-            )
-        for target in range(self.version() + 1, SCHEMA_VERSION + 1):
-            with self.transaction() as db:
-                if self.version() >= target:
-                    continue  # another process migrated first
-                for statement in (s.strip() for s in MIGRATIONS[target].split(";")):
-                    if statement:
-                        db.execute(statement)
-                db.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(target),))
+        return recorded_version(self.db, STORE)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

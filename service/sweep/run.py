@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from index.connections import ThreadConnections, durable_connection
+from index.migrations import Schema, SchemaVersionError, migrate
 from service.engine import Engine
 from service.store import Store
 from service.store.listings import SweptImage
@@ -49,6 +50,9 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_sha ON items(sha256);
 """
+RUN_RECORD = Schema("sweep run record", {1: SCHEMA})
+"""The run record's schema (index.migrations). Version 1 is the first release's tables, so a run folder written
+before versions were recorded reads as version 1 once opened: its tables already exist."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,11 @@ class RunFolder:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self._connections = ThreadConnections(lambda: durable_connection(folder / RUN_DB))
-        self.db.executescript(SCHEMA)
+        try:
+            migrate(self.db, RUN_RECORD, folder / RUN_DB)
+        except SchemaVersionError:
+            self.close()
+            raise
         self.db.execute("INSERT OR IGNORE INTO meta VALUES ('run_key', ?)", (uuid.uuid4().hex,))
 
     @property
