@@ -42,6 +42,7 @@ from detector.pipeline import score
 from detector.signals import Signal, build_signals
 from index.keys import existing_fingerprint
 from index.registry import DuplicateWork, WorkRecord
+from index.search_index import Hit
 from index.workspace import Workspace, WorkspaceError, is_disk_full, resolve_home
 from service.inputs import InputError, InputItem
 from service.prefetch import Fetched, prefetched
@@ -52,6 +53,13 @@ CANDIDATES_PER_SIGNAL = 24
 union). Retrieval, not a verdict: it decides what can be found, and every recall in docs/EVALUATION.md is measured
 with it. A named constant, not fitted: three times VERIFY_TOP, so the verifiers choose among candidates from every
 signal."""
+CANDIDATES_PER_VIEW = 2
+"""Works kept from each view's own rows (a collage panel, a region proposal) beside the CANDIDATES_PER_SIGNAL of the
+whole suspect: a repainted panel or the picture in a listing page is less alike to its original than unrelated
+works are to the rest of the page, so the union's cut left it out. Chosen on the tune split's suspects with views
+(sscd-distilled; the right work among the union's 24 for 96 of 154 screenshots' works, 45 of 73 AI collages', 35
+of 108 second-generator AI collages'): keeping each view's best one found 126, 46 and 43, its best two 129, 47 and
+48, its best three 130, 48 and 49, for about 2 more candidates per negative with views at two, 3 at three."""
 NEIGHBOURS_PER_ROW = 32
 """Index hits per query row (a suspect has one row per region, scale and panel); several rows of one work merge,
 so 32 rows' hits leave CANDIDATES_PER_SIGNAL distinct works in all but degenerate cases. Not fitted."""
@@ -74,6 +82,22 @@ def _numpy_blas_on_one_thread() -> None:
     for info in controller.info():
         if info.get("user_api") == "blas" and "numpy" in str(info.get("filepath", "")):
             controller.select(filepath=info["filepath"]).limit(limits=1)
+
+
+def nearest_works(hits: Iterable[Hit], views: np.ndarray | None) -> set[int]:
+    """The works one signal's index hits bring to the pipeline: the CANDIDATES_PER_SIGNAL nearest over all the
+    suspect's rows, and each view's CANDIDATES_PER_VIEW nearest over its own rows (`views`: the view of each row)."""
+    best: dict[int, float] = {}
+    by_view: dict[int, dict[int, float]] = {}
+    for hit in hits:
+        best[hit.work_id] = max(best.get(hit.work_id, -1.0), hit.similarity)
+        if views is not None and (view := int(views[hit.query_row])):
+            own = by_view.setdefault(view, {})
+            own[hit.work_id] = max(own.get(hit.work_id, -1.0), hit.similarity)
+    out = set(sorted(best, key=best.__getitem__, reverse=True)[:CANDIDATES_PER_SIGNAL])
+    for own in by_view.values():
+        out.update(sorted(own, key=own.__getitem__, reverse=True)[:CANDIDATES_PER_VIEW])
+    return out
 
 
 class EngineError(RuntimeError):
@@ -672,10 +696,7 @@ class Engine:
             entries = s.query_entries(query[s.key])
             if entries is None or s.key not in indexes:
                 continue
-            best: dict[int, float] = {}
-            for hit in indexes[s.key].search(entries.rows, NEIGHBOURS_PER_ROW):
-                best[hit.work_id] = max(best.get(hit.work_id, -1.0), hit.similarity)
-            candidates.update(sorted(best, key=best.__getitem__, reverse=True)[:CANDIDATES_PER_SIGNAL])
+            candidates |= nearest_works(indexes[s.key].search(entries.rows, NEIGHBOURS_PER_ROW), entries.views)
         if not candidates:
             return []
         reg = self.workspace.registry

@@ -101,6 +101,29 @@ def test_the_shipped_calibration_finds_both_works_of_the_ai_rendered_collage(dem
     assert results["unrelated_vangogh_cafe_terrace.jpg"].verdict == "no_match"
 
 
+def test_each_view_brings_its_own_nearest_works_past_the_whole_pictures_cut(  # type: ignore[no-untyped-def]
+    demo_engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In a registry of thousands, the works nearest the whole of a collage fill the search's cut before a repainted
+    panel's own work does. Shrunk to the one nearest work per signal here, the cut alone misses a work of the AI
+    collage; each panel's own nearest works, kept beside it, bring both back."""
+    import service.engine as engine_module
+    from service.inputs import InputItem
+
+    collage = DEMO / "suspects" / "ai_collage_cafe_bridge.jpg"
+    both = {"vangogh-night-cafe", "vangogh-langlois-bridge"}
+
+    def found() -> set[str]:
+        result = demo_engine.scan(InputItem(collage.name, reader=collage.read_bytes))
+        return {m.ref for m in result.matches if m.verdict != "no_match"}
+
+    monkeypatch.setattr(engine_module, "CANDIDATES_PER_SIGNAL", 1)
+    monkeypatch.setattr(engine_module, "CANDIDATES_PER_VIEW", 0)
+    assert not both <= found()
+    monkeypatch.setattr(engine_module, "CANDIDATES_PER_VIEW", 2)
+    assert both <= found()
+
+
 def test_the_shipped_calibration_finds_a_print_photographed_at_an_angle_and_outlines_it(  # type: ignore[no-untyped-def]
     demo_engine, shared_eval: Path
 ) -> None:

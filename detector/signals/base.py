@@ -37,6 +37,9 @@ class IndexEntries:
     kind: IndexKind
     rows: np.ndarray
     region_ids: np.ndarray
+    views: np.ndarray | None = None
+    """For a suspect's rows: which of its views each row describes (0 the whole picture, i the i-th view of
+    detector.views), so each view's own nearest works reach the pipeline; None where rows are not per view."""
 
 
 @dataclass

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 import numpy as np
@@ -216,6 +216,14 @@ class EmbeddingSignal(Signal[EmbeddingDescriptor]):
     def index_entries(self, descriptor: EmbeddingDescriptor) -> IndexEntries:
         n = descriptor.features.vectors.shape[0]
         return IndexEntries("vector", descriptor.features.vectors, np.arange(n, dtype=np.int32))
+
+    def query_entries(self, descriptor: EmbeddingDescriptor) -> IndexEntries:
+        """Every row, each view's whole-image vector (the last rows, `compute_query`) tagged with its view."""
+        entries = self.index_entries(descriptor)
+        views = np.zeros(len(entries.rows), dtype=np.int32)
+        if descriptor.panels:
+            views[-len(descriptor.panels) :] = np.arange(1, len(descriptor.panels) + 1, dtype=np.int32)
+        return replace(entries, views=views)
 
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "version": self.version, "embedder": self.embedder.describe()}
