@@ -1,0 +1,54 @@
+"""`semblance serve`: starts the web door (its app factory, settings and TLS helper are all it imports from it)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from service.safe_text import markup_safe
+
+if TYPE_CHECKING:
+    pass
+
+from service.cli.app import app, console, engine, fail, notice, service_store
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for the office network).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="The office's certificate (PEM).")] = None,
+    tls_key: Annotated[str | None, typer.Option("--tls-key", help="Its private key (PEM).")] = None,
+    tls_self_signed: Annotated[
+        bool, typer.Option("--tls-self-signed", help="Serve https with a certificate made and kept in the workspace.")
+    ] = False,
+    proxy: Annotated[
+        bool, typer.Option("--behind-proxy", help="Trust X-Forwarded-* from 127.0.0.1 (a TLS proxy in front).")
+    ] = False,
+) -> None:
+    """Start the web service (API under /api/v1, web UI at /) over this workspace."""
+    import uvicorn
+
+    from service.web.app import create_app
+    from service.web.settings import ServiceSettings
+    from service.web.tls import self_signed
+
+    if bool(tls_cert) != bool(tls_key):
+        raise fail("--tls-cert and --tls-key go together")
+    with engine() as e:
+        with service_store() as (store, _):
+            if not any(u.role == "admin" for u in store.accounts.users()):
+                notice("no admin yet: add one with `semblance users add NAME --role admin`")
+        ssl: dict[str, str] = {}
+        if tls_self_signed:
+            cert, key, fp = self_signed(e.workspace.home / "tls")
+            ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+            # emoji=False: Rich would turn a fingerprint's ":AB:" into an emoji (it did, now and then, in a test)
+            console.print(f"TLS certificate SHA-256 fingerprint (check it in the browser once): {fp}", emoji=False)
+        elif tls_cert and tls_key:
+            ssl = {"ssl_certfile": tls_cert, "ssl_keyfile": tls_key}
+        scheme = "https" if ssl else "http"
+        console.print(f"Semblance serving {markup_safe(e.workspace.home)} at {scheme}://{host}:{port}/")
+        app_ = create_app(ServiceSettings(home=e.workspace.home), engine=e)
+        uvicorn.run(app_, host=host, port=port, proxy_headers=proxy, forwarded_allow_ips="127.0.0.1", **ssl)  # type: ignore[arg-type]
