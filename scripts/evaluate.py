@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from detector import __version__
 from detector import placements as P
+from detector import scenes as SC
 from detector import synthetic as S
 from detector.auto import AUTO_PREFERENCE
 from detector.background import BackgroundSet, load_background
@@ -295,9 +296,9 @@ def build_cases(
         case = _synthetic_case(f"syn:{pid}:screenshot", "screenshot", s, split, pid)
         cases.append(replace(case, ignore=frozenset(listed)))
         scene = scenes[int(rng.integers(len(scenes)))]
-        cases.append(_synthetic_case(f"syn:{pid}:mockup", "mockup", S.mockup(a, rng, scene()), split, pid))
+        cases.append(_synthetic_case(f"syn:{pid}:mockup", "mockup", SC.mockup(a, rng, scene()), split, pid))
         # a listing whose picture is itself a mock-up or a re-rendering
-        shown = S.mockup(a, rng, scene()) if rng.random() < 0.5 else S.restyle(a, rng)
+        shown = SC.mockup(a, rng, scene()) if rng.random() < 0.5 else S.restyle(a, rng)
         s = S.screenshot(shown.image, rng, [decoded[p] for p in listed])
         s = replace(s, relation=f"marketplace_page_of_{shown.relation}")
         case = _synthetic_case(f"syn:{pid}:screenshot_of_{shown.family}", "screenshot", s, split, pid)
@@ -321,7 +322,7 @@ def build_cases(
         for c in range(max(4, len(pool) // 3)):
             chosen = [str(p) for p in rng.choice(pool, min(int(rng.integers(2, 5)), len(pool)), replace=False)]
             art = [clips[int(i)]() for i in rng.choice(len(clips), 2, replace=False)]
-            canvas, regions = S.ai_collage([decoded[p] for p in chosen], rng, scenes[c % len(scenes)](), art)
+            canvas, regions = SC.ai_collage([decoded[p] for p in chosen], rng, scenes[c % len(scenes)](), art)
             cases.append(
                 collage_case("ai_collage", "ai_collage", split, c, canvas, dict(zip(chosen, regions, strict=True)))
             )

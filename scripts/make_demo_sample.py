@@ -393,15 +393,15 @@ def write_ai_collage(sample: Sample, eval_dir: Path, images: dict[str, Image.Ima
     """The crime the tool exists for: AI-like re-renderings (detector.synthetic.restyle) of two works, each rotated
     a little, on a paper texture with a caption and two pieces of public-domain clip art beside them."""
     sys.path.insert(0, str(REPO_ROOT))
-    from detector import synthetic
+    from detector import scenes
 
     clipart = [np.asarray(load_rgb(eval_dir / path)) for path in AI_COLLAGE_CLIPART]
     rng = np.random.default_rng(AI_COLLAGE_SEED)
     texture = np.full((64, 64, 3), 225, np.uint8)  # the collage draws its own paper grain when `rng` picks texture
     panels = [np.asarray(images[r]) for r in AI_COLLAGE_REFS]
-    canvas, _ = synthetic.ai_collage(panels, rng, texture, clipart)
+    canvas, _ = scenes.ai_collage(panels, rng, texture, clipart)
     how = (
-        f"detector.synthetic.ai_collage (seed {AI_COLLAGE_SEED}): each original re-rendered by "
+        f"detector.scenes.ai_collage (seed {AI_COLLAGE_SEED}): each original re-rendered by "
         "detector.synthetic.restyle (stylisation, new palette, slight warp), rotated by up to 12 degrees, on a "
         "paper texture or a flat background, with a caption and the public-domain clip art "
         + ", ".join(f"`{p}`" for p in AI_COLLAGE_CLIPART)
