@@ -76,18 +76,7 @@ def score(
     comparisons = dict(zip(ids, first, strict=True))
     base = {w: baselines(w, references[w]) for w in ids}
     ordered = sorted(ids, key=lambda w: prescore(comparisons[w]), reverse=True)
-    normalised: list[int] = []
-    planned: dict[str, list[int]] = {}
-    for s in verifiers:
-        if verify is not None:
-            planned[s.name] = [w for w in ordered if w in verify.get(s.name, frozenset())]
-        elif s.verify_top is None:
-            planned[s.name] = ordered[: VERIFY_TOP + VERIFY_PER_VIEW * len(views)]
-        else:  # a costly verifier on very few (panels included): the best by background-normalised similarity
-            normalised = normalised or sorted(
-                ids, key=lambda w: normalised_prescore(comparisons[w], base[w]), reverse=True
-            )
-            planned[s.name] = normalised[: s.verify_top]
+    planned = plan(verifiers, ids, ordered, comparisons, base, len(views), verify)
     ran: dict[int, set[str]] = {w: set() for w in ids}
     view_ran: dict[int, dict[str, set[int]]] = {w: {} for w in ids}
     for i, s in enumerate(verifiers):
@@ -124,6 +113,33 @@ def score(
         out.append(m)
     out.sort(key=lambda m: m.score, reverse=True)
     return out
+
+
+def plan(
+    verifiers: Sequence[Signal[Any]],
+    ids: Sequence[int],
+    ordered: Sequence[int],
+    comparisons: Mapping[int, Mapping[str, Comparison]],
+    baselines: Mapping[int, Mapping[str, float]],
+    n_views: int,
+    verify: Mapping[str, frozenset[int]] | None,
+) -> dict[str, list[int]]:
+    """The candidates each verifier runs on (`ids` as found, `ordered` best pre-score first): those `verify` names
+    (a recorded scan), else the best `VERIFY_TOP` plus `VERIFY_PER_VIEW` per view, or for a costly verifier
+    (`verify_top`) the best few by background-normalised similarity."""
+    normalised: list[int] = []
+    planned: dict[str, list[int]] = {}
+    for s in verifiers:
+        if verify is not None:
+            planned[s.name] = [w for w in ordered if w in verify.get(s.name, frozenset())]
+        elif s.verify_top is None:
+            planned[s.name] = list(ordered[: VERIFY_TOP + VERIFY_PER_VIEW * n_views])
+        else:  # a costly verifier on very few (panels included): the best by background-normalised similarity
+            normalised = normalised or sorted(
+                ids, key=lambda w: normalised_prescore(comparisons[w], baselines[w]), reverse=True
+            )
+            planned[s.name] = normalised[: s.verify_top]
+    return planned
 
 
 def view_candidates(
