@@ -151,30 +151,7 @@ def _write_bundle(
         (bundle / orig_name).write_bytes(original_bytes)
         figs = _figures(image, original, m, rank, bundle)
         images.update(figs)
-        matches.append(
-            {
-                "rank": rank,
-                "ref": m.ref,
-                "work": work.to_json(),
-                "original_file": orig_name,
-                "score": m.score,
-                "verdict": m.verdict,
-                "verbal": verbal(m.verdict, m.score),
-                "score_basis": m.score_basis,
-                "score_basis_reading": basis(m.score_basis, m.view),
-                "view": m.view,
-                "features": m.features,
-                "signals": m.signals,
-                "readings": {k: reading(k, v, engine.model) for k, v in m.signals.items()},
-                "agreeing_signals": m.agreeing_signals,
-                "region": m.to_json()["region"],
-                "reference_region": m.to_json()["reference_region"],
-                "region_source": m.region_source,
-                "verified_by": m.verified_by,
-                "view_verified_by": m.view_verified_by,
-                "figures": sorted(figs),
-            }
-        )
+        matches.append(_match_record(engine, m, rank, work.to_json(), orig_name, sorted(figs)))
     info = engine.info()
     evidence = {
         "format": FORMAT,
@@ -196,21 +173,7 @@ def _write_bundle(
         },
         "ai_indicators": indicators,
         "ai_indicators_note": PRESENCE_NOTE if indicators else ABSENCE_NOTE,
-        "method": {
-            "software": f"semblance {__version__}",
-            "git_commit": _git_commit(),
-            "embedder": engine.primary.describe(),
-            "signals": [s.describe() for s in engine.signals],
-            "views": describe_views(),
-            "index": engine.workspace.index_description(),
-            "workspace_generation": info["generation"],
-            "rescoring": "Candidates found by approximate (FAISS) search were re-scored exactly from the stored "
-            "descriptors of each registered work; every number below is an exact comparison.",
-            "thresholds": engine.model.describe() | {"source": "method/thresholds.toml"},
-            "calibration": engine.calibration.describe(),
-            "background": engine.baselines.describe(),
-            "limitations": list(LIMITATIONS),
-        },
+        "method": _method(engine, info),
         "matches": matches,
         "overall_verdict": overall,
         "conclusion": _conclusion(matches),
@@ -223,6 +186,55 @@ def _write_bundle(
     (bundle / "report.html").write_text(render_html(evidence, images), encoding="utf-8")
     (bundle / "report.pdf").write_bytes(render_pdf(evidence, images))
     _sign(bundle, key)
+
+
+def _match_record(
+    engine: Engine, m: MatchResult, rank: int, work: dict[str, object], original_file: str, figure_files: list[str]
+) -> dict[str, object]:
+    """One match as evidence.json records it: the work, the score and verdict with their readings, every signal's
+    evidence, the regions and the figures drawn for it."""
+    return {
+        "rank": rank,
+        "ref": m.ref,
+        "work": work,
+        "original_file": original_file,
+        "score": m.score,
+        "verdict": m.verdict,
+        "verbal": verbal(m.verdict, m.score),
+        "score_basis": m.score_basis,
+        "score_basis_reading": basis(m.score_basis, m.view),
+        "view": m.view,
+        "features": m.features,
+        "signals": m.signals,
+        "readings": {k: reading(k, v, engine.model) for k, v in m.signals.items()},
+        "agreeing_signals": m.agreeing_signals,
+        "region": m.to_json()["region"],
+        "reference_region": m.to_json()["reference_region"],
+        "region_source": m.region_source,
+        "verified_by": m.verified_by,
+        "view_verified_by": m.view_verified_by,
+        "figures": figure_files,
+    }
+
+
+def _method(engine: Engine, info: dict[str, object]) -> dict[str, object]:
+    """How the numbers were made: software and commit, embedder, signals, views, index, thresholds, calibration,
+    background set and the method's stated limitations."""
+    return {
+        "software": f"semblance {__version__}",
+        "git_commit": _git_commit(),
+        "embedder": engine.primary.describe(),
+        "signals": [s.describe() for s in engine.signals],
+        "views": describe_views(),
+        "index": engine.workspace.index_description(),
+        "workspace_generation": info["generation"],
+        "rescoring": "Candidates found by approximate (FAISS) search were re-scored exactly from the stored "
+        "descriptors of each registered work; every number below is an exact comparison.",
+        "thresholds": engine.model.describe() | {"source": "method/thresholds.toml"},
+        "calibration": engine.calibration.describe(),
+        "background": engine.baselines.describe(),
+        "limitations": list(LIMITATIONS),
+    }
 
 
 def _figures(image: DecodedImage, original: DecodedImage, m: MatchResult, rank: int, bundle: Path) -> dict[str, bytes]:
