@@ -41,8 +41,8 @@ from detector.auto import resolve_auto
 from detector.background import load_background
 from detector.embedders import load_embedder
 from detector.intake import decode_image
+from index.retrieval import CANDIDATES_PER_SIGNAL, NEIGHBOURS_PER_ROW
 from index.search_index import SignalIndex
-from service.engine import CANDIDATES_PER_SIGNAL, NEIGHBOURS_PER_ROW
 
 REPO = Path(__file__).resolve().parents[1]
 CHUNK_WORKS = 50_000

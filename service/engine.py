@@ -14,7 +14,6 @@ import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -35,34 +34,19 @@ from detector.calibration import (
 )
 from detector.embedders import ClipWeightsMissing, Embedder, SscdUnavailable, load_embedder
 from detector.fusion import FusionModel
-from detector.geometry import Polygon
 from detector.intake import DEFAULT_MAX_PIXELS, DecodedImage, IntakeError, decode_image, sha256_hex
-from detector.matching import Geometry, Match, SignalFailed, describe, overall_verdict
+from detector.matching import Match, SignalFailed, describe, overall_verdict
 from detector.pipeline import score
 from detector.signals import Signal, build_signals
 from index.keys import existing_fingerprint
 from index.registry import DuplicateWork, WorkRecord
-from index.search_index import Hit
+from index.retrieval import NEIGHBOURS_PER_ROW, nearest_works
 from index.workspace import Workspace, WorkspaceError, is_disk_full, resolve_home
 from service.inputs import InputError, InputItem
 from service.prefetch import Fetched, prefetched
+from service.results import EngineError, MatchResult, RegisterOutcome, ScanResult, WorkMetadata
 from service.time_budget import DEFAULT_ITEM_SECONDS, ItemTimeout, time_budget
 
-CANDIDATES_PER_SIGNAL = 24
-"""Works kept from each indexed signal's nearest-neighbour search before exact re-scoring (the pipeline sees the
-union). Retrieval, not a verdict: it decides what can be found, and every recall in docs/EVALUATION.md is measured
-with it. A named constant, not fitted: three times VERIFY_TOP, so the verifiers choose among candidates from every
-signal."""
-CANDIDATES_PER_VIEW = 2
-"""Works kept from each view's own rows (a collage panel, a region proposal) beside the CANDIDATES_PER_SIGNAL of the
-whole suspect: a repainted panel or the picture in a listing page is less alike to its original than unrelated
-works are to the rest of the page, so the union's cut left it out. Chosen on the tune split's suspects with views
-(sscd-distilled; the right work among the union's 24 for 96 of 154 screenshots' works, 45 of 73 AI collages', 35
-of 108 second-generator AI collages'): keeping each view's best one found 126, 46 and 43, its best two 129, 47 and
-48, its best three 130, 48 and 49, for about 2 more candidates per negative with views at two, 3 at three."""
-NEIGHBOURS_PER_ROW = 32
-"""Index hits per query row (a suspect has one row per region, scale and panel); several rows of one work merge,
-so 32 rows' hits leave CANDIDATES_PER_SIGNAL distinct works in all but degenerate cases. Not fitted."""
 BLANK_WORK = (
     "refused: the picture is blank (one flat colour), so nothing in it can be matched, "
     "and as a registered work it would match every other blank picture"
@@ -82,147 +66,6 @@ def _numpy_blas_on_one_thread() -> None:
     for info in controller.info():
         if info.get("user_api") == "blas" and "numpy" in str(info.get("filepath", "")):
             controller.select(filepath=info["filepath"]).limit(limits=1)
-
-
-def nearest_works(hits: Iterable[Hit], views: np.ndarray | None) -> set[int]:
-    """The works one signal's index hits bring to the pipeline: the CANDIDATES_PER_SIGNAL nearest over all the
-    suspect's rows, and each view's CANDIDATES_PER_VIEW nearest over its own rows (`views`: the view of each row)."""
-    best: dict[int, float] = {}
-    by_view: dict[int, dict[int, float]] = {}
-    for hit in hits:
-        best[hit.work_id] = max(best.get(hit.work_id, -1.0), hit.similarity)
-        if views is not None and (view := int(views[hit.query_row])):
-            own = by_view.setdefault(view, {})
-            own[hit.work_id] = max(own.get(hit.work_id, -1.0), hit.similarity)
-    out = set(sorted(best, key=best.__getitem__, reverse=True)[:CANDIDATES_PER_SIGNAL])
-    for own in by_view.values():
-        out.update(sorted(own, key=own.__getitem__, reverse=True)[:CANDIDATES_PER_VIEW])
-    return out
-
-
-class EngineError(RuntimeError):
-    """A problem the user must fix (workspace, embedder, arguments); the message says how."""
-
-
-@dataclass
-class WorkMetadata:
-    ref: str = ""
-    title: str = ""
-    author: str = ""
-    rights_holder: str = ""
-    registration_no: str = ""
-    source_url: str = ""
-    extra: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class RegisterOutcome:
-    path: str
-    status: str
-    """registered | duplicate | error"""
-    ref: str = ""
-    sha256: str = ""
-    message: str = ""
-    path_bytes_b64: str | None = None
-    """The file name's raw bytes (base64) when it is not valid UTF-8; `path` then shows them as escapes."""
-
-    def to_json(self) -> dict[str, object]:
-        out: dict[str, object] = {"path": self.path, "status": self.status, "ref": self.ref, "sha256": self.sha256}
-        if self.message:
-            out["error" if self.status == "error" else "message"] = self.message
-        if self.path_bytes_b64 is not None:
-            out["path_bytes_b64"] = self.path_bytes_b64
-        return out
-
-
-@dataclass
-class MatchResult:
-    """One (suspect, work) match as the public JSON contract presents it."""
-
-    ref: str
-    title: str
-    score: float
-    verdict: str
-    signals: dict[str, dict[str, object]]
-    region: Polygon | None
-    reference_region: Polygon | None
-    region_source: str | None
-    agreeing_signals: list[str]
-    work_sha256: str
-    score_basis: str = "combined"
-    """Which calibrated expert gave the score (detector.fusion): combined, layout, pdq, descriptor or repainting."""
-    view: str = "whole"
-    """What of the suspect was judged: "whole", "panel N" when one collage panel alone scored highest, or "region N"
-    when a region proposal did (a print on a product, the picture in a page; detector.views)."""
-    features: dict[str, float] = field(default_factory=dict)
-    """The fusion's inputs of the view that decided (raw values and `.excess`), as a calibration re-scores them."""
-    views: list[dict[str, float]] = field(default_factory=list)
-    """The same for every view of the suspect (whole, then each collage panel and region proposal)."""
-    geometry: Geometry | None = None
-    """The verified keypoint correspondence, when there is one (for figures)."""
-    verified_by: list[str] = field(default_factory=list)
-    """The costly verifiers that compared the whole suspect with this work (for a reproduction)."""
-    view_verified_by: dict[str, list[int]] = field(default_factory=dict)
-    """Per verifier, the views of the suspect it compared alone with this work (for a reproduction)."""
-
-    def to_json(self) -> dict[str, object]:
-        return {
-            "ref": self.ref,
-            "title": self.title,
-            "score": round(self.score, 4),
-            "verdict": self.verdict,
-            "signals": self.signals,
-            "region": _poly(self.region),
-            "reference_region": _poly(self.reference_region),
-            "region_source": self.region_source,
-            "agreeing_signals": self.agreeing_signals,
-            "work_sha256": self.work_sha256,
-            "score_basis": self.score_basis,
-            "view": self.view,
-        }
-
-
-@dataclass
-class ScanResult:
-    path: str
-    sha256: str = ""
-    verdict: str = "no_match"
-    matches: list[MatchResult] = field(default_factory=list)
-    error: str | None = None
-    width: int = 0
-    height: int = 0
-    format: str = ""
-    elapsed_ms: float = 0.0
-    image: DecodedImage | None = None
-    signals_not_run: dict[str, str] = field(default_factory=dict)
-    """Signals that could not describe this picture (degenerate geometry), with the reason; the others decided."""
-    path_bytes_b64: str | None = None
-    """The file name's raw bytes (base64) when it is not valid UTF-8; `path` then shows them as escapes."""
-    intake_notes: tuple[str, ...] = ()
-    """What intake overlooked to read the pixels (detector.intake.DecodedImage.notes)."""
-
-    def to_json(self) -> dict[str, object]:
-        out: dict[str, object]
-        if self.error is not None:
-            out = {"path": self.path, "sha256": self.sha256, "verdict": None, "error": self.error}
-        else:
-            out = {
-                "path": self.path,
-                "sha256": self.sha256,
-                "verdict": self.verdict,
-                "matches": [m.to_json() for m in self.matches],
-                "width": self.width,
-                "height": self.height,
-                "format": self.format,
-                "elapsed_ms": round(self.elapsed_ms, 1),
-            }
-            if self.signals_not_run:
-                out["signals_not_run"] = self.signals_not_run
-            if self.intake_notes:
-                out["intake_notes"] = list(self.intake_notes)
-        if self.path_bytes_b64 is not None:
-            out["path_bytes_b64"] = self.path_bytes_b64
-        return out
 
 
 class Engine:
@@ -837,7 +680,3 @@ def _load(spec: str) -> Embedder:
 def _default_ref(name: str) -> str:
     stem = Path(name.split("!")[-1]).stem
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-") or "work"
-
-
-def _poly(p: Polygon | None) -> list[list[float]] | None:
-    return None if not p else [[round(x, 1), round(y, 1)] for x, y in p]

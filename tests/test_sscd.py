@@ -107,7 +107,7 @@ def test_each_view_brings_its_own_nearest_works_past_the_whole_pictures_cut(  # 
     """In a registry of thousands, the works nearest the whole of a collage fill the search's cut before a repainted
     panel's own work does. Shrunk to the one nearest work per signal here, the cut alone misses a work of the AI
     collage; each panel's own nearest works, kept beside it, bring both back."""
-    import service.engine as engine_module
+    import index.retrieval as retrieval
     from service.inputs import InputItem
 
     collage = DEMO / "suspects" / "ai_collage_cafe_bridge.jpg"
@@ -117,10 +117,10 @@ def test_each_view_brings_its_own_nearest_works_past_the_whole_pictures_cut(  # 
         result = demo_engine.scan(InputItem(collage.name, reader=collage.read_bytes))
         return {m.ref for m in result.matches if m.verdict != "no_match"}
 
-    monkeypatch.setattr(engine_module, "CANDIDATES_PER_SIGNAL", 1)
-    monkeypatch.setattr(engine_module, "CANDIDATES_PER_VIEW", 0)
+    monkeypatch.setattr(retrieval, "CANDIDATES_PER_SIGNAL", 1)
+    monkeypatch.setattr(retrieval, "CANDIDATES_PER_VIEW", 0)
     assert not both <= found()
-    monkeypatch.setattr(engine_module, "CANDIDATES_PER_VIEW", 2)
+    monkeypatch.setattr(retrieval, "CANDIDATES_PER_VIEW", 2)
     assert both <= found()
 
 
