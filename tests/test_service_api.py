@@ -64,6 +64,11 @@ def test_one_image_is_scanned_at_once_with_the_json_of_the_cli(served: Any) -> N
     assert {"path", "sha256", "verdict", "matches", "width", "height", "format", "elapsed_ms"} <= set(body)
     finding = client.get(f"/api/v1/cases/{case_id}/findings/{body['finding_id']}", headers=people.auth("alice"))
     assert finding.json()["finding"]["result"]["matches"] == body["matches"]
+    # the response model keeps the scan's JSON whole: every key stored, none added
+    assert body == finding.json()["finding"]["result"] | {
+        "finding_id": body["finding_id"],
+        "suspect_id": body["suspect_id"],
+    }
 
 
 def test_a_zip_becomes_a_job_whose_findings_come_most_severe_first(served: Any) -> None:

@@ -1,5 +1,7 @@
 """schemathesis over the published OpenAPI spec, authenticated with a role each operation admits: whatever it
-generates, the server answers without a server error (every refusal is a 4xx with a JSON error)."""
+generates, the server answers without a server error (every refusal is a 4xx with a JSON error), and every answer
+conforms to the schema the spec declares for its status. And the spec itself: every operation declares a JSON
+response schema for its success, except those that answer with a file."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from service.engine import Engine
 from service.store import Store
@@ -64,6 +67,43 @@ def test_no_generated_request_gets_a_server_error(case: Any) -> None:
     assert response.status_code < 500, (case.method, case.formatted_path, response.status_code, response.text[:300])
     if response.status_code >= 400:
         assert "error" in response.json()
+    case.validate_response(response, checks=[response_schema_conformance])
+
+
+FILE_ANSWERS = {
+    ("get", "/api/v1/metrics"): "Prometheus text format, read by a scraper",
+    ("get", "/api/v1/works/{ref}/original"): "a registered work's original file, as registered",
+    ("get", "/api/v1/cases/{case_id}/findings/{finding_id}/suspect"): "a suspect's file, exactly as received",
+    ("get", "/api/v1/cases/{case_id}/findings/{finding_id}/report"): "an evidence report: html, pdf or a zip bundle",
+}
+"""The operations that answer with a file, not JSON, and what the file is."""
+
+
+def test_every_operation_declares_the_json_schema_of_its_success_or_the_file_it_answers(tmp_path: Path) -> None:
+    spec = create_app(ServiceSettings(home=tmp_path)).openapi()
+    components = spec["components"]["schemas"]
+    operations = {(m, path): op for path, item in spec["paths"].items() for m, op in item.items()}
+    assert set(FILE_ANSWERS) <= set(operations)
+    assert sum(path.startswith("/api/v1/") for _, path in operations) >= 31, "an operation is missing from the spec"
+    for (method, path), op in operations.items():
+        success = {code: r for code, r in op["responses"].items() if code.startswith("2")}
+        assert success, (method, path, "declares no success")
+        for code, answer in success.items():
+            content = answer.get("content", {})
+            if (method, path) in FILE_ANSWERS:
+                assert content and "application/json" not in content, (method, path, code, content)
+                continue
+            schema = content.get("application/json", {}).get("schema", {})
+            ref = schema.get("$ref", "")
+            assert ref.startswith("#/components/schemas/"), (method, path, code, "no response model", schema)
+            assert components[ref.rsplit("/", 1)[-1]].get("properties"), (method, path, code, ref)
+        # the errors the app really sends ({"error": ...}), not FastAPI's default `detail` shape
+        errors = op["responses"]["4XX"]["content"]["application/json"]["schema"]["$ref"]
+        assert errors == "#/components/schemas/Problem", (method, path, errors)
+    scan = operations[("post", "/api/v1/cases/{case_id}/scans")]["responses"]
+    assert scan["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/ScannedSuspect")
+    assert scan["202"]["content"]["application/json"]["schema"]["$ref"].endswith("/OneJob")
+    assert "HTTPValidationError" not in components
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -8,9 +8,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from service.store.accounts import AccountError
+from service.web import schemas
 from service.web.auth import Id, Principal, caller, guard, store_of
 
-router = APIRouter(prefix="/api/v1", tags=["accounts"])
+router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=schemas.ERRORS)
 
 
 class NewUser(BaseModel):
@@ -25,12 +26,12 @@ class NewKey(BaseModel):
     label: str = Field(default="", max_length=200)
 
 
-@router.get("/users", summary="List users", **guard("accounts"))
+@router.get("/users", response_model=schemas.Users, summary="List users", **guard("accounts"))
 def list_users(request: Request) -> dict[str, Any]:
     return {"users": [u.to_json() for u in store_of(request).accounts.users()]}
 
 
-@router.post("/users", status_code=201, summary="Add a user", **guard("accounts"))
+@router.post("/users", status_code=201, response_model=schemas.OneUser, summary="Add a user", **guard("accounts"))
 def add_user(body: NewUser, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
     try:
         user = store_of(request).accounts.add_user(body.username, body.password, body.role, body.language)
@@ -40,12 +41,20 @@ def add_user(body: NewUser, request: Request, principal: Principal = Depends(cal
     return {"user": user.to_json()}
 
 
-@router.get("/api-keys", summary="List API keys (never their secrets)", **guard("accounts"))
+@router.get(
+    "/api-keys", response_model=schemas.ApiKeys, summary="List API keys (never their secrets)", **guard("accounts")
+)
 def list_keys(request: Request) -> dict[str, Any]:
     return {"api_keys": [k.to_json() for k in store_of(request).accounts.api_keys()]}
 
 
-@router.post("/api-keys", status_code=201, summary="Create an API key (its secret is shown once)", **guard("accounts"))
+@router.post(
+    "/api-keys",
+    status_code=201,
+    response_model=schemas.NewApiKey,
+    summary="Create an API key (its secret is shown once)",
+    **guard("accounts"),
+)
 def create_key(body: NewKey, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
     try:
         secret, key = store_of(request).accounts.create_key(body.user_id, body.label)
@@ -57,7 +66,7 @@ def create_key(body: NewKey, request: Request, principal: Principal = Depends(ca
     return {"api_key": key.to_json(), "secret": secret, "note": "shown once: store it now"}
 
 
-@router.delete("/api-keys/{key_id}", summary="Revoke an API key", **guard("accounts"))
+@router.delete("/api-keys/{key_id}", response_model=schemas.OneApiKey, summary="Revoke an API key", **guard("accounts"))
 def revoke_key(key_id: Id, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
     key = store_of(request).accounts.revoke_key(key_id)
     if key is None:

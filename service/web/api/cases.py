@@ -21,11 +21,11 @@ from service.reports.pdf import ReportFontError, cjk_font_file
 from service.store.cases import Case, CaseError
 from service.store.findings import Finding
 from service.untrusted import IMAGE_KINDS, printable, safe_name, sniff
-from service.web import casework
+from service.web import casework, schemas
 from service.web.auth import MAX_ID, Id, Principal, caller, case_of, guard, store_of
 from service.web.uploads import attachment
 
-router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=schemas.ERRORS)
 REPORT_TYPES = {"html": ("report.html", "text/html; charset=utf-8"), "pdf": ("report.pdf", "application/pdf")}
 
 
@@ -38,7 +38,7 @@ class Share(BaseModel):
     username: str = Field(max_length=64)
 
 
-@router.get("", summary="Cases shared with me", **guard("cases"))
+@router.get("", response_model=schemas.Cases, summary="Cases shared with me", **guard("cases"))
 def list_cases(request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
     store = store_of(request)
     return {
@@ -46,7 +46,7 @@ def list_cases(request: Request, principal: Principal = Depends(caller)) -> dict
     }
 
 
-@router.post("", status_code=201, summary="Open a case", **guard("cases"))
+@router.post("", status_code=201, response_model=schemas.OneCase, summary="Open a case", **guard("cases"))
 def create_case(body: NewCase, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
     store, gate = store_of(request), request.app.state.gate
     try:
@@ -56,7 +56,7 @@ def create_case(body: NewCase, request: Request, principal: Principal = Depends(
     return {"case": case.to_json()}
 
 
-@router.get("/{case_id}", summary="One case", **guard("cases", case=True))
+@router.get("/{case_id}", response_model=schemas.CaseDetail, summary="One case", **guard("cases", case=True))
 def get_case(request: Request, case: Case = Depends(case_of)) -> dict[str, Any]:
     store = store_of(request)
     return {
@@ -65,7 +65,12 @@ def get_case(request: Request, case: Case = Depends(case_of)) -> dict[str, Any]:
     }
 
 
-@router.post("/{case_id}/members", summary="Share a case with another investigator", **guard("cases", case=True))
+@router.post(
+    "/{case_id}/members",
+    response_model=schemas.OneCase,
+    summary="Share a case with another investigator",
+    **guard("cases", case=True),
+)
 def share_case(
     body: Share, request: Request, case: Case = Depends(case_of), principal: Principal = Depends(caller)
 ) -> dict[str, Any]:
@@ -78,7 +83,10 @@ def share_case(
 
 
 @router.post(
-    "/{case_id}/close", summary="Close a case (no more scans; findings and reports stay)", **guard("cases", case=True)
+    "/{case_id}/close",
+    response_model=schemas.OneCase,
+    summary="Close a case (no more scans; findings and reports stay)",
+    **guard("cases", case=True),
 )
 def close_case(
     request: Request, case: Case = Depends(case_of), principal: Principal = Depends(caller)
@@ -90,7 +98,12 @@ def close_case(
 @router.post(
     "/{case_id}/scans",
     summary="Scan suspects: one image answers at once (the JSON of `semblance scan`), more or a zip start a job",
-    responses={202: {"description": "A job was started"}},
+    response_model=schemas.ScannedSuspect,
+    response_model_exclude_unset=True,
+    responses={
+        202: {"model": schemas.OneJob, "description": "A job was started"},
+        422: {"model": schemas.ScanRefused, "description": "Invalid, or the one image could not be scanned"},
+    },
     **guard("cases", case=True),
 )
 async def scan(
@@ -152,7 +165,12 @@ def _scan_uploads(request: Request, case: Case, principal: Principal, uploads: l
     return JSONResponse({"job": job.to_json()}, 202)
 
 
-@router.get("/{case_id}/jobs/{job_id}", summary="A scan job's progress", **guard("cases", case=True))
+@router.get(
+    "/{case_id}/jobs/{job_id}",
+    response_model=schemas.JobProgress,
+    summary="A scan job's progress",
+    **guard("cases", case=True),
+)
 def get_job(job_id: Id, request: Request, case: Case = Depends(case_of)) -> dict[str, Any]:
     store = store_of(request)
     job = store.jobs.in_case(case.id, job_id)
@@ -162,7 +180,12 @@ def get_job(job_id: Id, request: Request, case: Case = Depends(case_of)) -> dict
     return {"job": job.to_json(), "failed_items": failed}
 
 
-@router.post("/{case_id}/jobs/{job_id}/cancel", summary="Cancel a scan job", **guard("cases", case=True))
+@router.post(
+    "/{case_id}/jobs/{job_id}/cancel",
+    response_model=schemas.OneJob,
+    summary="Cancel a scan job",
+    **guard("cases", case=True),
+)
 def cancel_job(
     job_id: Id, request: Request, case: Case = Depends(case_of), principal: Principal = Depends(caller)
 ) -> dict[str, Any]:
@@ -176,7 +199,12 @@ def cancel_job(
     return {"job": job.to_json()}
 
 
-@router.get("/{case_id}/findings", summary="A case's findings, most severe first", **guard("cases", case=True))
+@router.get(
+    "/{case_id}/findings",
+    response_model=schemas.Findings,
+    summary="A case's findings, most severe first",
+    **guard("cases", case=True),
+)
 def list_findings(
     request: Request,
     job_id: int | None = Query(default=None, ge=1, le=MAX_ID),
@@ -197,13 +225,22 @@ def finding_of(finding_id: Id, request: Request, case: Case = Depends(case_of)) 
     return finding
 
 
-@router.get("/{case_id}/findings/{finding_id}", summary="One finding", **guard("cases", case=True))
+@router.get(
+    "/{case_id}/findings/{finding_id}",
+    response_model=schemas.OneFinding,
+    summary="One finding",
+    **guard("cases", case=True),
+)
 def get_finding(finding: Finding = Depends(finding_of)) -> dict[str, Any]:
     return {"finding": finding.to_json()}
 
 
 @router.get(
-    "/{case_id}/findings/{finding_id}/suspect", summary="The suspect file as received", **guard("cases", case=True)
+    "/{case_id}/findings/{finding_id}/suspect",
+    summary="The suspect file as received",
+    response_class=Response,
+    responses=schemas.file_answer("The suspect's bytes, exactly as received", "application/octet-stream"),
+    **guard("cases", case=True),
 )
 def download_suspect(
     request: Request, finding: Finding = Depends(finding_of), principal: Principal = Depends(caller)
@@ -219,6 +256,13 @@ def download_suspect(
 @router.get(
     "/{case_id}/findings/{finding_id}/report",
     summary="The finding's evidence report: html, pdf, or the signed bundle as a zip",
+    response_class=Response,
+    responses=schemas.file_answer(
+        "The report (format=html or pdf), or the signed evidence bundle (format=bundle)",
+        "text/html",
+        "application/pdf",
+        "application/zip",
+    ),
     **guard("cases", case=True),
 )
 def report(

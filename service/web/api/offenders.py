@@ -7,13 +7,17 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 
 from service.store.offenders import SCORE_WEIGHTS
+from service.web import schemas
 from service.web.auth import Id, Principal, caller, guard, store_of
 
-router = APIRouter(prefix="/api/v1/offenders", tags=["offenders"])
+router = APIRouter(prefix="/api/v1/offenders", tags=["offenders"], responses=schemas.ERRORS)
 
 
 @router.get(
-    "", summary="Sellers ranked by evidence, linked accounts, reused images, works most infringed", **guard("offenders")
+    "",
+    response_model=schemas.OffenderRanking,
+    summary="Sellers ranked by evidence, linked accounts, reused images, works most infringed",
+    **guard("offenders"),
 )
 def ranking(request: Request, limit: int = 50, principal: Principal = Depends(caller)) -> dict[str, Any]:
     limit = max(1, min(limit, 1000))
@@ -27,7 +31,12 @@ def ranking(request: Request, limit: int = 50, principal: Principal = Depends(ca
     }
 
 
-@router.get("/{seller_id}", summary="The listings and findings behind one seller's row", **guard("offenders"))
+@router.get(
+    "/{seller_id}",
+    response_model=schemas.SellerEvidence,
+    summary="The listings and findings behind one seller's row",
+    **guard("offenders"),
+)
 def evidence(seller_id: Id, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
     rows = store_of(request).offenders.evidence(seller_id)
     if not rows:

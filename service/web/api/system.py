@@ -9,24 +9,32 @@ from pydantic import BaseModel, Field
 
 from index.audit import Actor
 from service.store.accounts import LANGUAGES, SESSION_HOURS, Session
+from service.web import schemas
 from service.web.auth import SESSION_COOKIE, Principal, caller, client_address, guard, store_of
 from service.web.metrics import render_metrics
 
-router = APIRouter()
+router = APIRouter(responses=schemas.ERRORS)
 
 
-@router.get("/healthz", tags=["system"], summary="Liveness: no credentials, no data")
+@router.get("/healthz", response_model=schemas.Status, tags=["system"], summary="Liveness: no credentials, no data")
 def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/api/v1/metrics", tags=["system"], summary="Prometheus metrics (text format)", **guard("metrics"))
+@router.get(
+    "/api/v1/metrics",
+    tags=["system"],
+    summary="Prometheus metrics (text format)",
+    response_class=Response,
+    responses=schemas.file_answer("The metrics, in Prometheus text format", "text/plain"),
+    **guard("metrics"),
+)
 def metrics(request: Request) -> Response:
     body, content_type = render_metrics(request.app)
     return Response(body, media_type=content_type)
 
 
-@router.get("/api/v1/me", tags=["account"], summary="Who am I", **guard("self"))
+@router.get("/api/v1/me", response_model=schemas.Me, tags=["account"], summary="Who am I", **guard("self"))
 def me(principal: Principal = Depends(caller)) -> dict[str, Any]:
     return {"user": principal.user.to_json(), "via": principal.via, "csrf_token": principal.csrf_token or None}
 
@@ -35,7 +43,13 @@ class LanguageChoice(BaseModel):
     language: str = Field(description="en or zh; empty to follow the browser", max_length=8)
 
 
-@router.put("/api/v1/me/language", tags=["account"], summary="Choose the interface language", **guard("self"))
+@router.put(
+    "/api/v1/me/language",
+    response_model=schemas.LanguageChosen,
+    tags=["account"],
+    summary="Choose the interface language",
+    **guard("self"),
+)
 def set_language(choice: LanguageChoice, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
     if choice.language and choice.language not in LANGUAGES:
         raise HTTPException(422, f"unknown language {choice.language!r}: one of {', '.join(LANGUAGES)}")
@@ -68,13 +82,15 @@ def sign_in(request: Request, response: Response, username: str, password: str) 
     return session
 
 
-@router.post("/api/v1/session", tags=["account"], summary="Sign in (sets the session cookie)")
+@router.post(
+    "/api/v1/session", response_model=schemas.SignedIn, tags=["account"], summary="Sign in (sets the session cookie)"
+)
 def create_session(credentials: Credentials, request: Request, response: Response) -> dict[str, Any]:
     session = sign_in(request, response, credentials.username, credentials.password)
     return {"user": session.user.to_json(), "csrf_token": session.csrf_token}
 
 
-@router.delete("/api/v1/session", tags=["account"], summary="Sign out", **guard("self"))
+@router.delete("/api/v1/session", response_model=schemas.Status, tags=["account"], summary="Sign out", **guard("self"))
 def delete_session(request: Request, response: Response, principal: Principal = Depends(caller)) -> dict[str, str]:
     if principal.session_token:
         store_of(request).accounts.end_session(principal.session_token)
@@ -83,7 +99,13 @@ def delete_session(request: Request, response: Response, principal: Principal = 
     return {"status": "signed out"}
 
 
-@router.get("/api/v1/audit", tags=["audit"], summary="The audit trail, newest first", **guard("audit"))
+@router.get(
+    "/api/v1/audit",
+    response_model=schemas.AuditTrail,
+    tags=["audit"],
+    summary="The audit trail, newest first",
+    **guard("audit"),
+)
 def audit_trail(
     request: Request, ref: str | None = None, limit: int = 100, offset: int = 0, principal: Principal = Depends(caller)
 ) -> dict[str, Any]:
@@ -93,7 +115,13 @@ def audit_trail(
     return {"total": len(entries), "entries": entries[offset : offset + limit]}
 
 
-@router.get("/api/v1/audit/verify", tags=["audit"], summary="Check the audit hash chain", **guard("audit"))
+@router.get(
+    "/api/v1/audit/verify",
+    response_model=schemas.AuditCheck,
+    tags=["audit"],
+    summary="Check the audit hash chain",
+    **guard("audit"),
+)
 def audit_verify(request: Request) -> dict[str, Any]:
     report = request.app.state.gate.engine.workspace.registry.verify_audit()
     return {

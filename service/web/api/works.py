@@ -15,16 +15,19 @@ from index.registry import WorkRecord
 from service.engine import WorkMetadata
 from service.inputs import InputItem, from_bytes
 from service.untrusted import IMAGE_KINDS, safe_name, sniff
+from service.web import schemas
 from service.web.auth import Principal, caller, guard
 from service.web.uploads import attachment
 
-router = APIRouter(prefix="/api/v1/works", tags=["works"])
+router = APIRouter(prefix="/api/v1/works", tags=["works"], responses=schemas.ERRORS)
 MANIFEST = "works.csv"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 MANIFEST_FIELDS = ("ref", "title", "author", "rights_holder", "registration_no", "source_url")
 
 
-@router.get("", summary="List registered works (paged, searchable)", **guard("works.read"))
+@router.get(
+    "", response_model=schemas.Works, summary="List registered works (paged, searchable)", **guard("works.read")
+)
 def list_works(request: Request, q: str = "", limit: int = 50, offset: int = 0) -> dict[str, Any]:
     limit, offset = max(1, min(limit, 500)), max(0, offset)
     works = matching(request.app.state.gate.engine.works(), q)
@@ -37,7 +40,7 @@ def matching(works: list[WorkRecord], q: str) -> list[WorkRecord]:
     return [w for w in works if any(needle in str(v).casefold() for v in (w.ref, w.title, w.author, w.rights_holder))]
 
 
-@router.get("/{ref}", summary="One registered work", **guard("works.read"))
+@router.get("/{ref}", response_model=schemas.OneWork, summary="One registered work", **guard("works.read"))
 def get_work(ref: str, request: Request) -> dict[str, Any]:
     work = request.app.state.gate.engine.work(ref)
     if work is None:
@@ -45,7 +48,13 @@ def get_work(ref: str, request: Request) -> dict[str, Any]:
     return {"work": work.to_json()}
 
 
-@router.get("/{ref}/original", summary="Download a work's original file", **guard("works.download"))
+@router.get(
+    "/{ref}/original",
+    summary="Download a work's original file",
+    response_class=Response,
+    responses=schemas.file_answer("The original file, as registered", "application/octet-stream"),
+    **guard("works.download"),
+)
 def download_original(ref: str, request: Request, principal: Principal = Depends(caller)) -> Response:
     engine = request.app.state.gate.engine
     work = engine.work(ref)
@@ -56,7 +65,13 @@ def download_original(ref: str, request: Request, principal: Principal = Depends
     return Response(data, media_type="application/octet-stream", headers=attachment(work.original_name))
 
 
-@router.post("", summary="Register works: image files with metadata, or a zip with works.csv", **guard("works.write"))
+@router.post(
+    "",
+    response_model=schemas.Registrations,
+    response_model_exclude_unset=True,
+    summary="Register works: image files with metadata, or a zip with works.csv",
+    **guard("works.write"),
+)
 async def register_works(
     request: Request,
     files: list[UploadFile] = File(description="Image files, or one zip holding images and works.csv"),
@@ -128,7 +143,10 @@ def _from_zip(name: str, data: bytes) -> list[tuple[InputItem, WorkMetadata]]:
 
 
 @router.delete(
-    "/{ref}", summary="Remove a work (its file stays in the vault); a reason is required", **guard("works.write")
+    "/{ref}",
+    response_model=schemas.RemovedWork,
+    summary="Remove a work (its file stays in the vault); a reason is required",
+    **guard("works.write"),
 )
 def remove_work(ref: str, reason: str, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
     if not reason.strip():
