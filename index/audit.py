@@ -19,9 +19,36 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from enum import StrEnum
 
 GENESIS = "0" * 64
 """The `prev_hash` of the first entry."""
+
+
+class Action(StrEnum):
+    """Every action the audit trail records, by one name (the trail stores the value, so a name never changes)."""
+
+    REGISTER = "register"  # a work registered
+    REMOVE = "remove"  # a work unregistered (its file stays in the vault)
+    BACKFILL = "backfill"  # a descriptor a newer signal needs, computed from the vault
+    MIGRATE = "migrate"  # the registry's schema brought to a newer version
+    CALIBRATE = "calibrate"  # a workspace's own calibration fitted
+    SCAN = "scan"  # suspects scanned (a CLI batch, a case's upload)
+    RECEIVE = "receive"  # a suspect received into a case (chain of custody)
+    REPORT = "report"  # an evidence bundle written
+    SWEEP = "sweep"  # a marketplace sweep run
+    DOWNLOAD = "download"  # an original or a suspect downloaded, or a report
+    OFFENDERS = "offenders"  # the offender ranking or one seller's evidence read
+    USER_ADDED = "user added"
+    API_KEY_CREATED = "api key created"
+    API_KEY_REVOKED = "api key revoked"
+    SIGN_IN = "sign-in"
+    SIGN_IN_FAILED = "sign-in failed"
+    SIGN_OUT = "sign-out"
+    JOB_CANCELLED = "job cancelled"
+    CASE_OPENED = "case opened"
+    CASE_SHARED = "case shared"
+    CASE_CLOSED = "case closed"
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from index.audit import GENESIS, Actor, ChainReport, Entry, current_actor, entry_hash, verify
+from index.audit import GENESIS, Action, Actor, ChainReport, Entry, current_actor, entry_hash, verify
 from index.connections import ThreadConnections, durable_connection
 from index.migrations import SchemaVersionError, migrate
 from index.registry_schema import CHAINED, REGISTRY, SCHEMA_VERSION
@@ -112,7 +112,7 @@ class Registry:
         if target == CHAINED:
             self._chain_existing()
         if found > 0:
-            self._audit("migrate", "", "", {"from_schema": target - 1, "to_schema": target})
+            self._audit(Action.MIGRATE, "", "", {"from_schema": target - 1, "to_schema": target})
 
     def close(self) -> None:
         self._connections.close_all()
@@ -197,7 +197,7 @@ class Registry:
                     "INSERT INTO baselines VALUES (?, ?, ?)",
                     (work.id, baselines[0], json.dumps(baselines[1], sort_keys=True)),
                 )
-            self._audit("register", work.ref, work.sha256, {"original_name": work.original_name})
+            self._audit(Action.REGISTER, work.ref, work.sha256, {"original_name": work.original_name})
             self._bump()
         return work
 
@@ -208,7 +208,7 @@ class Registry:
             return None
         with self._transaction():
             self.db.execute("DELETE FROM works WHERE id=?", (work.id,))
-            self._audit("remove", work.ref, work.sha256, {"reason": reason, "title": work.title})
+            self._audit(Action.REMOVE, work.ref, work.sha256, {"reason": reason, "title": work.title})
             self._bump()
         return work
 
@@ -290,7 +290,7 @@ class Registry:
             if gap is not None:
                 self.db.execute("INSERT INTO descriptor_gaps VALUES (?, ?, ?)", (work.id, *gap))
             signal = descriptor[0] if descriptor else gap[0] if gap else ""
-            self._audit("backfill", work.ref, work.sha256, {"signal": signal, "computed": descriptor is not None})
+            self._audit(Action.BACKFILL, work.ref, work.sha256, {"signal": signal, "computed": descriptor is not None})
             self._bump()
 
     def set_index_state(self, state_json: str) -> None:
@@ -333,7 +333,7 @@ class Registry:
         rows = self.db.execute("SELECT signal FROM descriptors WHERE work_id=?", (work_id,))
         return {str(r[0]) for r in rows}
 
-    def record(self, action: str, details: dict[str, object], ref: str = "", sha256: str = "") -> None:
+    def record(self, action: Action, details: dict[str, object], ref: str = "", sha256: str = "") -> None:
         """An audit line for an event outside registration (a calibration fitted, a scan, a report), in its own
         transaction, attributed to the current actor (index.audit)."""
         with self._transaction():
@@ -401,7 +401,7 @@ class Registry:
         return {str(r[0]) for r in rows}
 
     # -- internals ----------------------------------------------------------------------------------
-    def _audit(self, action: str, ref: str, sha256: str, details: dict[str, object]) -> None:
+    def _audit(self, action: Action, ref: str, sha256: str, details: dict[str, object]) -> None:
         """Append an entry inside the caller's transaction: hash-chained to the head, by the current actor."""
         at, text = utc_now(), json.dumps(details, sort_keys=True)
         if int(self.get_meta("schema_version") or 1) < CHAINED:  # a migration older than the chain is being logged

@@ -40,6 +40,7 @@ from detector.calibration.metrics import false_alarm_row, wilson
 from detector.calibration.writer import model_toml
 from detector.fusion import FusionModel, has_proof
 from detector.intake import IntakeError, decode_image
+from index.audit import Action
 from index.registry import WorkRecord
 from service.engine import Engine, EngineError
 from service.inputs import InputError, InputItem, expand
@@ -233,7 +234,7 @@ def calibrate(
     path = engine.workspace.save_calibration(e.id, model_toml(model, rates, header), bg_bytes)
     engine.reload_calibration()
     engine.workspace.registry.record(
-        "calibrate",
+        Action.CALIBRATE,
         {"embedder": e.id, "version": model.version, "source": source, "queries": len(queries), "rates": rates},
     )
     return CalibrationOutcome(path, model, rates, engine.workspace.registry.count(), len(queries), bg_count)

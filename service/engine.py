@@ -38,6 +38,7 @@ from detector.intake import DEFAULT_MAX_PIXELS, DecodedImage, IntakeError, decod
 from detector.matching import Match, SignalFailed, describe, overall_verdict
 from detector.pipeline import score
 from detector.signals import Signal, build_signals
+from index.audit import Action
 from index.keys import existing_fingerprint
 from index.registry import DuplicateWork, WorkRecord
 from index.retrieval import NEIGHBOURS_PER_ROW, nearest_works
@@ -618,7 +619,7 @@ class Engine:
             self.baselines.forget()
         return removed
 
-    def record(self, action: str, details: dict[str, object], ref: str = "", sha256: str = "") -> bool:
+    def record(self, action: Action, details: dict[str, object], ref: str = "", sha256: str = "") -> bool:
         """Add an audit entry for an action outside registration (a scan batch, an evidence report), by the current
         actor (index.audit). A read-only workspace's trail cannot be written, and a failure to write is announced:
         neither fails the action itself. Returns whether the entry was written."""

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
+from index.audit import Action
 from service.safe_text import cell, markup_safe
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def users_add(
             user = store.accounts.add_user(username, password, role, language)
         except AccountError as exc:
             raise fail(str(exc)) from exc
-        ws.registry.record("user added", {"username": user.username, "role": user.role})
+        ws.registry.record(Action.USER_ADDED, {"username": user.username, "role": user.role})
     console.print(f"user [bold]{markup_safe(user.username)}[/] added as {user.role} (id {user.id})")
 
 
@@ -73,7 +74,7 @@ def api_keys_create(
         if user is None:
             raise fail(f"no user {username!r}: add one with `semblance users add`")
         secret, key = store.accounts.create_key(user.id, label)
-        ws.registry.record("api key created", {"key_id": key.id, "user_id": user.id, "label": label})
+        ws.registry.record(Action.API_KEY_CREATED, {"key_id": key.id, "user_id": user.id, "label": label})
     err.print(f"API key {key.id} for {markup_safe(user.username)} ({user.role}); shown once, store it now:")
     print(secret)
 
@@ -100,5 +101,5 @@ def api_keys_revoke(key_id: Annotated[int, typer.Argument(help="The key's id (fr
         key = store.accounts.revoke_key(key_id)
         if key is None:
             raise fail(f"no API key {key_id}")
-        ws.registry.record("api key revoked", {"key_id": key.id, "user_id": key.user_id})
+        ws.registry.record(Action.API_KEY_REVOKED, {"key_id": key.id, "user_id": key.user_id})
     console.print(f"API key {key.id} revoked")

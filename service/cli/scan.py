@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, TextIO
 import typer
 from rich.table import Table
 
+from index.audit import Action
 from service.engine import ScanResult
 from service.inputs import IMAGE_SUFFIXES, InputError, InputItem, expand, from_manifest
 from service.safe_text import cell
@@ -64,7 +65,7 @@ def scan(
                     sink.flush()
                 r.image = None
                 results.append(r)
-            e.record("scan", _custody(results))
+            e.record(Action.SCAN, _custody(results))
     except OSError as exc:
         raise fail(f"{jsonl}: cannot write ({exc.strerror or exc})") from exc
     finally:

@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from index.audit import Action
 from service.safe_text import cell, markup_safe
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ def offenders(
     with service_store() as (store, ws):
         if seller is not None:
             rows = store.offenders.evidence(seller)
-            ws.registry.record("offenders", {"seller_id": seller})
+            ws.registry.record(Action.OFFENDERS, {"seller_id": seller})
             if as_json:
                 print(json.dumps(rows, indent=2, ensure_ascii=False))
                 return
@@ -128,7 +129,7 @@ def offenders(
         ranking = [r.to_json() for r in store.offenders.ranking(limit)]
         shared = store.offenders.shared_images()
         works = store.offenders.works_most_infringed(limit)
-        ws.registry.record("offenders", {"limit": limit})
+        ws.registry.record(Action.OFFENDERS, {"limit": limit})
     if as_json:
         report = {
             "score_weights": {k: {"weight": w, "why": why} for k, (w, why) in SCORE_WEIGHTS.items()},

@@ -33,6 +33,7 @@ from detector.provenance import ai_indicators, read_metadata
 from detector.signals import build_signals
 from detector.views import describe as describe_views
 from detector.views import views_of
+from index.audit import Action
 from index.keys import fingerprint, load_or_create, load_public, public_pem
 from index.registry import utc_now
 from service.engine import Engine, MatchResult
@@ -91,7 +92,7 @@ def build_bundle(
         shutil.rmtree(bundle, ignore_errors=True)  # only the folder this call created: never an earlier bundle
         raise
     engine.record(
-        "report",
+        Action.REPORT,
         {"bundle": str(bundle), "case_number": case.case_number, "suspect": item.name, "language": language},
         sha256=image.sha256,
     )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from index.audit import Action
 from index.connections import ThreadConnections, durable_connection
 from index.migrations import Schema, SchemaVersionError, migrate
 from service.engine import Engine
@@ -324,7 +325,7 @@ class Sweep:
         """Close the run's record and note the sweep in the audit trail."""
         self.run.close()
         engine.record(
-            "sweep",
+            Action.SWEEP,
             {
                 "run_key": self.run_key,
                 "source": self.source,

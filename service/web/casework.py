@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 
-from index.audit import Actor
+from index.audit import Action, Actor
 from service.inputs import InputItem
 from service.store import Store
 from service.store.cases import Case, CaseError
@@ -21,7 +21,7 @@ from service.web.metrics import ServiceMetrics
 def open_case(gate: EngineGate, store: Store, actor: Actor, user_id: int, number: str, title: str) -> Case:
     """A new case, shared with the investigator who opened it; raises CaseError for a bad number or title."""
     case = store.cases.create(number, title, user_id)
-    gate.record(actor, "case opened", {"case_id": case.id, "number": case.number})
+    gate.record(actor, Action.CASE_OPENED, {"case_id": case.id, "number": case.number})
     return case
 
 
@@ -32,14 +32,14 @@ def share_case(gate: EngineGate, store: Store, actor: Actor, case: Case, usernam
     if user is None or user.disabled or user.role != "investigator":
         raise CaseError(f"{username!r} is not an investigator's username: cases are shared with investigators")
     store.cases.share(case.id, user.id)
-    gate.record(actor, "case shared", {"case_id": case.id, "with": user.username})
+    gate.record(actor, Action.CASE_SHARED, {"case_id": case.id, "with": user.username})
     return _as_seen(store, case, viewer)
 
 
 def close_case(gate: EngineGate, store: Store, actor: Actor, case: Case, viewer: int) -> Case:
     """Close a case: no more scans; its findings and reports stay."""
     store.cases.close(case.id)
-    gate.record(actor, "case closed", {"case_id": case.id})
+    gate.record(actor, Action.CASE_CLOSED, {"case_id": case.id})
     return _as_seen(store, case, viewer)
 
 
@@ -55,7 +55,7 @@ def receive(gate: EngineGate, store: Store, actor: Actor, case_id: int, name: st
     suspect = store.findings.receive(case_id, name, data, sha256, actor.who, actor.origin)
     gate.record(
         actor,
-        "receive",
+        Action.RECEIVE,
         {"case_id": case_id, "suspect_id": suspect.id, "name": name, "size_bytes": len(data)},
         sha256=sha256,
     )
@@ -80,7 +80,7 @@ def scan(
     with gate.use(actor) as engine:
         result = engine.scan(InputItem(suspect.name, reader=lambda: data), top_k=top_k).to_json()
         engine.record(
-            "scan",
+            Action.SCAN,
             {
                 "case_id": suspect.case_id,
                 "suspect_id": suspect.id,

@@ -11,7 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from index.audit import Actor, acting_as
+from index.audit import Action, Actor, acting_as
 from service.engine import Engine
 
 
@@ -26,7 +26,7 @@ class EngineGate:
         with self._lock, acting_as(actor):
             yield self.engine
 
-    def record(self, actor: Actor, action: str, details: dict[str, object], ref: str = "", sha256: str = "") -> None:
+    def record(self, actor: Actor, action: Action, details: dict[str, object], ref: str = "", sha256: str = "") -> None:
         """An audit entry by `actor` (sign-ins, shares, downloads, key changes: anything that is not a scan)."""
         with acting_as(actor):
             self.engine.record(action, details, ref, sha256)

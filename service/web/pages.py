@@ -25,6 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from detector.intake import IntakeError, decode_image
+from index.audit import Action
 from service import i18n
 from service.reports.wording import basis, verbal
 from service.store.cases import Case, CaseError
@@ -177,7 +178,7 @@ async def logout(request: Request) -> Response:
     principal = person(request, "self")
     await checked_form(request, principal)
     store_of(request).accounts.end_session(principal.session_token)
-    request.app.state.gate.record(principal.actor, "sign-out", {})
+    request.app.state.gate.record(principal.actor, Action.SIGN_OUT, {})
     response = RedirectResponse("/login", 303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

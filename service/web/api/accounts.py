@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from index.audit import Action
 from service.store.accounts import AccountError
 from service.web import schemas
 from service.web.auth import Id, Principal, caller, guard, store_of
@@ -37,7 +38,7 @@ def add_user(body: NewUser, request: Request, principal: Principal = Depends(cal
         user = store_of(request).accounts.add_user(body.username, body.password, body.role, body.language)
     except AccountError as exc:
         raise HTTPException(422, str(exc)) from exc
-    request.app.state.gate.record(principal.actor, "user added", {"username": user.username, "role": user.role})
+    request.app.state.gate.record(principal.actor, Action.USER_ADDED, {"username": user.username, "role": user.role})
     return {"user": user.to_json()}
 
 
@@ -61,7 +62,7 @@ def create_key(body: NewKey, request: Request, principal: Principal = Depends(ca
     except AccountError as exc:
         raise HTTPException(404, str(exc)) from exc
     request.app.state.gate.record(
-        principal.actor, "api key created", {"key_id": key.id, "user_id": key.user_id, "label": key.label}
+        principal.actor, Action.API_KEY_CREATED, {"key_id": key.id, "user_id": key.user_id, "label": key.label}
     )
     return {"api_key": key.to_json(), "secret": secret, "note": "shown once: store it now"}
 
@@ -71,5 +72,5 @@ def revoke_key(key_id: Id, request: Request, principal: Principal = Depends(call
     key = store_of(request).accounts.revoke_key(key_id)
     if key is None:
         raise HTTPException(404, f"no API key {key_id}")
-    request.app.state.gate.record(principal.actor, "api key revoked", {"key_id": key.id, "user_id": key.user_id})
+    request.app.state.gate.record(principal.actor, Action.API_KEY_REVOKED, {"key_id": key.id, "user_id": key.user_id})
     return {"api_key": key.to_json()}

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from index.audit import Action
 from service.i18n import LANGUAGES
 from service.inputs import InputError, InputItem, from_bytes
 from service.reports.bundle import SIGNATURE, CaseInfo, build_bundle
@@ -194,7 +195,7 @@ def cancel_job(
         raise HTTPException(404, f"no job {job_id}")
     job = store.jobs.cancel(job_id)
     assert job is not None
-    request.app.state.gate.record(principal.actor, "job cancelled", {"case_id": case.id, "job_id": job_id})
+    request.app.state.gate.record(principal.actor, Action.JOB_CANCELLED, {"case_id": case.id, "job_id": job_id})
     request.app.state.runner.wake()
     return {"job": job.to_json()}
 
@@ -248,7 +249,7 @@ def download_suspect(
     store = store_of(request)
     data = store.findings.data(finding.suspect)
     request.app.state.gate.record(
-        principal.actor, "download", {"what": "suspect", "finding_id": finding.id}, sha256=finding.suspect.sha256
+        principal.actor, Action.DOWNLOAD, {"what": "suspect", "finding_id": finding.id}, sha256=finding.suspect.sha256
     )
     return Response(data, media_type="application/octet-stream", headers=attachment(finding.suspect.name))
 
@@ -284,7 +285,7 @@ def report(
     bundle = _bundle(request, case, finding, principal, language)
     request.app.state.gate.record(
         principal.actor,
-        "download",
+        Action.DOWNLOAD,
         {"what": f"report {format}", "finding_id": finding.id, "bundle": bundle.name, "language": language},
         sha256=finding.suspect.sha256,
     )

@@ -6,6 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
+from index.audit import Action
 from service.store.offenders import SCORE_WEIGHTS
 from service.web import schemas
 from service.web.auth import Id, Principal, caller, guard, store_of
@@ -22,7 +23,7 @@ router = APIRouter(prefix="/api/v1/offenders", tags=["offenders"], responses=sch
 def ranking(request: Request, limit: int = 50, principal: Principal = Depends(caller)) -> dict[str, Any]:
     limit = max(1, min(limit, 1000))
     store = store_of(request)
-    request.app.state.gate.record(principal.actor, "offenders", {"limit": limit})
+    request.app.state.gate.record(principal.actor, Action.OFFENDERS, {"limit": limit})
     return {
         "score_weights": {k: {"weight": w, "why": why} for k, (w, why) in SCORE_WEIGHTS.items()},
         "sellers": [r.to_json() for r in store.offenders.ranking(limit)],
@@ -41,5 +42,5 @@ def evidence(seller_id: Id, request: Request, principal: Principal = Depends(cal
     rows = store_of(request).offenders.evidence(seller_id)
     if not rows:
         raise HTTPException(404, f"no seller {seller_id} with hits")
-    request.app.state.gate.record(principal.actor, "offenders", {"seller_id": seller_id})
+    request.app.state.gate.record(principal.actor, Action.OFFENDERS, {"seller_id": seller_id})
     return {"seller_id": seller_id, "evidence": rows}

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
-from index.audit import Actor
+from index.audit import Action, Actor
 from service.store.accounts import LANGUAGES, SESSION_HOURS, Session
 from service.web import schemas
 from service.web.auth import SESSION_COOKIE, Principal, caller, client_address, guard, store_of
@@ -69,7 +69,7 @@ def sign_in(request: Request, response: Response, username: str, password: str) 
     origin = client_address(request)
     user = store_of(request).accounts.check_password(username, password)
     if user is None:
-        app.state.gate.record(Actor(f"user:{username[:64]}", f"http {origin}"), "sign-in failed", {})
+        app.state.gate.record(Actor(f"user:{username[:64]}", f"http {origin}"), Action.SIGN_IN_FAILED, {})
         raise HTTPException(401, "wrong username or password")
     token, session = store_of(request).accounts.start_session(user)
     secure = app.state.settings.secure_cookies
@@ -78,7 +78,7 @@ def sign_in(request: Request, response: Response, username: str, password: str) 
     response.set_cookie(
         SESSION_COOKIE, token, httponly=True, secure=secure, samesite="strict", max_age=SESSION_HOURS * 3600, path="/"
     )
-    app.state.gate.record(Actor(f"user:{user.username}", f"http {origin} (session)"), "sign-in", {})
+    app.state.gate.record(Actor(f"user:{user.username}", f"http {origin} (session)"), Action.SIGN_IN, {})
     return session
 
 
@@ -94,7 +94,7 @@ def create_session(credentials: Credentials, request: Request, response: Respons
 def delete_session(request: Request, response: Response, principal: Principal = Depends(caller)) -> dict[str, str]:
     if principal.session_token:
         store_of(request).accounts.end_session(principal.session_token)
-        request.app.state.gate.record(principal.actor, "sign-out", {})
+        request.app.state.gate.record(principal.actor, Action.SIGN_OUT, {})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return {"status": "signed out"}
 

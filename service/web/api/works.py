@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
+from index.audit import Action
 from index.registry import WorkRecord
 from service.engine import WorkMetadata
 from service.inputs import InputItem, from_bytes
@@ -61,7 +62,9 @@ def download_original(ref: str, request: Request, principal: Principal = Depends
     if work is None:
         raise HTTPException(404, f"no registered work {ref!r}")
     data = engine.workspace.vault.read(work.sha256)
-    request.app.state.gate.record(principal.actor, "download", {"what": "original"}, ref=work.ref, sha256=work.sha256)
+    request.app.state.gate.record(
+        principal.actor, Action.DOWNLOAD, {"what": "original"}, ref=work.ref, sha256=work.sha256
+    )
     return Response(data, media_type="application/octet-stream", headers=attachment(work.original_name))
 
 
