@@ -11,7 +11,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from index.audit import Action
 from service.safe_text import cell, markup_safe
 
 if TYPE_CHECKING:
@@ -99,11 +98,11 @@ def offenders(
     """Rank sellers by the evidence against them (a score you can recompute: see `--json`'s score_components),
     with linked accounts, images reused by several sellers and the works most infringed."""
     from service.store.offenders import SCORE_WEIGHTS
+    from service.usecases.offenders import offender_report, seller_evidence
 
     with service_store() as (store, ws):
         if seller is not None:
-            rows = store.offenders.evidence(seller)
-            ws.registry.record(Action.OFFENDERS, {"seller_id": seller})
+            rows = seller_evidence(store, seller, ws.registry.record)
             if as_json:
                 print(json.dumps(rows, indent=2, ensure_ascii=False))
                 return
@@ -126,19 +125,12 @@ def offenders(
                 )
             console.print(table)
             return
-        ranking = [r.to_json() for r in store.offenders.ranking(limit)]
-        shared = store.offenders.shared_images()
-        works = store.offenders.works_most_infringed(limit)
-        ws.registry.record(Action.OFFENDERS, {"limit": limit})
+        report = offender_report(store, limit, ws.registry.record)
     if as_json:
-        report = {
-            "score_weights": {k: {"weight": w, "why": why} for k, (w, why) in SCORE_WEIGHTS.items()},
-            "sellers": ranking,
-            "shared_images": shared,
-            "works_most_infringed": works,
-        }
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return
+    ranking = report["sellers"]
+    assert isinstance(ranking, list)
     table = Table(
         "score",
         "seller",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 
-from index.audit import Action
-from service.store.offenders import SCORE_WEIGHTS
+from service.usecases.offenders import offender_report, seller_evidence
 from service.web import schemas
 from service.web.auth import Id, Principal, caller, guard, store_of
 
@@ -21,15 +21,8 @@ router = APIRouter(prefix="/api/v1/offenders", tags=["offenders"], responses=sch
     **guard("offenders"),
 )
 def ranking(request: Request, limit: int = 50, principal: Principal = Depends(caller)) -> dict[str, Any]:
-    limit = max(1, min(limit, 1000))
-    store = store_of(request)
-    request.app.state.gate.record(principal.actor, Action.OFFENDERS, {"limit": limit})
-    return {
-        "score_weights": {k: {"weight": w, "why": why} for k, (w, why) in SCORE_WEIGHTS.items()},
-        "sellers": [r.to_json() for r in store.offenders.ranking(limit)],
-        "shared_images": store.offenders.shared_images(),
-        "works_most_infringed": store.offenders.works_most_infringed(limit),
-    }
+    gate = request.app.state.gate
+    return offender_report(store_of(request), max(1, min(limit, 1000)), partial(gate.record, principal.actor))
 
 
 @router.get(
@@ -39,8 +32,7 @@ def ranking(request: Request, limit: int = 50, principal: Principal = Depends(ca
     **guard("offenders"),
 )
 def evidence(seller_id: Id, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
-    rows = store_of(request).offenders.evidence(seller_id)
+    rows = seller_evidence(store_of(request), seller_id, partial(request.app.state.gate.record, principal.actor))
     if not rows:
         raise HTTPException(404, f"no seller {seller_id} with hits")
-    request.app.state.gate.record(principal.actor, Action.OFFENDERS, {"seller_id": seller_id})
     return {"seller_id": seller_id, "evidence": rows}
