@@ -28,11 +28,13 @@ from detector.intake import IntakeError, decode_image
 from index.audit import Action
 from service import i18n
 from service.reports.wording import basis, verbal
+from service.store import Store
 from service.store.cases import Case, CaseError
 from service.web import casework
 from service.web.api.system import sign_in
 from service.web.api.works import matching
-from service.web.auth import CSRF_FIELD, PERMISSIONS, SESSION_COOKIE, Id, Principal, identify, store_of
+from service.web.auth import CSRF_FIELD, PERMISSIONS, SESSION_COOKIE, Id, Principal, identify
+from service.web.deps import Gate, Settings, StoreDep
 
 HERE = Path(__file__).parent
 DISPLAY_SIDE = 1200
@@ -115,8 +117,8 @@ async def checked_form(request: Request, principal: Principal) -> dict[str, str]
     return fields
 
 
-def visible_case(request: Request, principal: Principal, case_id: int) -> Case:
-    case = store_of(request).cases.visible(case_id, principal.user.id)
+def visible_case(store: Store, principal: Principal, case_id: int) -> Case:
+    case = store.cases.visible(case_id, principal.user.id)
     if case is None:
         raise PageRefused(404, f"No case {case_id}.")
     return case
@@ -156,7 +158,7 @@ def login_page(request: Request, next: str = "") -> Response:
 
 
 @router.post("/login")
-async def login(request: Request) -> Response:
+async def login(request: Request, gate: Gate, store: StoreDep, settings: Settings) -> Response:
     form = await request.form()
     username, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:1024]
     target = local(str(form.get("next", "")), "")
@@ -166,7 +168,10 @@ async def login(request: Request) -> Response:
         return login_form(request, target, _("The sign-in form had expired: please sign in again."), 403)
     response = RedirectResponse(target or "/", 303)  # percent-encodes whatever the path holds
     try:
-        await run_in_threadpool(sign_in, request, response, username, password)  # argon2 off the event loop
+        # argon2 off the event loop
+        await run_in_threadpool(
+            sign_in, request, response, username, password, gate=gate, store=store, settings=settings
+        )
     except HTTPException:
         return login_form(request, target, _("Wrong username or password."), 401)
     response.delete_cookie(LOGIN_COOKIE, path="/login")
@@ -174,11 +179,11 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/logout")
-async def logout(request: Request) -> Response:
+async def logout(request: Request, gate: Gate, store: StoreDep) -> Response:
     principal = person(request, "self")
     await checked_form(request, principal)
-    store_of(request).accounts.end_session(principal.session_token)
-    request.app.state.gate.record(principal.actor, Action.SIGN_OUT, {})
+    store.accounts.end_session(principal.session_token)
+    gate.record(principal.actor, Action.SIGN_OUT, {})
     response = RedirectResponse("/login", 303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -195,18 +200,16 @@ def set_language(code: str, request: Request, next: str = "/") -> Response:
 
 # -- cases --------------------------------------------------------------------------------------------
 @router.get("/cases")
-def cases_page(request: Request) -> Response:
+def cases_page(request: Request, store: StoreDep) -> Response:
     principal = person(request, "cases")
-    store = store_of(request)
     rows = [(c, store.findings.counts(c.id)) for c in store.cases.of_user(principal.user.id)]
     return render(request, "cases.html", principal, {"cases": rows, "error": ""})
 
 
 @router.post("/cases")
-async def create_case(request: Request) -> Response:
+async def create_case(request: Request, gate: Gate, store: StoreDep) -> Response:
     principal = person(request, "cases")
     form = await checked_form(request, principal)
-    store, gate = store_of(request), request.app.state.gate
     number, title = form.get("number", ""), form.get("title", "")
     try:
         case = casework.open_case(gate, store, principal.actor, principal.user.id, number, title)
@@ -217,10 +220,9 @@ async def create_case(request: Request) -> Response:
 
 
 @router.get("/cases/{case_id}")
-def case_page(case_id: Id, request: Request) -> Response:
+def case_page(case_id: Id, request: Request, store: StoreDep) -> Response:
     principal = person(request, "cases")
-    case = visible_case(request, principal, case_id)
-    store = store_of(request)
+    case = visible_case(store, principal, case_id)
     findings = store.findings.of_case(case.id)
     jobs = [j for j in store.jobs.of_case(case.id) if j.state in ("queued", "running")]
     return render(
@@ -232,11 +234,10 @@ def case_page(case_id: Id, request: Request) -> Response:
 
 
 @router.post("/cases/{case_id}/share")
-async def share_case(case_id: Id, request: Request) -> Response:
+async def share_case(case_id: Id, request: Request, gate: Gate, store: StoreDep) -> Response:
     principal = person(request, "cases")
-    case = visible_case(request, principal, case_id)
+    case = visible_case(store, principal, case_id)
     form = await checked_form(request, principal)
-    gate, store = request.app.state.gate, store_of(request)
     try:
         casework.share_case(gate, store, principal.actor, case, form.get("username", ""), principal.user.id)
     except CaseError as exc:
@@ -245,22 +246,22 @@ async def share_case(case_id: Id, request: Request) -> Response:
 
 
 @router.post("/cases/{case_id}/close")
-async def close_case(case_id: Id, request: Request) -> Response:
+async def close_case(case_id: Id, request: Request, gate: Gate, store: StoreDep) -> Response:
     principal = person(request, "cases")
-    case = visible_case(request, principal, case_id)
+    case = visible_case(store, principal, case_id)
     await checked_form(request, principal)
-    casework.close_case(request.app.state.gate, store_of(request), principal.actor, case, principal.user.id)
+    casework.close_case(gate, store, principal.actor, case, principal.user.id)
     return RedirectResponse(f"/cases/{case.id}", 303)
 
 
 @router.get("/cases/{case_id}/findings/{finding_id}")
-def finding_page(case_id: Id, finding_id: Id, request: Request) -> Response:
+def finding_page(case_id: Id, finding_id: Id, request: Request, gate: Gate, store: StoreDep) -> Response:
     principal = person(request, "cases")
-    case = visible_case(request, principal, case_id)
-    finding = store_of(request).findings.in_case(case.id, finding_id)
+    case = visible_case(store, principal, case_id)
+    finding = store.findings.in_case(case.id, finding_id)
     if finding is None:
         raise PageRefused(404, f"No finding {finding_id}.")
-    engine = request.app.state.gate.engine
+    engine = gate.engine
     _ = i18n.translator(language(request, principal))
     matches = []
     for m in finding.result.get("matches") or []:
@@ -304,30 +305,29 @@ def _box(polygon: list[list[float]]) -> tuple[tuple[float, float], tuple[float, 
 
 # -- pictures ---------------------------------------------------------------------------------------
 @router.get("/pictures/cases/{case_id}/findings/{finding_id}.jpg")
-def suspect_picture(case_id: Id, finding_id: Id, request: Request) -> Response:
+def suspect_picture(case_id: Id, finding_id: Id, request: Request, gate: Gate, store: StoreDep) -> Response:
     principal = person(request, "cases")
-    case = visible_case(request, principal, case_id)
-    store = store_of(request)
+    case = visible_case(store, principal, case_id)
     finding = store.findings.in_case(case.id, finding_id)
     if finding is None:
         raise PageRefused(404, f"No finding {finding_id}.")
-    return _picture(store.findings.data(finding.suspect), finding.suspect.name, request)
+    return _picture(store.findings.data(finding.suspect), finding.suspect.name, gate.engine.workspace.max_pixels)
 
 
 @router.get("/pictures/works/{ref}.jpg")
-def work_picture(ref: str, request: Request) -> Response:
+def work_picture(ref: str, request: Request, gate: Gate) -> Response:
     person(request, "works.download")
-    engine = request.app.state.gate.engine
+    engine = gate.engine
     work = engine.work(ref)
     if work is None:
         raise PageRefused(404, f"No work {ref}.")
-    return _picture(engine.workspace.vault.read(work.sha256), work.original_name, request)
+    return _picture(engine.workspace.vault.read(work.sha256), work.original_name, engine.workspace.max_pixels)
 
 
-def _picture(data: bytes, name: str, request: Request) -> Response:
+def _picture(data: bytes, name: str, max_pixels: int) -> Response:
     """A JPEG of the picture as decoded (orientation applied, transparency flattened), re-encoded by the server."""
     try:
-        image = decode_image(data, name, request.app.state.gate.engine.workspace.max_pixels)
+        image = decode_image(data, name, max_pixels)
     except IntakeError as exc:
         raise PageRefused(422, str(exc)) from exc
     pil = Image.fromarray(np.ascontiguousarray(image.rgb))
@@ -339,10 +339,10 @@ def _picture(data: bytes, name: str, request: Request) -> Response:
 
 # -- works and audit --------------------------------------------------------------------------------
 @router.get("/works")
-def works_page(request: Request, q: str = "", page: int = 1) -> Response:
+def works_page(request: Request, gate: Gate, q: str = "", page: int = 1) -> Response:
     principal = person(request, "works.read")
     per_page = 24
-    works = matching(request.app.state.gate.engine.works(), q)
+    works = matching(gate.engine.works(), q)
     page = max(1, page)
     pages = max(1, -(-len(works) // per_page))
     shown = works[(page - 1) * per_page : page * per_page]
@@ -352,9 +352,9 @@ def works_page(request: Request, q: str = "", page: int = 1) -> Response:
 
 
 @router.get("/audit")
-def audit_page(request: Request, page: int = 1) -> Response:
+def audit_page(request: Request, gate: Gate, page: int = 1) -> Response:
     principal = person(request, "audit")
-    engine = request.app.state.gate.engine
+    engine = gate.engine
     entries = engine.audit(None)
     entries.reverse()
     per_page = 100

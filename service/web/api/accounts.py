@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
 from index.audit import Action
 from service.store.accounts import AccountError
 from service.web import schemas
-from service.web.auth import Id, Principal, caller, guard, store_of
+from service.web.auth import Id, guard
+from service.web.deps import Caller, Gate, StoreDep
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=schemas.ERRORS)
 
@@ -28,25 +29,25 @@ class NewKey(BaseModel):
 
 
 @router.get("/users", response_model=schemas.Users, summary="List users", **guard("accounts"))
-def list_users(request: Request) -> dict[str, Any]:
-    return {"users": [u.to_json() for u in store_of(request).accounts.users()]}
+def list_users(store: StoreDep) -> dict[str, Any]:
+    return {"users": [u.to_json() for u in store.accounts.users()]}
 
 
 @router.post("/users", status_code=201, response_model=schemas.OneUser, summary="Add a user", **guard("accounts"))
-def add_user(body: NewUser, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
+def add_user(body: NewUser, store: StoreDep, gate: Gate, principal: Caller) -> dict[str, Any]:
     try:
-        user = store_of(request).accounts.add_user(body.username, body.password, body.role, body.language)
+        user = store.accounts.add_user(body.username, body.password, body.role, body.language)
     except AccountError as exc:
         raise HTTPException(422, str(exc)) from exc
-    request.app.state.gate.record(principal.actor, Action.USER_ADDED, {"username": user.username, "role": user.role})
+    gate.record(principal.actor, Action.USER_ADDED, {"username": user.username, "role": user.role})
     return {"user": user.to_json()}
 
 
 @router.get(
     "/api-keys", response_model=schemas.ApiKeys, summary="List API keys (never their secrets)", **guard("accounts")
 )
-def list_keys(request: Request) -> dict[str, Any]:
-    return {"api_keys": [k.to_json() for k in store_of(request).accounts.api_keys()]}
+def list_keys(store: StoreDep) -> dict[str, Any]:
+    return {"api_keys": [k.to_json() for k in store.accounts.api_keys()]}
 
 
 @router.post(
@@ -56,21 +57,19 @@ def list_keys(request: Request) -> dict[str, Any]:
     summary="Create an API key (its secret is shown once)",
     **guard("accounts"),
 )
-def create_key(body: NewKey, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
+def create_key(body: NewKey, store: StoreDep, gate: Gate, principal: Caller) -> dict[str, Any]:
     try:
-        secret, key = store_of(request).accounts.create_key(body.user_id, body.label)
+        secret, key = store.accounts.create_key(body.user_id, body.label)
     except AccountError as exc:
         raise HTTPException(404, str(exc)) from exc
-    request.app.state.gate.record(
-        principal.actor, Action.API_KEY_CREATED, {"key_id": key.id, "user_id": key.user_id, "label": key.label}
-    )
+    gate.record(principal.actor, Action.API_KEY_CREATED, {"key_id": key.id, "user_id": key.user_id, "label": key.label})
     return {"api_key": key.to_json(), "secret": secret, "note": "shown once: store it now"}
 
 
 @router.delete("/api-keys/{key_id}", response_model=schemas.OneApiKey, summary="Revoke an API key", **guard("accounts"))
-def revoke_key(key_id: Id, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
-    key = store_of(request).accounts.revoke_key(key_id)
+def revoke_key(key_id: Id, store: StoreDep, gate: Gate, principal: Caller) -> dict[str, Any]:
+    key = store.accounts.revoke_key(key_id)
     if key is None:
         raise HTTPException(404, f"no API key {key_id}")
-    request.app.state.gate.record(principal.actor, Action.API_KEY_REVOKED, {"key_id": key.id, "user_id": key.user_id})
+    gate.record(principal.actor, Action.API_KEY_REVOKED, {"key_id": key.id, "user_id": key.user_id})
     return {"api_key": key.to_json()}

@@ -7,9 +7,9 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Response, UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -19,11 +19,17 @@ from service.i18n import LANGUAGES
 from service.inputs import InputError, InputItem, from_bytes
 from service.reports.bundle import SIGNATURE, CaseInfo, build_bundle
 from service.reports.pdf import ReportFontError, cjk_font_file
+from service.store import Store
 from service.store.cases import Case, CaseError
 from service.store.findings import Finding
 from service.untrusted import IMAGE_KINDS, printable, safe_name, sniff
 from service.web import casework, schemas
-from service.web.auth import MAX_ID, Id, Principal, caller, case_of, guard, store_of
+from service.web.auth import MAX_ID, Id, Principal, guard
+from service.web.deps import Caller, CaseDep, Gate, Metrics, Runner, Settings, StoreDep
+from service.web.gate import EngineGate
+from service.web.jobs import JobRunner
+from service.web.metrics import ServiceMetrics
+from service.web.settings import ServiceSettings
 from service.web.uploads import attachment
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=schemas.ERRORS)
@@ -40,16 +46,14 @@ class Share(BaseModel):
 
 
 @router.get("", response_model=schemas.Cases, summary="Cases shared with me", **guard("cases"))
-def list_cases(request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
-    store = store_of(request)
+def list_cases(store: StoreDep, principal: Caller) -> dict[str, Any]:
     return {
         "cases": [c.to_json() | {"counts": store.findings.counts(c.id)} for c in store.cases.of_user(principal.user.id)]
     }
 
 
 @router.post("", status_code=201, response_model=schemas.OneCase, summary="Open a case", **guard("cases"))
-def create_case(body: NewCase, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
-    store, gate = store_of(request), request.app.state.gate
+def create_case(body: NewCase, store: StoreDep, gate: Gate, principal: Caller) -> dict[str, Any]:
     try:
         case = casework.open_case(gate, store, principal.actor, principal.user.id, body.number, body.title)
     except CaseError as exc:
@@ -58,8 +62,7 @@ def create_case(body: NewCase, request: Request, principal: Principal = Depends(
 
 
 @router.get("/{case_id}", response_model=schemas.CaseDetail, summary="One case", **guard("cases", case=True))
-def get_case(request: Request, case: Case = Depends(case_of)) -> dict[str, Any]:
-    store = store_of(request)
+def get_case(store: StoreDep, case: CaseDep) -> dict[str, Any]:
     return {
         "case": case.to_json() | {"counts": store.findings.counts(case.id)},
         "jobs": [j.to_json() for j in store.jobs.of_case(case.id)],
@@ -72,10 +75,7 @@ def get_case(request: Request, case: Case = Depends(case_of)) -> dict[str, Any]:
     summary="Share a case with another investigator",
     **guard("cases", case=True),
 )
-def share_case(
-    body: Share, request: Request, case: Case = Depends(case_of), principal: Principal = Depends(caller)
-) -> dict[str, Any]:
-    store, gate = store_of(request), request.app.state.gate
+def share_case(body: Share, store: StoreDep, gate: Gate, case: CaseDep, principal: Caller) -> dict[str, Any]:
     try:
         shared = casework.share_case(gate, store, principal.actor, case, body.username, principal.user.id)
     except CaseError as exc:
@@ -89,10 +89,8 @@ def share_case(
     summary="Close a case (no more scans; findings and reports stay)",
     **guard("cases", case=True),
 )
-def close_case(
-    request: Request, case: Case = Depends(case_of), principal: Principal = Depends(caller)
-) -> dict[str, Any]:
-    closed = casework.close_case(request.app.state.gate, store_of(request), principal.actor, case, principal.user.id)
+def close_case(store: StoreDep, gate: Gate, case: CaseDep, principal: Caller) -> dict[str, Any]:
+    closed = casework.close_case(gate, store, principal.actor, case, principal.user.id)
     return {"case": closed.to_json()}
 
 
@@ -108,21 +106,36 @@ def close_case(
     **guard("cases", case=True),
 )
 async def scan(
-    request: Request,
+    store: StoreDep,
+    gate: Gate,
+    settings: Settings,
+    metrics: Metrics,
+    runner: Runner,
+    case: CaseDep,
+    principal: Caller,
     files: list[UploadFile] = File(description="Image files or zip archives, as seized"),
-    case: Case = Depends(case_of),
-    principal: Principal = Depends(caller),
 ) -> Any:
     if case.closed_at:
         raise HTTPException(409, f"case {case.number} is closed: open a new case to scan more")
     uploads = [(safe_name(u.filename), await u.read()) for u in files]
     # unpacking, custody writes (fsynced) and the scan block: off the event loop, so other requests go on
-    return await run_in_threadpool(_scan_uploads, request, case, principal, uploads)
+    return await run_in_threadpool(
+        _scan_uploads, store, gate, settings, metrics, runner, case=case, principal=principal, uploads=uploads
+    )
 
 
-def _scan_uploads(request: Request, case: Case, principal: Principal, uploads: list[tuple[str, bytes]]) -> Any:
-    app = request.app
-    store, gate, settings = store_of(request), app.state.gate, app.state.settings
+def _scan_uploads(
+    store: Store,
+    gate: EngineGate,
+    settings: ServiceSettings,
+    metrics: ServiceMetrics,
+    runner: JobRunner,
+    *,
+    case: Case,
+    principal: Principal,
+    uploads: list[tuple[str, bytes]],
+) -> Any:
+    """Receive each upload into the case's custody; one image is scanned now, more are queued as a job."""
     arrivals: list[tuple[str, bytes | None, str]] = []  # name, bytes or None, why not
     single = len(uploads) == 1
     for name, data in uploads:
@@ -156,13 +169,13 @@ def _scan_uploads(request: Request, case: Case, principal: Principal, uploads: l
     if single:
         suspect = store.findings.suspect(kept[0][1] or 0)
         assert suspect is not None
-        finding = casework.scan(gate, store, principal.actor, suspect, metrics=app.state.metrics)
+        finding = casework.scan(gate, store, principal.actor, suspect, metrics=metrics)
         body = finding.result | {"finding_id": finding.id, "suspect_id": suspect.id}
         if finding.result.get("error"):
             return JSONResponse({"error": f"{suspect.name}: {finding.result['error']}", "result": body}, 422)
         return body
     job = store.jobs.create(case.id, principal.user.id, kept)
-    app.state.runner.wake()
+    runner.wake()
     return JSONResponse({"job": job.to_json()}, 202)
 
 
@@ -172,8 +185,7 @@ def _scan_uploads(request: Request, case: Case, principal: Principal, uploads: l
     summary="A scan job's progress",
     **guard("cases", case=True),
 )
-def get_job(job_id: Id, request: Request, case: Case = Depends(case_of)) -> dict[str, Any]:
-    store = store_of(request)
+def get_job(job_id: Id, store: StoreDep, case: CaseDep) -> dict[str, Any]:
     job = store.jobs.in_case(case.id, job_id)
     if job is None:
         raise HTTPException(404, f"no job {job_id}")
@@ -188,15 +200,14 @@ def get_job(job_id: Id, request: Request, case: Case = Depends(case_of)) -> dict
     **guard("cases", case=True),
 )
 def cancel_job(
-    job_id: Id, request: Request, case: Case = Depends(case_of), principal: Principal = Depends(caller)
+    job_id: Id, store: StoreDep, gate: Gate, runner: Runner, case: CaseDep, principal: Caller
 ) -> dict[str, Any]:
-    store = store_of(request)
     if store.jobs.in_case(case.id, job_id) is None:
         raise HTTPException(404, f"no job {job_id}")
     job = store.jobs.cancel(job_id)
     assert job is not None
-    request.app.state.gate.record(principal.actor, Action.JOB_CANCELLED, {"case_id": case.id, "job_id": job_id})
-    request.app.state.runner.wake()
+    gate.record(principal.actor, Action.JOB_CANCELLED, {"case_id": case.id, "job_id": job_id})
+    runner.wake()
     return {"job": job.to_json()}
 
 
@@ -207,23 +218,26 @@ def cancel_job(
     **guard("cases", case=True),
 )
 def list_findings(
-    request: Request,
+    store: StoreDep,
+    case: CaseDep,
     job_id: int | None = Query(default=None, ge=1, le=MAX_ID),
     limit: int = 200,
     offset: int = 0,
-    case: Case = Depends(case_of),
 ) -> dict[str, Any]:
     limit, offset = max(1, min(limit, 1000)), max(0, offset)
-    found = store_of(request).findings.of_case(case.id, job_id)
+    found = store.findings.of_case(case.id, job_id)
     return {"total": len(found), "findings": [f.to_json() for f in found[offset : offset + limit]]}
 
 
-def finding_of(finding_id: Id, request: Request, case: Case = Depends(case_of)) -> Finding:
+def finding_of(finding_id: Id, store: StoreDep, case: CaseDep) -> Finding:
     """The finding with this id in this case, or 404."""
-    finding = store_of(request).findings.in_case(case.id, finding_id)
+    finding = store.findings.in_case(case.id, finding_id)
     if finding is None:
         raise HTTPException(404, f"no finding {finding_id}")
     return finding
+
+
+FindingDep = Annotated[Finding, Depends(finding_of)]
 
 
 @router.get(
@@ -232,7 +246,7 @@ def finding_of(finding_id: Id, request: Request, case: Case = Depends(case_of)) 
     summary="One finding",
     **guard("cases", case=True),
 )
-def get_finding(finding: Finding = Depends(finding_of)) -> dict[str, Any]:
+def get_finding(finding: FindingDep) -> dict[str, Any]:
     return {"finding": finding.to_json()}
 
 
@@ -243,12 +257,9 @@ def get_finding(finding: Finding = Depends(finding_of)) -> dict[str, Any]:
     responses=schemas.file_answer("The suspect's bytes, exactly as received", "application/octet-stream"),
     **guard("cases", case=True),
 )
-def download_suspect(
-    request: Request, finding: Finding = Depends(finding_of), principal: Principal = Depends(caller)
-) -> Response:
-    store = store_of(request)
+def download_suspect(store: StoreDep, gate: Gate, finding: FindingDep, principal: Caller) -> Response:
     data = store.findings.data(finding.suspect)
-    request.app.state.gate.record(
+    gate.record(
         principal.actor, Action.DOWNLOAD, {"what": "suspect", "finding_id": finding.id}, sha256=finding.suspect.sha256
     )
     return Response(data, media_type="application/octet-stream", headers=attachment(finding.suspect.name))
@@ -267,12 +278,14 @@ def download_suspect(
     **guard("cases", case=True),
 )
 def report(
-    request: Request,
+    store: StoreDep,
+    gate: Gate,
+    settings: Settings,
+    case: CaseDep,
+    finding: FindingDep,
+    principal: Caller,
     format: Literal["html", "pdf", "bundle"] = "html",
     lang: Literal["en", "zh"] | None = None,
-    case: Case = Depends(case_of),
-    finding: Finding = Depends(finding_of),
-    principal: Principal = Depends(caller),
 ) -> Response:
     if finding.result.get("error"):
         raise HTTPException(409, f"{finding.suspect.name} could not be scanned ({finding.result['error']}): no report")
@@ -282,8 +295,8 @@ def report(
             cjk_font_file()
         except ReportFontError as exc:
             raise HTTPException(409, str(exc)) from exc
-    bundle = _bundle(request, case, finding, principal, language)
-    request.app.state.gate.record(
+    bundle = _bundle(store, gate, settings.home, case, finding, principal, language)
+    gate.record(
         principal.actor,
         Action.DOWNLOAD,
         {"what": f"report {format}", "finding_id": finding.id, "bundle": bundle.name, "language": language},
@@ -298,11 +311,11 @@ def report(
     return Response((bundle / name).read_bytes(), media_type=media, headers=headers)
 
 
-def _bundle(request: Request, case: Case, finding: Finding, principal: Principal, language: str) -> Path:
+def _bundle(
+    store: Store, gate: EngineGate, home: Path, case: Case, finding: Finding, principal: Principal, language: str
+) -> Path:
     """The finding's signed bundle in `language`, made on first request and kept (reports/case-N/finding-M/LANG/)."""
-    home: Path = request.app.state.settings.home
     folder = home / "reports" / f"case-{case.id}" / f"finding-{finding.id}" / language
-    store = store_of(request)
     data = store.findings.data(finding.suspect)
     info = CaseInfo(
         case_number=case.number,
@@ -313,7 +326,7 @@ def _bundle(request: Request, case: Case, finding: Finding, principal: Principal
         ),
         notes=case.title,
     )
-    with request.app.state.gate.use(principal.actor) as engine:  # inside the gate: two requests make one bundle
+    with gate.use(principal.actor) as engine:  # inside the gate: two requests make one bundle
         made = sorted(p.parent for p in folder.glob(f"*/{SIGNATURE}")) if folder.is_dir() else []
         if made:
             return made[0]

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from index.audit import Action, Actor
+from service.store import Store
 from service.store.accounts import LANGUAGES, SESSION_HOURS, Session
 from service.web import schemas
-from service.web.auth import SESSION_COOKIE, Principal, caller, client_address, guard, store_of
+from service.web.auth import SESSION_COOKIE, client_address, guard
+from service.web.deps import Caller, Gate, Settings, StoreDep
+from service.web.gate import EngineGate
 from service.web.metrics import render_metrics
+from service.web.settings import ServiceSettings
 
 router = APIRouter(responses=schemas.ERRORS)
 
@@ -35,7 +39,7 @@ def metrics(request: Request) -> Response:
 
 
 @router.get("/api/v1/me", response_model=schemas.Me, tags=["account"], summary="Who am I", **guard("self"))
-def me(principal: Principal = Depends(caller)) -> dict[str, Any]:
+def me(principal: Caller) -> dict[str, Any]:
     return {"user": principal.user.to_json(), "via": principal.via, "csrf_token": principal.csrf_token or None}
 
 
@@ -50,10 +54,10 @@ class LanguageChoice(BaseModel):
     summary="Choose the interface language",
     **guard("self"),
 )
-def set_language(choice: LanguageChoice, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
+def set_language(choice: LanguageChoice, store: StoreDep, principal: Caller) -> dict[str, Any]:
     if choice.language and choice.language not in LANGUAGES:
         raise HTTPException(422, f"unknown language {choice.language!r}: one of {', '.join(LANGUAGES)}")
-    store_of(request).accounts.set_language(principal.user.id, choice.language)
+    store.accounts.set_language(principal.user.id, choice.language)
     return {"language": choice.language}
 
 
@@ -62,39 +66,51 @@ class Credentials(BaseModel):
     password: str = Field(max_length=1024)
 
 
-def sign_in(request: Request, response: Response, username: str, password: str) -> Session:
+def sign_in(
+    request: Request,
+    response: Response,
+    username: str,
+    password: str,
+    *,
+    gate: EngineGate,
+    store: Store,
+    settings: ServiceSettings,
+) -> Session:
     """Check a password, start a session and set its cookie (Secure over https); 401 and an audit entry when wrong.
     Returns the session (its user and CSRF token)."""
-    app = request.app
     origin = client_address(request)
-    user = store_of(request).accounts.check_password(username, password)
+    user = store.accounts.check_password(username, password)
     if user is None:
-        app.state.gate.record(Actor(f"user:{username[:64]}", f"http {origin}"), Action.SIGN_IN_FAILED, {})
+        gate.record(Actor(f"user:{username[:64]}", f"http {origin}"), Action.SIGN_IN_FAILED, {})
         raise HTTPException(401, "wrong username or password")
-    token, session = store_of(request).accounts.start_session(user)
-    secure = app.state.settings.secure_cookies
+    token, session = store.accounts.start_session(user)
+    secure = settings.secure_cookies
     if secure is None:
         secure = request.url.scheme == "https"
     response.set_cookie(
         SESSION_COOKIE, token, httponly=True, secure=secure, samesite="strict", max_age=SESSION_HOURS * 3600, path="/"
     )
-    app.state.gate.record(Actor(f"user:{user.username}", f"http {origin} (session)"), Action.SIGN_IN, {})
+    gate.record(Actor(f"user:{user.username}", f"http {origin} (session)"), Action.SIGN_IN, {})
     return session
 
 
 @router.post(
     "/api/v1/session", response_model=schemas.SignedIn, tags=["account"], summary="Sign in (sets the session cookie)"
 )
-def create_session(credentials: Credentials, request: Request, response: Response) -> dict[str, Any]:
-    session = sign_in(request, response, credentials.username, credentials.password)
+def create_session(
+    credentials: Credentials, request: Request, response: Response, gate: Gate, store: StoreDep, settings: Settings
+) -> dict[str, Any]:
+    session = sign_in(
+        request, response, credentials.username, credentials.password, gate=gate, store=store, settings=settings
+    )
     return {"user": session.user.to_json(), "csrf_token": session.csrf_token}
 
 
 @router.delete("/api/v1/session", response_model=schemas.Status, tags=["account"], summary="Sign out", **guard("self"))
-def delete_session(request: Request, response: Response, principal: Principal = Depends(caller)) -> dict[str, str]:
+def delete_session(response: Response, store: StoreDep, gate: Gate, principal: Caller) -> dict[str, str]:
     if principal.session_token:
-        store_of(request).accounts.end_session(principal.session_token)
-        request.app.state.gate.record(principal.actor, Action.SIGN_OUT, {})
+        store.accounts.end_session(principal.session_token)
+        gate.record(principal.actor, Action.SIGN_OUT, {})
     response.delete_cookie(SESSION_COOKIE, path="/")
     return {"status": "signed out"}
 
@@ -106,11 +122,9 @@ def delete_session(request: Request, response: Response, principal: Principal = 
     summary="The audit trail, newest first",
     **guard("audit"),
 )
-def audit_trail(
-    request: Request, ref: str | None = None, limit: int = 100, offset: int = 0, principal: Principal = Depends(caller)
-) -> dict[str, Any]:
+def audit_trail(gate: Gate, ref: str | None = None, limit: int = 100, offset: int = 0) -> dict[str, Any]:
     limit, offset = max(1, min(limit, 1000)), max(0, offset)
-    entries = request.app.state.gate.engine.audit(ref)
+    entries = gate.engine.audit(ref)
     entries.reverse()
     return {"total": len(entries), "entries": entries[offset : offset + limit]}
 
@@ -122,8 +136,8 @@ def audit_trail(
     summary="Check the audit hash chain",
     **guard("audit"),
 )
-def audit_verify(request: Request) -> dict[str, Any]:
-    report = request.app.state.gate.engine.workspace.registry.verify_audit()
+def audit_verify(gate: Gate) -> dict[str, Any]:
+    report = gate.engine.workspace.registry.verify_audit()
     return {
         "intact": report.intact,
         "entries": report.entries,

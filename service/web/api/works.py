@@ -8,7 +8,7 @@ import io
 import zipfile
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, Response, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from index.audit import Action
@@ -17,7 +17,10 @@ from service.engine import WorkMetadata
 from service.inputs import InputItem, from_bytes
 from service.untrusted import IMAGE_KINDS, safe_name, sniff
 from service.web import schemas
-from service.web.auth import Principal, caller, guard
+from service.web.auth import Principal, guard
+from service.web.deps import Caller, Gate, Settings
+from service.web.gate import EngineGate
+from service.web.settings import ServiceSettings
 from service.web.uploads import attachment
 
 router = APIRouter(prefix="/api/v1/works", tags=["works"], responses=schemas.ERRORS)
@@ -29,9 +32,9 @@ MANIFEST_FIELDS = ("ref", "title", "author", "rights_holder", "registration_no",
 @router.get(
     "", response_model=schemas.Works, summary="List registered works (paged, searchable)", **guard("works.read")
 )
-def list_works(request: Request, q: str = "", limit: int = 50, offset: int = 0) -> dict[str, Any]:
+def list_works(gate: Gate, q: str = "", limit: int = 50, offset: int = 0) -> dict[str, Any]:
     limit, offset = max(1, min(limit, 500)), max(0, offset)
-    works = matching(request.app.state.gate.engine.works(), q)
+    works = matching(gate.engine.works(), q)
     return {"total": len(works), "works": [w.to_json() for w in works[offset : offset + limit]]}
 
 
@@ -42,8 +45,8 @@ def matching(works: list[WorkRecord], q: str) -> list[WorkRecord]:
 
 
 @router.get("/{ref}", response_model=schemas.OneWork, summary="One registered work", **guard("works.read"))
-def get_work(ref: str, request: Request) -> dict[str, Any]:
-    work = request.app.state.gate.engine.work(ref)
+def get_work(ref: str, gate: Gate) -> dict[str, Any]:
+    work = gate.engine.work(ref)
     if work is None:
         raise HTTPException(404, f"no registered work {ref!r}")
     return {"work": work.to_json()}
@@ -56,15 +59,13 @@ def get_work(ref: str, request: Request) -> dict[str, Any]:
     responses=schemas.file_answer("The original file, as registered", "application/octet-stream"),
     **guard("works.download"),
 )
-def download_original(ref: str, request: Request, principal: Principal = Depends(caller)) -> Response:
-    engine = request.app.state.gate.engine
+def download_original(ref: str, gate: Gate, principal: Caller) -> Response:
+    engine = gate.engine
     work = engine.work(ref)
     if work is None:
         raise HTTPException(404, f"no registered work {ref!r}")
     data = engine.workspace.vault.read(work.sha256)
-    request.app.state.gate.record(
-        principal.actor, Action.DOWNLOAD, {"what": "original"}, ref=work.ref, sha256=work.sha256
-    )
+    gate.record(principal.actor, Action.DOWNLOAD, {"what": "original"}, ref=work.ref, sha256=work.sha256)
     return Response(data, media_type="application/octet-stream", headers=attachment(work.original_name))
 
 
@@ -76,7 +77,9 @@ def download_original(ref: str, request: Request, principal: Principal = Depends
     **guard("works.write"),
 )
 async def register_works(
-    request: Request,
+    gate: Gate,
+    settings: Settings,
+    principal: Caller,
     files: list[UploadFile] = File(description="Image files, or one zip holding images and works.csv"),
     ref: str = Form(default="", max_length=200),
     title: str = Form(default="", max_length=500),
@@ -84,7 +87,6 @@ async def register_works(
     rights_holder: str = Form(default="", max_length=300),
     registration_no: str = Form(default="", max_length=200),
     source_url: str = Form(default="", max_length=2000),
-    principal: Principal = Depends(caller),
 ) -> Any:
     uploads = [(safe_name(u.filename), await u.read()) for u in files]
     given = WorkMetadata(
@@ -96,11 +98,16 @@ async def register_works(
         source_url=source_url,
     )
     # unpacking and registering block (decode, every signal, fsynced writes): off the event loop
-    return await run_in_threadpool(_register, request, principal, uploads, given)
+    return await run_in_threadpool(_register, gate, settings, principal, uploads, given)
 
 
-def _register(request: Request, principal: Principal, uploads: list[tuple[str, bytes]], given: WorkMetadata) -> Any:
-    gate, settings = request.app.state.gate, request.app.state.settings
+def _register(
+    gate: EngineGate,
+    settings: ServiceSettings,
+    principal: Principal,
+    uploads: list[tuple[str, bytes]],
+    given: WorkMetadata,
+) -> Any:
     items: list[tuple[InputItem, WorkMetadata]] = []
     for name, data in uploads:
         kind = sniff(data)
@@ -151,10 +158,10 @@ def _from_zip(name: str, data: bytes) -> list[tuple[InputItem, WorkMetadata]]:
     summary="Remove a work (its file stays in the vault); a reason is required",
     **guard("works.write"),
 )
-def remove_work(ref: str, reason: str, request: Request, principal: Principal = Depends(caller)) -> dict[str, Any]:
+def remove_work(ref: str, reason: str, gate: Gate, principal: Caller) -> dict[str, Any]:
     if not reason.strip():
         raise HTTPException(422, "say why the work is removed (reason)")
-    with request.app.state.gate.use(principal.actor) as engine:
+    with gate.use(principal.actor) as engine:
         removed = engine.remove(ref, reason.strip()[:1000])
     if removed is None:
         raise HTTPException(404, f"no registered work {ref!r}")
