@@ -4,7 +4,7 @@ fix."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from detector.geometry import Polygon
 from detector.intake import DecodedImage
@@ -24,6 +24,10 @@ class WorkMetadata:
     registration_no: str = ""
     source_url: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+
+
+METADATA_FIELDS = tuple(f.name for f in fields(WorkMetadata) if f.name != "extra")
+"""A work's named metadata, as manifests (works.csv) and the registration form name its columns."""
 
 
 @dataclass

@@ -41,7 +41,6 @@ console = Console()
 err = Console(stderr=True)
 STATE: dict[str, str | None] = {"home": None}
 
-MANIFEST_FIELDS = ("ref", "title", "author", "rights_holder", "registration_no", "source_url")
 UNTRUSTED_KEY_EXIT = 3
 """`verify-report` exit code for a bundle whose signature is valid but whose key nobody vouched for."""
 

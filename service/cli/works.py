@@ -21,7 +21,6 @@ if TYPE_CHECKING:
     pass
 
 from service.cli.app import (
-    MANIFEST_FIELDS,
     STATE,
     ItemTimeoutOption,
     app,
@@ -32,6 +31,7 @@ from service.cli.app import (
     progress,
     works_app,
 )
+from service.results import METADATA_FIELDS
 
 
 @app.command()
@@ -103,8 +103,8 @@ def register(
 
 
 def _meta_from_row(row: dict[str, str]) -> WorkMetadata:
-    extra = {k: v for k, v in row.items() if k not in (*MANIFEST_FIELDS, "path") and v}
-    return WorkMetadata(**{k: row.get(k, "") for k in MANIFEST_FIELDS}, extra=extra)
+    extra = {k: v for k, v in row.items() if k not in (*METADATA_FIELDS, "path") and v}
+    return WorkMetadata(**{k: row.get(k, "") for k in METADATA_FIELDS}, extra=extra)
 
 
 def _print_registration(o: RegisterOutcome, as_json: bool) -> None:

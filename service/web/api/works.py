@@ -15,6 +15,7 @@ from index.audit import Action
 from index.registry import WorkRecord
 from service.engine import WorkMetadata
 from service.inputs import InputItem, from_bytes
+from service.results import METADATA_FIELDS
 from service.untrusted import IMAGE_KINDS, safe_name, sniff
 from service.web import schemas
 from service.web.auth import Principal, guard
@@ -26,7 +27,6 @@ from service.web.uploads import attachment
 router = APIRouter(prefix="/api/v1/works", tags=["works"], responses=schemas.ERRORS)
 MANIFEST = "works.csv"
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
-MANIFEST_FIELDS = ("ref", "title", "author", "rights_holder", "registration_no", "source_url")
 
 
 @router.get(
@@ -146,7 +146,7 @@ def _from_zip(name: str, data: bytes) -> list[tuple[InputItem, WorkMetadata]]:
     for member in from_bytes(name, data):
         row = rows.get(member.name.split("!", 1)[-1], {})
         meta = WorkMetadata()
-        for k in MANIFEST_FIELDS:
+        for k in METADATA_FIELDS:
             setattr(meta, k, (row.get(k) or "").strip())
         out.append((member, meta))
     return out
