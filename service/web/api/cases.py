@@ -16,13 +16,14 @@ from starlette.concurrency import run_in_threadpool
 
 from index.audit import Action
 from service.i18n import LANGUAGES
-from service.inputs import InputError, InputItem, from_bytes
+from service.inputs import InputItem
 from service.reports.bundle import SIGNATURE, CaseInfo, build_bundle
 from service.reports.pdf import ReportFontError, cjk_font_file
 from service.store import Store
 from service.store.cases import Case, CaseError
 from service.store.findings import Finding
-from service.untrusted import IMAGE_KINDS, printable, safe_name, sniff
+from service.untrusted import safe_name
+from service.usecases.uploads import UploadRefused, unpack
 from service.web import casework, schemas
 from service.web.auth import MAX_ID, Id, Principal, guard
 from service.web.deps import Caller, CaseDep, Gate, Metrics, Runner, Settings, StoreDep
@@ -33,6 +34,8 @@ from service.web.settings import ServiceSettings
 from service.web.uploads import attachment
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=schemas.ERRORS)
+REFUSED_STATUS = {"too_many": 413, "not_an_image": 415, "empty": 422}
+"""The HTTP status of each way a whole upload is refused (service.usecases.uploads)."""
 REPORT_TYPES = {"html": ("report.html", "text/html; charset=utf-8"), "pdf": ("report.pdf", "application/pdf")}
 
 
@@ -136,36 +139,16 @@ def _scan_uploads(
     uploads: list[tuple[str, bytes]],
 ) -> Any:
     """Receive each upload into the case's custody; one image is scanned now, more are queued as a job."""
-    arrivals: list[tuple[str, bytes | None, str]] = []  # name, bytes or None, why not
-    single = len(uploads) == 1
-    for name, data in uploads:
-        kind = sniff(data)
-        if kind == "zip":
-            single = False
-            for member in from_bytes(name, data):
-                shown = printable(member.name)
-                try:
-                    arrivals.append((shown, member.read(), ""))
-                except InputError as exc:
-                    arrivals.append((shown, None, exc.reason))
-        elif kind in IMAGE_KINDS:
-            arrivals.append((name, data, ""))
-        else:
-            arrivals.append((name, None, "not an image nor a zip archive (judged by its content, not its name)"))
-        if len(arrivals) > settings.max_files_per_upload:
-            raise HTTPException(413, f"more than {settings.max_files_per_upload:,} files in one upload")
-    if single and arrivals and arrivals[0][1] is None:
-        raise HTTPException(415, f"{arrivals[0][0]}: {arrivals[0][2]}")
-    if not arrivals:
-        raise HTTPException(422, "no image in the upload")
-    kept: list[tuple[str, int | None, str]] = []
-    for name, content, why in arrivals:
-        if content is None:
-            kept.append((name, None, why))
-        elif sniff(content) not in IMAGE_KINDS:
-            kept.append((name, None, "not an image (judged by its content, not its name)"))
-        else:
-            kept.append((name, casework.receive(gate, store, principal.actor, case.id, name, content).id, ""))
+    try:
+        arrivals, single = unpack(uploads, settings.max_files_per_upload)
+    except UploadRefused as exc:
+        raise HTTPException(REFUSED_STATUS[exc.kind], exc.why) from exc
+    kept: list[tuple[str, int | None, str]] = [
+        (a.name, casework.receive(gate, store, principal.actor, case.id, a.name, a.data).id, "")
+        if a.data is not None
+        else (a.name, None, a.why)
+        for a in arrivals
+    ]
     if single:
         suspect = store.findings.suspect(kept[0][1] or 0)
         assert suspect is not None
