@@ -5,8 +5,6 @@ Counters are per app (their own registry), so two apps in one process (the tests
 
 from __future__ import annotations
 
-from typing import Any
-
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -25,9 +23,8 @@ class ServiceMetrics:
         self.open_jobs = Gauge("semblance_open_jobs", "Scan jobs queued or running", registry=self.registry)
 
 
-def render_metrics(app: Any) -> tuple[bytes, str]:
-    """The app's metrics in Prometheus text format, with the gauges read now."""
-    m: ServiceMetrics = app.state.metrics
-    m.works.set(app.state.gate.engine.workspace.registry.count())
-    m.open_jobs.set(len(app.state.store.jobs.open_jobs()))
+def render_metrics(m: ServiceMetrics, works: int, open_jobs: int) -> tuple[bytes, str]:
+    """The server's metrics in Prometheus text format, with the gauges set to the counts read now."""
+    m.works.set(works)
+    m.open_jobs.set(open_jobs)
     return generate_latest(m.registry), CONTENT_TYPE_LATEST

@@ -12,7 +12,7 @@ from service.store import Store
 from service.store.accounts import LANGUAGES, SESSION_HOURS, Session
 from service.web import schemas
 from service.web.auth import SESSION_COOKIE, client_address, guard
-from service.web.deps import Caller, Gate, Settings, StoreDep
+from service.web.deps import Caller, Gate, Metrics, Settings, StoreDep
 from service.web.gate import EngineGate
 from service.web.metrics import render_metrics
 from service.web.settings import ServiceSettings
@@ -33,8 +33,9 @@ def healthz() -> dict[str, str]:
     responses=schemas.file_answer("The metrics, in Prometheus text format", "text/plain"),
     **guard("metrics"),
 )
-def metrics(request: Request) -> Response:
-    body, content_type = render_metrics(request.app)
+def metrics(m: Metrics, gate: Gate, store: StoreDep) -> Response:
+    works, open_jobs = gate.engine.workspace.registry.count(), len(store.jobs.open_jobs())
+    body, content_type = render_metrics(m, works, open_jobs)
     return Response(body, media_type=content_type)
 
 
