@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
@@ -31,8 +31,6 @@ class Schema:
     """What the file is, in an error message ("registry", "service database", "sweep run record")."""
     migrations: Mapping[int, str]
     unversioned: int = 0
-    steps: Mapping[int, Callable[[sqlite3.Connection], None]] = field(default_factory=dict)
-    """Data migrations run after a version's SQL, inside the same transaction."""
 
     @property
     def version(self) -> int:
@@ -53,7 +51,8 @@ def migrate(
 ) -> int:
     """Bring the file open on `db` (autocommit, as index.connections makes them) to `schema.version`; `applied` is
     called with the version the file had and each version reached, inside that version's transaction (the registry
-    audits it). Returns the version the file had. SchemaVersionError for a file from a newer Semblance."""
+    chains its old audit entries and audits the migration there). Returns the version the file had;
+    SchemaVersionError for a file from a newer Semblance."""
     db.execute(META)
     found = recorded_version(db, schema)
     if found > schema.version:
@@ -67,8 +66,6 @@ def migrate(
             if recorded_version(db, schema) < target:  # else another process migrated first
                 for statement in statements(schema.migrations[target]):
                     db.execute(statement)
-                if target in schema.steps:
-                    schema.steps[target](db)
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(target),))
                 if applied is not None:
                     applied(found, target)
