@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from index.audit import Action
-from service.safe_text import cell, markup_safe
-
-if TYPE_CHECKING:
-    pass
-
 from service.cli.app import console, err, fail, keys_app, service_store, users_app
+from service.safe_text import cell, markup_safe
 
 
 def _password(from_stdin: bool) -> str:

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from service.safe_text import cell
-
-if TYPE_CHECKING:
-    pass
-
 from service.cli.app import audit_app, console, engine, err
+from service.safe_text import cell
 
 
 @audit_app.command("show")

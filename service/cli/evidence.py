@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.text import Text
 
 from detector.intake import IntakeError
+from service.cli.app import STATE, UNTRUSTED_KEY_EXIT, app, console, engine, err, fail, notice
 from service.engine import EngineError
 from service.inputs import InputError, expand
 from service.safe_text import cell, markup_safe
-
-if TYPE_CHECKING:
-    pass
-
-from service.cli.app import STATE, UNTRUSTED_KEY_EXIT, app, console, engine, err, fail, notice
 
 
 @app.command()

@@ -6,21 +6,17 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import Annotated, TextIO
 
 import typer
 from rich.table import Table
 
 from index.audit import Action
+from service.cli.app import ItemTimeoutOption, app, console, engine, fail, progress
 from service.engine import ScanResult
 from service.inputs import IMAGE_SUFFIXES, InputError, InputItem, expand, from_manifest
 from service.safe_text import cell
 from service.time_budget import DEFAULT_ITEM_SECONDS
-
-if TYPE_CHECKING:
-    pass
-
-from service.cli.app import ItemTimeoutOption, app, console, engine, fail, progress
 
 
 @app.command()

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from service.safe_text import markup_safe
-
-if TYPE_CHECKING:
-    pass
-
 from service.cli.app import app, console, engine, fail, notice, service_store
+from service.safe_text import markup_safe
 
 
 @app.command()

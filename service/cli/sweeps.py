@@ -5,18 +5,14 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from service.safe_text import cell, markup_safe
-
-if TYPE_CHECKING:
-    pass
-
 from service.cli.app import app, console, engine, err, fail, notice, service_store
+from service.safe_text import cell, markup_safe
 
 
 @app.command()

@@ -6,19 +6,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
-
-from service.engine import Engine, EngineError, RegisterOutcome, WorkMetadata
-from service.inputs import InputError, display, expand, from_manifest
-from service.safe_text import cell, markup_safe
-from service.time_budget import DEFAULT_ITEM_SECONDS
-
-if TYPE_CHECKING:
-    pass
 
 from service.cli.app import (
     STATE,
@@ -31,7 +23,11 @@ from service.cli.app import (
     progress,
     works_app,
 )
+from service.engine import Engine, EngineError, RegisterOutcome, WorkMetadata
+from service.inputs import InputError, display, expand, from_manifest
 from service.results import METADATA_FIELDS
+from service.safe_text import cell, markup_safe
+from service.time_budget import DEFAULT_ITEM_SECONDS
 
 
 @app.command()
