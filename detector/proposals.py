@@ -275,7 +275,7 @@ def _line_quadrilaterals(edges: np.ndarray, width: int, height: int) -> list[np.
     )
     if segments is None:
         return []
-    lines = _merged_lines(segments.reshape(-1, 4).astype(np.float64))
+    lines = _merged_lines(segments)
     top = np.asarray(sorted(lines, key=lambda ln: -ln[2])[:MAX_LINES], np.float64).reshape(-1, 3)
     theta, rho = top[:, 0], top[:, 1]
     i, j = np.triu_indices(len(top), 1)
