@@ -79,7 +79,7 @@ class QueryFeatures:
         if i not in self._views:
             pixels = self.image.views[i].pixels
             h, w = pixels.shape[:2]
-            f = min(VIEW_ENLARGEMENT, WORKING_SIDE / max(h, w))
+            f = _view_scale(h, w)
             if f > 1.0:
                 pixels = cv2.resize(pixels, (round(w * f), round(h * f)), interpolation=cv2.INTER_CUBIC)
             self._views[i] = learned_matcher().extract(pixels, w, h)
@@ -176,7 +176,7 @@ class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
         if not isinstance(query, QueryFeatures):
             raise TypeError("views are compared from a suspect's QueryFeatures")
         h, w = query.image.views[view].pixels.shape[:2]
-        if min(h, w) * min(VIEW_ENLARGEMENT, WORKING_SIDE / max(h, w)) < MIN_SIDE:  # its short side at XFeat
+        if min(h, w) * _view_scale(h, w) < MIN_SIDE:  # its short side as XFeat sees it
             features = dict.fromkeys(self.feature_names, 0.0)
             too_small = f"the view ({w}x{h} px) is too small for learned local features (short side under {MIN_SIDE})"
             return Comparison(features=features, evidence={"inliers": 0, "not_run": too_small})
@@ -258,6 +258,12 @@ class LearnedMatchSignal(Signal[LocalFeatures | QueryFeatures]):
             "screen_min_mutual_inliers": MIN_MUTUAL_INLIERS,
             "weights_sha256": learned_matcher().weights_sha256,
         }
+
+
+def _view_scale(h: int, w: int) -> float:
+    """The scale at which XFeat sees an h x w view: brought to the working side, enlarged at most `VIEW_ENLARGEMENT`
+    times (both the features taken of a view and the check that it is large enough use it)."""
+    return min(VIEW_ENLARGEMENT, WORKING_SIDE / max(h, w))
 
 
 def _resolved(descriptor: LocalFeatures | QueryFeatures) -> LocalFeatures:
