@@ -55,11 +55,7 @@ def migrate(
     SchemaVersionError for a file from a newer Semblance."""
     db.execute(META)
     found = recorded_version(db, schema)
-    if found > schema.version:
-        raise SchemaVersionError(
-            f"{path} ({schema.name}) has schema version {found}, made by a newer Semblance than this one (which "
-            f"reads up to {schema.version}); upgrade Semblance to open it"
-        )
+    refuse_newer(found, schema, path)
     for target in range(found + 1, schema.version + 1):
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -74,6 +70,16 @@ def migrate(
             raise
         db.execute("COMMIT")
     return found
+
+
+def refuse_newer(found: int, schema: Schema, path: Path) -> None:
+    """SchemaVersionError, naming the file and its kind, when `found` is newer than this Semblance writes (also for a
+    file opened read-only, which is never migrated)."""
+    if found > schema.version:
+        raise SchemaVersionError(
+            f"{path} ({schema.name}) has schema version {found}, made by a newer Semblance than this one (which "
+            f"reads up to {schema.version}); upgrade Semblance to open it"
+        )
 
 
 def statements(script: str) -> list[str]:

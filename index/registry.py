@@ -23,8 +23,9 @@ from urllib.parse import quote
 
 from index.audit import GENESIS, Action, Actor, ChainReport, Entry, current_actor, entry_hash, verify
 from index.connections import ThreadConnections, durable_connection
-from index.migrations import SchemaVersionError, migrate
-from index.registry_schema import CHAINED, REGISTRY, SCHEMA_VERSION
+from index.migrations import SchemaVersionError, migrate, refuse_newer
+from index.registry_schema import CHAINED, REGISTRY
+from index.registry_schema import SCHEMA_VERSION as SCHEMA_VERSION  # the version a registry is written at
 
 MMAP_BYTES = 1 << 30
 """SQLite reads the registry through a memory map of up to 1 GiB: the exact re-scoring reads ~50 candidates'
@@ -92,11 +93,7 @@ class Registry:
                 migrate(db, REGISTRY, path, self._migrated)
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('generation', '0')")
             self.schema_version = int(self.get_meta("schema_version") or 1)
-            if self.schema_version > SCHEMA_VERSION:  # read-only: refused without migrating
-                raise RegistryVersionError(
-                    f"{path} (registry) has schema version {self.schema_version}, made by a newer Semblance than "
-                    f"this one (which reads up to {SCHEMA_VERSION}); upgrade Semblance to open it"
-                )
+            refuse_newer(self.schema_version, REGISTRY, path)  # read-only: refused without migrating
         except RegistryVersionError:
             self.close()
             raise
