@@ -177,7 +177,7 @@ def check_registry(home: Path, outcomes: list[dict[str, object]]) -> list[str]:
         audit = [a for a in reg.audit_trail() if a["action"] == "register"]
         if sorted(str(a["sha256"]) for a in audit) != sorted(works) or reg.generation() != len(works):
             problems.append("audit trail or generation out of step with the works")
-        for key, index in engine._indexes(list(signals.values())).items():
+        for key, index in engine.indexes(list(signals.values())).items():
             want: collections.Counter[int] = collections.Counter()
             for work_id, blob in reg.iter_descriptors(key):
                 entries = signals[key].index_entries(signals[key].from_bytes(blob))
