@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,21 @@ class WorkRecord:
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
+
+
+WORK_METADATA: dict[str, str] = {
+    "title": "Title",
+    "author": "Author",
+    "rights_holder": "Rights holder",
+    "registration_no": "Registration number",
+    "source_url": "Source",
+}
+"""The metadata a rights holder gives a work (each a WorkRecord field and a column of `works`), with the label
+reports and pages print beside it (translated by the locale files). A new field is added here, in WorkRecord, in
+index/registry_schema.py's migrations and where a person types it in (the CLI's options, the API's form)."""
+
+_COLUMNS = tuple(f.name for f in fields(WorkRecord) if f.name != "id")
+"""The columns of `works` a new work is written with, named as WorkRecord's fields."""
 
 
 class DuplicateWork(Exception):
@@ -160,26 +175,10 @@ class Registry:
             raise dup
         work.registered_at = work.registered_at or utc_now()
         with self._transaction():
+            values = asdict(work) | {"metadata": json.dumps(work.metadata, sort_keys=True)}
             cur = self.db.execute(
-                "INSERT INTO works (ref, title, author, rights_holder, registration_no, source_url, "
-                "registered_at, sha256, size_bytes, width, height, format, original_name, metadata) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    work.ref,
-                    work.title,
-                    work.author,
-                    work.rights_holder,
-                    work.registration_no,
-                    work.source_url,
-                    work.registered_at,
-                    work.sha256,
-                    work.size_bytes,
-                    work.width,
-                    work.height,
-                    work.format,
-                    work.original_name,
-                    json.dumps(work.metadata, sort_keys=True),
-                ),
+                f"INSERT INTO works ({', '.join(_COLUMNS)}) VALUES ({','.join('?' * len(_COLUMNS))})",
+                [values[c] for c in _COLUMNS],
             )
             work.id = int(cur.lastrowid or 0)
             self.db.executemany(
@@ -460,27 +459,10 @@ class _Transaction:
         self.db.execute("COMMIT" if exc_type is None else "ROLLBACK")
 
 
-_WORK_COLUMNS = (
-    "id, ref, title, author, rights_holder, registration_no, source_url, registered_at, sha256, "
-    "size_bytes, width, height, format, original_name, metadata"
-)
+_WORK_COLUMNS = ", ".join(("id", *_COLUMNS))
 
 
 def _work(r: tuple[Any, ...]) -> WorkRecord:
-    return WorkRecord(
-        id=int(r[0]),
-        ref=str(r[1]),
-        title=str(r[2]),
-        author=str(r[3]),
-        rights_holder=str(r[4]),
-        registration_no=str(r[5]),
-        source_url=str(r[6]),
-        registered_at=str(r[7]),
-        sha256=str(r[8]),
-        size_bytes=int(r[9]),
-        width=int(r[10]),
-        height=int(r[11]),
-        format=str(r[12]),
-        original_name=str(r[13]),
-        metadata=json.loads(str(r[14])),
-    )
+    """A `works` row, read as `SELECT {_WORK_COLUMNS}`, as its WorkRecord."""
+    row = dict(zip(("id", *_COLUMNS), r, strict=True))
+    return WorkRecord(**row | {"metadata": json.loads(str(row["metadata"]))})

@@ -182,9 +182,7 @@ class Session:
 
     # -- opening ------------------------------------------------------------------------------------
     @classmethod
-    def init(
-        cls, home: str | None, embedders: Iterable[str] = ("auto",), max_pixels: int = DEFAULT_MAX_PIXELS
-    ) -> Self:
+    def init(cls, home: str | None, embedders: Iterable[str] = ("auto",), max_pixels: int = DEFAULT_MAX_PIXELS) -> Self:
         """Create a workspace with the given embedder specs (`auto` expands to what is available)."""
         specs: list[str] = []
         for spec in embedders:

@@ -18,8 +18,14 @@ DEMO = REPO / "samples" / "demo"
 
 def semblance(home: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "COLUMNS": "200"}
-    p = subprocess.run([sys.executable, "-m", "service.cli", "--home", str(home), *args], capture_output=True,
-                       text=True, cwd=REPO, env=env, timeout=600)
+    p = subprocess.run(
+        [sys.executable, "-m", "service.cli", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=600,
+    )
     if check:
         assert p.returncode == 0, p.stderr + p.stdout
     return p
@@ -93,8 +99,15 @@ def test_a_broken_file_gets_an_error_line_and_the_rest_are_scanned(home: Path, t
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 50)
     (tmp_path / "empty.png").write_bytes(b"")
     out = tmp_path / "out.jsonl"
-    semblance(home, "scan", str(tmp_path / "broken.jpg"), str(tmp_path / "empty.png"),
-              str(DEMO / "suspects" / "crop_night_cafe.jpg"), "--jsonl", str(out))
+    semblance(
+        home,
+        "scan",
+        str(tmp_path / "broken.jpg"),
+        str(tmp_path / "empty.png"),
+        str(DEMO / "suspects" / "crop_night_cafe.jpg"),
+        "--jsonl",
+        str(out),
+    )
     lines = [json.loads(x) for x in out.read_text().splitlines()]
     assert "error" in lines[0] and "matches" not in lines[0]
     assert lines[0]["sha256"] == hashlib.sha256((tmp_path / "broken.jpg").read_bytes()).hexdigest()
@@ -111,8 +124,12 @@ def test_registering_again_reports_duplicates(home: Path) -> None:
 
 def test_works_list_show_and_info(home: Path) -> None:
     works = json.loads(semblance(home, "works", "list", "--json").stdout)
-    assert {w["ref"] for w in works} == {"vangogh-night-cafe", "vangogh-church-at-auvers", "vangogh-pere-tanguy",
-                                         "vangogh-langlois-bridge"}
+    assert {w["ref"] for w in works} == {
+        "vangogh-night-cafe",
+        "vangogh-church-at-auvers",
+        "vangogh-pere-tanguy",
+        "vangogh-langlois-bridge",
+    }
     shown = json.loads(semblance(home, "works", "show", "vangogh-night-cafe", "--json").stdout)
     assert shown["author"] == "Vincent van Gogh"
     assert shown["audit"][0]["action"] == "register"

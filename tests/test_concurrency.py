@@ -29,9 +29,14 @@ def test_eight_threads_scan_while_a_process_registers(tmp_path: Path) -> None:
     batch = tmp_path / "batch"
     new = make_images(batch, BATCH, seed=7, prefix="new-")
 
-    register = subprocess.Popen([sys.executable, "-m", "service.cli", "--home", str(home), "register", str(batch),
-                                 "--json"], cwd=REPO, env=offline_env(tmp_path), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+    register = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "--home", str(home), "register", str(batch), "--json"],
+        cwd=REPO,
+        env=offline_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     errors: list[BaseException] = []
     seen: list[tuple[str, tuple[object, ...], int]] = []  # suspect, judgement, works registered when it finished
     guard = threading.Lock()

@@ -35,8 +35,9 @@ def png(a: np.ndarray) -> bytes:
 def works(dev_rows):  # type: ignore[no-untyped-def]
     """Six wallpaper originals that have near-copy derivatives in the dev set."""
     with_copies = {r["pair_id"] for r in dev_rows if r["relation"] in ("thumbnail", "grub_variant")}
-    rows = sorted((r for r in dev_rows if r["role"] == "original" and r["pair_id"] in with_copies),
-                  key=lambda r: r["sha1"])[:6]
+    rows = sorted(
+        (r for r in dev_rows if r["role"] == "original" and r["pair_id"] in with_copies), key=lambda r: r["sha1"]
+    )[:6]
     assert len(rows) == 6
     return rows
 
@@ -45,8 +46,9 @@ def works(dev_rows):  # type: ignore[no-untyped-def]
 def engine(tmp_path_factory, shared_eval, works):  # type: ignore[no-untyped-def]
     home = tmp_path_factory.mktemp("ws")
     e = Engine.init(str(home), ["effnet-lite0"])
-    outcomes = e.register_many([(file_item(shared_eval, r), WorkMetadata(ref=r["pair_id"], title=r["pair_id"]))
-                                for r in works])
+    outcomes = e.register_many(
+        [(file_item(shared_eval, r), WorkMetadata(ref=r["pair_id"], title=r["pair_id"])) for r in works]
+    )
     assert [o.status for o in outcomes] == ["registered"] * 6
     yield e
     e.close()
@@ -65,8 +67,9 @@ def test_near_copies_from_the_dev_set_are_found_as_copies(engine, dev_rows, shar
 
 
 def test_distractors_get_no_copy_verdict(engine, pick, shared_eval) -> None:  # type: ignore[no-untyped-def]
-    distractors = pick(n=10, role="distractor", source=WALLPAPERS) + pick(n=10, role="distractor",
-                                                                             source="deb_openclipart")
+    distractors = pick(n=10, role="distractor", source=WALLPAPERS) + pick(
+        n=10, role="distractor", source="deb_openclipart"
+    )
     for res in engine.scan_many([file_item(shared_eval, r) for r in distractors]):
         assert res.error is None
         assert all(m.verdict != "copy" for m in res.matches), (res.path, [m.ref for m in res.matches])

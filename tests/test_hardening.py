@@ -39,8 +39,14 @@ def semblance(
     home: Path | None, *args: str, env: dict[str, str], timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     head = ["--home", str(home)] if home is not None else []
-    return subprocess.run([sys.executable, "-m", "service.cli", *head, *args], capture_output=True, text=True,
-                          cwd=REPO, env={**env, "NO_COLOR": "1", "COLUMNS": "250"}, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *head, *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={**env, "NO_COLOR": "1", "COLUMNS": "250"},
+        timeout=timeout,
+    )
 
 
 def no_traceback(p: subprocess.CompletedProcess[str]) -> None:
@@ -371,7 +377,8 @@ def test_a_full_disk_stops_registration_cleanly(env: dict[str, str], tmp_path: P
         batch.mkdir()
         for n in range(12):  # distinct large files: together several times the disk
             Image.fromarray(np.random.default_rng(n).integers(0, 256, (400, 500, 3), dtype=np.uint8)).save(
-                batch / f"w{n:02d}.png")
+                batch / f"w{n:02d}.png"
+            )
         done = semblance(home, "register", str(batch), "--json", env=env)
         no_traceback(done)
         assert done.returncode == 2 and "disk holding the workspace is full" in done.stderr
@@ -383,10 +390,12 @@ def test_a_full_disk_stops_registration_cleanly(env: dict[str, str], tmp_path: P
         subprocess.run(["umount", str(disk)], check=False)
 
 
-@pytest.mark.parametrize("damage", ["config-garbage", "config-no-embedders", "config-list", "registry-garbage",
-                                    "registry-missing"])
-def test_a_damaged_workspace_gets_a_message_that_says_what_to_do(home: Path, env: dict[str, str], tmp_path: Path,
-                                                                 damage: str) -> None:
+@pytest.mark.parametrize(
+    "damage", ["config-garbage", "config-no-embedders", "config-list", "registry-garbage", "registry-missing"]
+)
+def test_a_damaged_workspace_gets_a_message_that_says_what_to_do(
+    home: Path, env: dict[str, str], tmp_path: Path, damage: str
+) -> None:
     ws = tmp_path / "ws"
     shutil.copytree(home, ws)
     config = ws / "config.json"
@@ -412,9 +421,14 @@ def test_a_waiting_scan_says_what_it_waits_for(home: Path, env: dict[str, str]) 
         lock.truncate(0)
         lock.write("pid 4242: register\n")
         lock.flush()
-        proc = subprocess.Popen([sys.executable, "-m", "service.cli", "--home", str(home), "scan", str(NIGHT_CAFE),
-                                 "--json"], cwd=REPO, env={**env, "NO_COLOR": "1"}, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "--home", str(home), "scan", str(NIGHT_CAFE), "--json"],
+            cwd=REPO,
+            env={**env, "NO_COLOR": "1"},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stderr is not None
         first = proc.stderr.readline()  # blocks until the scan has something to say
         assert "waiting for a Semblance process that is writing" in first and "pid 4242: register" in first

@@ -18,8 +18,12 @@ from service.reports.bundle import CaseInfo, build_bundle, reproduce_bundle, ver
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "samples" / "demo"
-CASE = CaseInfo(case_number="2026-TEST-7", examiner="A. Examiner", authority="Test Prosecutor",
-                obtained="seized laptop /home/suspect/Pictures")
+CASE = CaseInfo(
+    case_number="2026-TEST-7",
+    examiner="A. Examiner",
+    authority="Test Prosecutor",
+    obtained="seized laptop /home/suspect/Pictures",
+)
 
 
 def item(path: Path) -> InputItem:
@@ -34,8 +38,10 @@ def dev_bundle(tmp_path_factory, shared_eval, pick, original_of):  # type: ignor
     original = original_of(suspect)
     tmp = tmp_path_factory.mktemp("report")
     engine = Engine.init(str(tmp / "ws"), ["effnet-lite0"])
-    engine.register(item(shared_eval / original["path"]), WorkMetadata(ref=original["pair_id"], title="Wallpaper",
-                                                                        rights_holder="Its author"))
+    engine.register(
+        item(shared_eval / original["path"]),
+        WorkMetadata(ref=original["pair_id"], title="Wallpaper", rights_holder="Its author"),
+    )
     bundle = build_bundle(engine, item(shared_eval / suspect["path"]), CASE, tmp / "out")
     engine.close()
     return bundle, suspect, original
@@ -91,9 +97,19 @@ def test_an_untouched_bundle_verifies(collage_bundle) -> None:  # type: ignore[n
     assert result.ok, result.problems
 
 
-@pytest.mark.parametrize("target", ["report.html", "report.pdf", "evidence.json", "inputs/suspect.jpg",
-                                    "figures/match-1-side-by-side.jpg", "manifest.json", "manifest.sig",
-                                    "method/thresholds.toml"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "report.html",
+        "report.pdf",
+        "evidence.json",
+        "inputs/suspect.jpg",
+        "figures/match-1-side-by-side.jpg",
+        "manifest.json",
+        "manifest.sig",
+        "method/thresholds.toml",
+    ],
+)
 def test_changing_one_byte_anywhere_is_detected(collage_bundle, tmp_path: Path, target: str) -> None:  # type: ignore[no-untyped-def]
     copy = tmp_path / "b"
     shutil.copytree(collage_bundle, copy)
@@ -164,10 +180,12 @@ def test_stable_diffusion_and_comfyui_png_chunks_are_quoted() -> None:
 
 
 def test_iptc_digital_source_type_in_xmp_is_found() -> None:
-    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-           '<rdf:Description xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
-           'Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"/>'
-           "</rdf:RDF></x:xmpmeta>")
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        '<rdf:Description xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
+        'Iptc4xmpExt:DigitalSourceType="http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"/>'
+        "</rdf:RDF></x:xmpmeta>"
+    )
     buf = io.BytesIO()
     Image.new("RGB", (32, 32)).save(buf, "JPEG")
     jpeg = buf.getvalue()

@@ -17,9 +17,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from index.audit import Actor
+from service.gate import EngineGate
 from service.store import Store
 from service.web.app import create_app
-from service.web.gate import EngineGate
 from service.web.jobs import JobRunner
 from service.web.settings import ServiceSettings
 from tests.service_support import DEMO, served_over_http, suspect, suspects_zip

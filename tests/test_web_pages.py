@@ -42,6 +42,7 @@ def test_every_interface_and_report_text_has_a_chinese_translation() -> None:
     assert len(ids) > 100
     missing = sorted(ids - set(i18n.catalogue("zh")))
     assert missing == []
+    from index.registry import WORK_METADATA
     from service.reports.sections import FAMILY_WORDS, NO_METADATA, READINGS_IN_ENGLISH
     from service.reports.wording import ABSENCE_NOTE, BASIS, LEGAL_NOTE, LIMITATIONS, PRESENCE_NOTE, VERBAL_SCALE
     from service.web.pages import VERDICT_LABELS
@@ -49,6 +50,7 @@ def test_every_interface_and_report_text_has_a_chinese_translation() -> None:
     constants = [*VERDICT_LABELS.values(), *(t for _, _, t in VERBAL_SCALE), *BASIS.values(), *LIMITATIONS]
     constants += [LEGAL_NOTE, ABSENCE_NOTE, PRESENCE_NOTE, NO_METADATA, *FAMILY_WORDS.values(), "copy", "no_match"]
     constants.append(READINGS_IN_ENGLISH)
+    constants += WORK_METADATA.values()  # a work's labels, printed by the report beside its metadata
     for text in constants:  # passed to _() as values from evidence.json
         assert text in i18n.catalogue("zh"), text
 

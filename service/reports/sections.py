@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from index.registry import WORK_METADATA
 from service.i18n import Translate
 
 Rows = list[tuple[str, object]]
@@ -47,11 +48,7 @@ def work_rows(m: dict[str, Any], _: Translate = _same) -> Rows:
     w = m["work"]
     return [
         (_("Reference"), m["ref"]),
-        (_("Title"), w.get("title", "")),
-        (_("Author"), w.get("author", "")),
-        (_("Rights holder"), w.get("rights_holder", "")),
-        (_("Registration number"), w.get("registration_no", "")),
-        (_("Source"), w.get("source_url", "")),
+        *((_(label), w.get(name, "")) for name, label in WORK_METADATA.items()),
         (_("Registered (UTC)"), w.get("registered_at", "")),
         (_("Registered original SHA-256"), w["sha256"]),
         (_("Dimensions"), f"{w['width']} × {w['height']} px"),

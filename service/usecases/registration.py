@@ -12,7 +12,7 @@ from pathlib import Path
 
 from detector.intake import IntakeError
 from detector.matching import SignalFailed, describe
-from index.registry import DuplicateWork, WorkRecord
+from index.registry import WORK_METADATA, DuplicateWork, WorkRecord
 from index.workspace import WorkspaceError, is_disk_full
 from service.inputs import InputError, InputItem
 from service.prefetch import Fetched, prefetched
@@ -96,12 +96,8 @@ def _register_one(
         height=image.height,
         format=image.format,
         original_name=Path(item.name.split("!")[-1]).name,
-        title=meta.title,
-        author=meta.author,
-        rights_holder=meta.rights_holder,
-        registration_no=meta.registration_no,
-        source_url=meta.source_url,
         metadata=extra,
+        **{name: getattr(meta, name) for name in WORK_METADATA},
     )
     stored = [s for s in signals if s.key in descriptors]
     rows = [(s.key, s.version, s.to_bytes(descriptors[s.key])) for s in stored]

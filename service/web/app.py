@@ -21,9 +21,9 @@ from starlette.exceptions import HTTPException
 
 from detector import __version__
 from service.engine import Engine, EngineError
+from service.gate import EngineGate
 from service.store import Store
 from service.web.api import accounts, cases, offenders, system, works
-from service.web.gate import EngineGate
 from service.web.jobs import JobRunner
 from service.web.limits import BodyCap, RateLimit
 from service.web.metrics import ServiceMetrics

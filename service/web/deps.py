@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from service.gate import EngineGate
 from service.store import Store
 from service.store.cases import Case
 from service.web.auth import Principal, caller, case_of, store_of
-from service.web.gate import EngineGate
 from service.web.jobs import JobRunner
 from service.web.metrics import ServiceMetrics
 from service.web.settings import ServiceSettings

@@ -11,10 +11,10 @@ import logging
 import threading
 
 from index.audit import Actor
+from service.gate import EngineGate
 from service.store import Store
 from service.store.jobs import Job
-from service.web import casework
-from service.web.gate import EngineGate
+from service.usecases import casework
 from service.web.metrics import ServiceMetrics
 
 log = logging.getLogger("semblance.jobs")
@@ -69,7 +69,8 @@ class JobRunner:
                 jobs.finish_item(job.id, item.seq, "the kept file is missing from the store")
                 continue
             try:
-                finding = casework.scan(self.gate, self.store, actor, suspect, job.id, metrics=self.metrics)
+                counted = self.metrics.count_finding if self.metrics is not None else None
+                finding = casework.scan(self.gate, self.store, actor, suspect, job.id, on_finding=counted)
             except OSError as exc:  # the kept file vanished or cannot be read: this item fails, the job goes on
                 jobs.finish_item(job.id, item.seq, f"the kept file cannot be read ({exc.strerror or exc})")
                 continue

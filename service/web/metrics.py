@@ -8,6 +8,8 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from service.store.findings import Finding
+
 
 class ServiceMetrics:
     def __init__(self) -> None:
@@ -21,6 +23,10 @@ class ServiceMetrics:
         self.scans = Counter("semblance_scans", "Suspects scanned, by verdict", ["verdict"], registry=self.registry)
         self.works = Gauge("semblance_registered_works", "Works in the registry", registry=self.registry)
         self.open_jobs = Gauge("semblance_open_jobs", "Scan jobs queued or running", registry=self.registry)
+
+    def count_finding(self, finding: Finding) -> None:
+        """Count a new finding by its verdict (`error` for a suspect that could not be compared)."""
+        self.scans.labels(finding.verdict or "error").inc()
 
 
 def render_metrics(m: ServiceMetrics, works: int, open_jobs: int) -> tuple[bytes, str]:

@@ -30,7 +30,7 @@ from service import i18n
 from service.reports.wording import basis, verbal
 from service.store import Store
 from service.store.cases import Case, CaseError
-from service.web import casework
+from service.usecases import casework
 from service.web.api.system import sign_in
 from service.web.api.works import matching
 from service.web.auth import CSRF_FIELD, PERMISSIONS, SESSION_COOKIE, Id, Principal, identify

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from index.audit import Action
+from service.gate import EngineGate
 from service.i18n import LANGUAGES
 from service.inputs import InputItem
 from service.reports.bundle import SIGNATURE, CaseInfo, build_bundle
@@ -23,11 +24,11 @@ from service.store import Store
 from service.store.cases import Case, CaseError
 from service.store.findings import Finding
 from service.untrusted import safe_name
+from service.usecases import casework
 from service.usecases.uploads import UploadRefused, unpack
-from service.web import casework, schemas
+from service.web import schemas
 from service.web.auth import MAX_ID, Id, Principal, guard
 from service.web.deps import Caller, CaseDep, Gate, Metrics, Runner, Settings, StoreDep
-from service.web.gate import EngineGate
 from service.web.jobs import JobRunner
 from service.web.metrics import ServiceMetrics
 from service.web.settings import ServiceSettings
@@ -152,7 +153,7 @@ def _scan_uploads(
     if single:
         suspect = store.findings.suspect(kept[0][1] or 0)
         assert suspect is not None
-        finding = casework.scan(gate, store, principal.actor, suspect, metrics=metrics)
+        finding = casework.scan(gate, store, principal.actor, suspect, on_finding=metrics.count_finding)
         body = finding.result | {"finding_id": finding.id, "suspect_id": suspect.id}
         if finding.result.get("error"):
             return JSONResponse({"error": f"{suspect.name}: {finding.result['error']}", "result": body}, 422)

@@ -8,12 +8,12 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, Field
 
 from index.audit import Action, Actor
+from service.gate import EngineGate
 from service.store import Store
 from service.store.accounts import LANGUAGES, SESSION_HOURS, Session
 from service.web import schemas
 from service.web.auth import SESSION_COOKIE, client_address, guard
 from service.web.deps import Caller, Gate, Metrics, Settings, StoreDep
-from service.web.gate import EngineGate
 from service.web.metrics import render_metrics
 from service.web.settings import ServiceSettings
 

@@ -14,13 +14,13 @@ from starlette.concurrency import run_in_threadpool
 from index.audit import Action
 from index.registry import WorkRecord
 from service.engine import WorkMetadata
+from service.gate import EngineGate
 from service.inputs import InputItem, from_bytes
 from service.results import METADATA_FIELDS
 from service.untrusted import IMAGE_KINDS, safe_name, sniff
 from service.web import schemas
 from service.web.auth import Principal, guard
 from service.web.deps import Caller, Gate, Settings
-from service.web.gate import EngineGate
 from service.web.settings import ServiceSettings
 from service.web.uploads import attachment
 

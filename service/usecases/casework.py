@@ -1,21 +1,21 @@
 """What the service does with cases and suspects: open, share and close a case; keep a suspect on arrival
 (custody), scan it, store the finding.
 
-The API, the pages and the job runner all go through here, so each action is done, and audited, the same way
-whichever door it came through, and every arrival and every scan leaves its audit entry with the file's SHA-256.
+The web's API, its pages and its job runner all go through here, so each action is done, and audited, the same
+way whichever door it came through, and every arrival and every scan leaves its audit entry with the file's SHA-256.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 from index.audit import Action, Actor
+from service.gate import EngineGate
 from service.inputs import InputItem
 from service.store import Store
 from service.store.cases import Case, CaseError
 from service.store.findings import Finding, Suspect
-from service.web.gate import EngineGate
-from service.web.metrics import ServiceMetrics
 
 
 def open_case(gate: EngineGate, store: Store, actor: Actor, user_id: int, number: str, title: str) -> Case:
@@ -69,10 +69,10 @@ def scan(
     suspect: Suspect,
     job_id: int | None = None,
     top_k: int = 5,
-    metrics: ServiceMetrics | None = None,
+    on_finding: Callable[[Finding], None] | None = None,
 ) -> Finding:
-    """Scan a kept suspect and store its finding (one per suspect: a second scan returns the first finding); counted
-    in `metrics` by verdict, whether it came alone or in a job."""
+    """Scan a kept suspect and store its finding (one per suspect: a second scan returns the first finding), then
+    hand the new finding to `on_finding` (the server counts it by verdict, whether it came alone or in a job)."""
     existing = store.findings.of_suspect(suspect.id)
     if existing is not None:
         return existing
@@ -92,6 +92,6 @@ def scan(
             sha256=suspect.sha256,
         )
     finding = store.findings.record(suspect, result, "upload", job_id)
-    if metrics is not None:
-        metrics.scans.labels(finding.verdict or "error").inc()
+    if on_finding is not None:
+        on_finding(finding)
     return finding
