@@ -1,5 +1,7 @@
 """Does a refactor change what Semblance does? Runs the main job on the bundled sample (init, register, scan), a sweep
-of the sample listings and the offender report through the CLI, and prints their JSON with what legitimately
+of the sample listings and the offender report through the CLI, then the web service's casework over its API
+(`semblance serve` on 127.0.0.1: a case opened, one suspect scanned at once, two as a job, a broken file refused,
+the findings, works and offenders read back), and prints their JSON and status codes with what legitimately
 differs between two runs taken out (timestamps, durations, generated ids and keys, hashes of the audit chain, the
 temporary folder). With `--against REV` it runs the same in a worktree of REV (same virtualenv) and diffs the two.
 
@@ -13,11 +15,16 @@ import difflib
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 REPO = Path(__file__).resolve().parent.parent
 VARIES = re.compile(r"(^|_)(at|time|ms|seconds|id|ids|key|hash|prev_hash|head|generation|run_key|elapsed.*)$")
@@ -68,9 +75,70 @@ def run(checkout: Path) -> str:
         cli("sweep", str(checkout / "samples" / "listings" / "listings.csv"), "--out", str(sweep))
         out["sweep"] = [json.loads(x) for x in (sweep / "results.jsonl").read_text().splitlines()]
         out["offenders"] = json.loads(cli("offenders", "--json"))
+        out["service"] = service(cli, home, env, checkout)
         out["audit_actions"] = [e["action"] for e in json.loads(cli("audit", "show", "--json"))]
         plain = normalised(out, {tmp: "<tmp>", str(checkout): "<checkout>"})
         return json.dumps(plain, indent=1, sort_keys=True, ensure_ascii=False)
+
+
+def service(cli: Callable[..., str], home: Path, env: dict[str, str], checkout: Path) -> list[Any]:
+    """The web service's answers (status and JSON body) to an investigator's and a registrar's calls, in order."""
+    keys = {}
+    for user, role in (("ivy", "investigator"), ("reg", "registrar")):
+        subprocess.run(
+            [sys.executable, "-m", "service.cli", "--home", str(home), "users", "add", user, "--role", role,
+             "--password-stdin"],
+            input="compare-behaviour-pw\n", text=True, cwd=checkout, env=env, capture_output=True, check=True,
+        )  # fmt: skip
+        keys[user] = cli("api-keys", "create", user, "--label", "compare").strip()
+    with socket.socket() as probe:  # a free port on loopback
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "service.cli", "--home", str(home), "serve", "--port", str(port)],
+        cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    answers: list[Any] = []
+    suspects = checkout / "samples" / "demo" / "suspects"
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as http:
+            for _ in range(600):
+                try:
+                    if http.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+
+            def call(user: str, method: str, path: str, **kw: Any) -> Any:
+                r = http.request(method, path, headers={"Authorization": f"Bearer {keys[user]}"}, **kw)
+                body = r.json() if r.headers.get("content-type", "").startswith("application/json") else None
+                answers.append({"call": f"{method} {re.sub(r'/[0-9]+', '/{id}', path)}",
+                                "status": r.status_code, "body": body})  # fmt: skip
+                return body
+
+            case = call("ivy", "POST", "/api/v1/cases", json={"number": "CMP-1", "title": "compare"})["case"]["id"]
+            scans = f"/api/v1/cases/{case}/scans"
+
+            def upload(*names: str) -> list[tuple[str, tuple[str, bytes]]]:
+                return [("files", (n, (suspects / n).read_bytes())) for n in names]
+
+            call("ivy", "POST", scans, files=upload("ai_collage_cafe_bridge.jpg"))
+            job = call("ivy", "POST", scans, files=upload("crop_night_cafe.jpg", "unrelated_coffee.jpg"))
+            for _ in range(600):
+                state = call("ivy", "GET", f"/api/v1/cases/{case}/jobs/{job['job']['id']}")
+                if state["job"]["state"] in ("done", "failed", "cancelled"):
+                    break
+                answers.pop()  # polls while it runs are as many as the machine is slow
+                time.sleep(0.5)
+            call("ivy", "POST", scans, files=[("files", ("broken.jpg", b"\xff\xd8not a picture"))])
+            call("ivy", "GET", f"/api/v1/cases/{case}/findings")
+            call("ivy", "GET", "/api/v1/offenders")
+            call("reg", "GET", "/api/v1/works")
+            call("reg", "GET", "/api/v1/cases")
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+    return answers
 
 
 def main() -> None:
