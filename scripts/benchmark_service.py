@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import tempfile
@@ -27,15 +26,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_service import served
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "samples" / "demo"
 SEMBLANCE = [sys.executable, "-m", "service.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def cli(home: Path, *args: str, stdin: str | None = None) -> str:
@@ -58,20 +54,8 @@ def main() -> None:
         cli(home, "register", "--manifest", str(DEMO / "works.csv"))
         cli(home, "users", "add", "bench", "--role", "investigator", "--password-stdin", stdin="benchmark password\n")
         key = cli(home, "api-keys", "create", "bench").strip().splitlines()[-1]
-        port = free_port()
-        env = os.environ | {"PYTHONUNBUFFERED": "1"}
-        server = subprocess.Popen(
-            [*SEMBLANCE, "--home", str(home), "serve", "--port", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            results = run(f"http://127.0.0.1:{port}", key, suspects, args.requests, args.clients)
-        finally:
-            server.terminate()
-            server.wait(30)
+        with served(home, REPO, os.environ | {"PYTHONUNBUFFERED": "1"}) as base:
+            results = run(base, key, suspects, args.requests, args.clients)
     report = {
         "machine": f"{os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}",
         "requests_per_level": args.requests,
@@ -90,12 +74,6 @@ def main() -> None:
 def run(base: str, key: str, suspects: list[bytes], n: int, levels: list[int]) -> list[dict[str, float]]:
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=base, trust_env=False, timeout=300) as http:
-        for _ in range(600):
-            try:
-                if http.get("/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
         case = http.post("/api/v1/cases", headers=headers, json={"number": "BENCH-1"}).json()["case"]["id"]
         url = f"/api/v1/cases/{case}/scans"
         http.post(url, headers=headers, files={"files": ("warm.jpg", suspects[0])})  # models loaded, caches warm

@@ -15,7 +15,6 @@ import difflib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from local_service import served
 
 REPO = Path(__file__).resolve().parent.parent
 VARIES = re.compile(r"(^|_)(at|time|ms|seconds|id|ids|key|hash|prev_hash|head|generation|run_key|elapsed.*)$")
@@ -50,9 +52,10 @@ def run(checkout: Path) -> str:
         home = Path(tmp) / "ws"
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "NO_COLOR": "1", "PYTHONPATH": str(checkout)}
 
-        def cli(*args: str) -> str:
+        def cli(*args: str, stdin: str | None = None) -> str:
             done = subprocess.run(
                 [sys.executable, "-m", "service.cli", "--home", str(home), *args],
+                input=stdin,
                 cwd=checkout,
                 env=env,
                 capture_output=True,
@@ -85,59 +88,38 @@ def service(cli: Callable[..., str], home: Path, env: dict[str, str], checkout: 
     """The web service's answers (status and JSON body) to an investigator's and a registrar's calls, in order."""
     keys = {}
     for user, role in (("ivy", "investigator"), ("reg", "registrar")):
-        subprocess.run(
-            [sys.executable, "-m", "service.cli", "--home", str(home), "users", "add", user, "--role", role,
-             "--password-stdin"],
-            input="compare-behaviour-pw\n", text=True, cwd=checkout, env=env, capture_output=True, check=True,
-        )  # fmt: skip
+        cli("users", "add", user, "--role", role, "--password-stdin", stdin="compare-behaviour-pw\n")
         keys[user] = cli("api-keys", "create", user, "--label", "compare").strip()
-    with socket.socket() as probe:  # a free port on loopback
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "--home", str(home), "serve", "--port", str(port)],
-        cwd=checkout, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
     answers: list[Any] = []
     suspects = checkout / "samples" / "demo" / "suspects"
-    try:
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=300) as http:
-            for _ in range(600):
-                try:
-                    if http.get("/healthz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
+    with served(home, checkout, env) as base, httpx.Client(base_url=base, trust_env=False, timeout=300) as http:
 
-            def call(user: str, method: str, path: str, **kw: Any) -> Any:
-                r = http.request(method, path, headers={"Authorization": f"Bearer {keys[user]}"}, **kw)
-                body = r.json() if r.headers.get("content-type", "").startswith("application/json") else None
-                answers.append({"call": f"{method} {re.sub(r'/[0-9]+', '/{id}', path)}",
-                                "status": r.status_code, "body": body})  # fmt: skip
-                return body
+        def call(user: str, method: str, path: str, **kw: Any) -> Any:
+            r = http.request(method, path, headers={"Authorization": f"Bearer {keys[user]}"}, **kw)
+            body = r.json() if r.headers.get("content-type", "").startswith("application/json") else None
+            call_name = f"{method} {re.sub(r'/[0-9]+', '/{id}', path)}"
+            answers.append({"call": call_name, "status": r.status_code, "body": body})
+            return body
 
-            case = call("ivy", "POST", "/api/v1/cases", json={"number": "CMP-1", "title": "compare"})["case"]["id"]
-            scans = f"/api/v1/cases/{case}/scans"
+        case = call("ivy", "POST", "/api/v1/cases", json={"number": "CMP-1", "title": "compare"})["case"]["id"]
+        scans = f"/api/v1/cases/{case}/scans"
 
-            def upload(*names: str) -> list[tuple[str, tuple[str, bytes]]]:
-                return [("files", (n, (suspects / n).read_bytes())) for n in names]
+        def upload(*names: str) -> list[tuple[str, tuple[str, bytes]]]:
+            return [("files", (n, (suspects / n).read_bytes())) for n in names]
 
-            call("ivy", "POST", scans, files=upload("ai_collage_cafe_bridge.jpg"))
-            job = call("ivy", "POST", scans, files=upload("crop_night_cafe.jpg", "unrelated_coffee.jpg"))
-            for _ in range(600):
-                state = call("ivy", "GET", f"/api/v1/cases/{case}/jobs/{job['job']['id']}")
-                if state["job"]["state"] in ("done", "failed", "cancelled"):
-                    break
-                answers.pop()  # polls while it runs are as many as the machine is slow
-                time.sleep(0.5)
-            call("ivy", "POST", scans, files=[("files", ("broken.jpg", b"\xff\xd8not a picture"))])
-            call("ivy", "GET", f"/api/v1/cases/{case}/findings")
-            call("ivy", "GET", "/api/v1/offenders")
-            call("reg", "GET", "/api/v1/works")
-            call("reg", "GET", "/api/v1/cases")
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+        call("ivy", "POST", scans, files=upload("ai_collage_cafe_bridge.jpg"))
+        job = call("ivy", "POST", scans, files=upload("crop_night_cafe.jpg", "unrelated_coffee.jpg"))
+        for _ in range(600):
+            state = call("ivy", "GET", f"/api/v1/cases/{case}/jobs/{job['job']['id']}")
+            if state["job"]["state"] in ("done", "failed", "cancelled"):
+                break
+            answers.pop()  # polls while it runs are as many as the machine is slow
+            time.sleep(0.5)
+        call("ivy", "POST", scans, files=[("files", ("broken.jpg", b"\xff\xd8not a picture"))])
+        call("ivy", "GET", f"/api/v1/cases/{case}/findings")
+        call("ivy", "GET", "/api/v1/offenders")
+        call("reg", "GET", "/api/v1/works")
+        call("reg", "GET", "/api/v1/cases")
     return answers
 
 
