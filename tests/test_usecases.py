@@ -1,4 +1,5 @@
-"""The application layer's rules on real files, without either door: what one upload of seized files holds."""
+"""The application layer's rules on real files, without either door: what one upload of seized files holds, and
+what an upload to the registry holds."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from service.usecases.uploads import NOT_AN_IMAGE, UploadRefused, unpack
+from service.results import WorkMetadata
+from service.usecases.uploads import NOT_AN_IMAGE, UploadRefused, unpack, works_to_register
 
 DEMO = Path(__file__).resolve().parent.parent / "samples" / "demo" / "suspects"
 
@@ -46,3 +48,36 @@ def test_a_whole_upload_is_refused_by_name_and_reason() -> None:
     with pytest.raises(UploadRefused) as empty:
         unpack([("empty.zip", _zip({}))], max_files=10)
     assert empty.value.kind == "empty"
+
+
+def test_works_in_a_zip_take_their_rows_of_its_manifest_as_the_cli_reads_one() -> None:
+    """The zip's works.csv is read by the same rule as `semblance register --manifest`: named columns stripped,
+    other columns kept as extra metadata, a member without a row registered with none."""
+    jpeg = (DEMO / "crop_night_cafe.jpg").read_bytes()
+    other = (DEMO / "unrelated_coffee.jpg").read_bytes()
+    manifest = "path,ref,title,inventory\nart/cafe.jpg, cafe ,The Night Café ,INV-7\n".encode()
+    upload = [("works.zip", _zip({"works.csv": manifest, "art/cafe.jpg": jpeg, "x.jpg": other}))]
+    items = works_to_register(upload, WorkMetadata(title="from the form"), max_files=10)
+    metas = {item.name: meta for item, meta in items}
+    assert set(metas) == {"works.zip!art/cafe.jpg", "works.zip!x.jpg"}
+    cafe = metas["works.zip!art/cafe.jpg"]
+    assert (cafe.ref, cafe.title, cafe.extra) == ("cafe", "The Night Café", {"inventory": "INV-7"})
+    assert metas["works.zip!x.jpg"] == WorkMetadata()  # the form's metadata is for loose files, not a zip's members
+    [(item, meta)] = works_to_register([("cafe.jpg", jpeg)], WorkMetadata(ref="cafe"), max_files=10)
+    assert item.read() == jpeg and meta.ref == "cafe"
+
+
+def test_an_upload_to_the_registry_is_refused_by_name_and_reason() -> None:
+    jpeg = (DEMO / "crop_night_cafe.jpg").read_bytes()
+    refusals = {
+        "not_an_image": ([("notes.txt", b"meet at 6")], WorkMetadata()),
+        "ref_for_many": ([("a.jpg", jpeg), ("b.jpg", jpeg)], WorkMetadata(ref="one")),
+        "too_many": ([(f"{i}.jpg", jpeg) for i in range(4)], WorkMetadata()),
+        "empty": ([("empty.zip", _zip({}))], WorkMetadata()),
+        "bad_manifest": ([("bad.zip", _zip({"works.csv": b"\xff\xfe not utf-8", "a.jpg": jpeg}))], WorkMetadata()),
+    }
+    for kind, (uploads, given) in refusals.items():
+        with pytest.raises(UploadRefused) as refused:
+            works_to_register(uploads, given, max_files=3)
+        assert refused.value.kind == kind, (kind, refused.value.why)
+        assert uploads[0][0] in refused.value.why or kind in ("ref_for_many", "too_many", "empty")

@@ -25,9 +25,9 @@ from service.cli.app import (
 )
 from service.engine import Engine, EngineError, RegisterOutcome, WorkMetadata
 from service.inputs import InputError, display, expand, from_manifest
-from service.results import METADATA_FIELDS
 from service.safe_text import cell, markup_safe
 from service.time_budget import DEFAULT_ITEM_SECONDS
+from service.usecases.registration import metadata_from_row
 
 
 @app.command()
@@ -73,7 +73,7 @@ def register(
         raise fail("give image PATHs or --manifest, not both or neither")
     try:
         if manifest:
-            items = [(i, _meta_from_row(i.row)) for i in from_manifest(manifest, ("path", "ref"))]
+            items = [(i, metadata_from_row(i.row)) for i in from_manifest(manifest, ("path", "ref"))]
         else:
             found = list(expand(paths or []))
             if ref and len(found) > 1:
@@ -96,11 +96,6 @@ def register(
         if not as_json:
             done = f"{counts['registered']} registered, {counts['duplicate']} duplicate, {counts['error']} failed"
             console.print(done)
-
-
-def _meta_from_row(row: dict[str, str]) -> WorkMetadata:
-    extra = {k: v for k, v in row.items() if k not in (*METADATA_FIELDS, "path") and v}
-    return WorkMetadata(**{k: row.get(k, "") for k in METADATA_FIELDS}, extra=extra)
 
 
 def _print_registration(o: RegisterOutcome, as_json: bool) -> None:

@@ -16,7 +16,7 @@ from index.registry import WORK_METADATA, DuplicateWork, WorkRecord
 from index.workspace import WorkspaceError, is_disk_full
 from service.inputs import InputError, InputItem
 from service.prefetch import Fetched, prefetched
-from service.results import EngineError, RegisterOutcome, WorkMetadata
+from service.results import METADATA_FIELDS, EngineError, RegisterOutcome, WorkMetadata
 from service.session import AnySignal, Session
 from service.time_budget import ItemTimeout, time_budget
 
@@ -24,6 +24,14 @@ BLANK_WORK = (
     "refused: the picture is blank (one flat colour), so nothing in it can be matched, "
     "and as a registered work it would match every other blank picture"
 )
+
+
+def metadata_from_row(row: dict[str, str]) -> WorkMetadata:
+    """A work's metadata from its manifest row (works.csv, on disk or in an uploaded zip): the named columns, values
+    stripped of surrounding spaces, and any other non-empty column kept as extra metadata; `path` is the file."""
+    values = {k: (v or "").strip() for k, v in row.items() if k is not None}
+    extra = {k: v for k, v in values.items() if k not in (*METADATA_FIELDS, "path") and v}
+    return WorkMetadata(**{k: values.get(k, "") for k in METADATA_FIELDS}, extra=extra)
 
 
 def register_each(session: Session, items: Iterable[tuple[InputItem, WorkMetadata]]) -> Iterator[RegisterOutcome]:

@@ -1,23 +1,35 @@
-"""What arrives in one upload of seized files: each image kept under its name, each zip opened (in memory, members
-capped as service.inputs does) into its images, anything else named with why it is refused; and whether the upload
-is one image to scan at once or a batch for a job. The doors turn a refusal into their own answer."""
+"""What arrives in one upload: for a case, seized files, each image kept under its name, each zip opened (in memory,
+members capped as service.inputs does) into its images, anything else named with why it is refused, and whether
+the upload is one image to scan at once or a batch for a job; for the registry, the works to register, each with
+its metadata (the form's, or its row of a zip's works.csv). The doors turn a refusal into their own answer."""
 
 from __future__ import annotations
 
+import csv
+import io
+import zipfile
 from dataclasses import dataclass
 from typing import Literal
 
-from service.inputs import InputError, from_bytes
+from service.inputs import InputError, InputItem, from_bytes
+from service.results import WorkMetadata
 from service.untrusted import IMAGE_KINDS, printable, sniff
+from service.usecases.registration import metadata_from_row
+
+MANIFEST = "works.csv"
+"""The manifest a zip of works may hold: one row per image, `path` as inside the archive, then its metadata."""
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 NOT_AN_IMAGE = "not an image nor a zip archive (judged by its content, not its name)"
 
 
 class UploadRefused(Exception):
-    """The whole upload is refused: `why` says what, `kind` which rule (too many files, a lone file that is not an
-    image, nothing in it)."""
+    """The whole upload is refused: `why` says what, `kind` which rule (too many files or a manifest too large, a
+    lone file that is not an image, nothing in it, a zip whose works.csv cannot be read, one ref for many works)."""
 
-    def __init__(self, why: str, kind: Literal["too_many", "not_an_image", "empty"]) -> None:
+    def __init__(
+        self, why: str, kind: Literal["too_many", "not_an_image", "empty", "bad_manifest", "ref_for_many"]
+    ) -> None:
         super().__init__(why)
         self.why = why
         self.kind = kind
@@ -64,3 +76,42 @@ def unpack(uploads: list[tuple[str, bytes]], max_files: int) -> tuple[list[Arriv
     if not arrivals:
         raise UploadRefused("no image in the upload", "empty")
     return arrivals, single
+
+
+def works_to_register(
+    uploads: list[tuple[str, bytes]], given: WorkMetadata, max_files: int
+) -> list[tuple[InputItem, WorkMetadata]]:
+    """The works an upload to the registry holds: each image with the metadata `given` (the form's), each zip's
+    images with their rows of its works.csv. UploadRefused for a file that is neither, an unreadable zip or
+    manifest, nothing to register, more than `max_files` works, and a ref given for more than one."""
+    items: list[tuple[InputItem, WorkMetadata]] = []
+    for name, data in uploads:
+        kind = sniff(data)
+        if kind == "zip":
+            items.extend(_works_in_zip(name, data))
+        elif kind in IMAGE_KINDS:
+            items.append((InputItem(name, reader=lambda d=data: d), given))  # type: ignore[misc]
+        else:
+            raise UploadRefused(f"{name}: {NOT_AN_IMAGE}", "not_an_image")
+    if not items:
+        raise UploadRefused("no image to register in the upload", "empty")
+    if len(items) > max_files:
+        raise UploadRefused(f"{len(items):,} files in one upload; at most {max_files:,}", "too_many")
+    if len(items) > 1 and any(meta.ref for _, meta in items if meta is given):
+        raise UploadRefused("a ref names one work: upload one file with it, or a zip with works.csv", "ref_for_many")
+    return items
+
+
+def _works_in_zip(name: str, data: bytes) -> list[tuple[InputItem, WorkMetadata]]:
+    """The images of a zip, each with its row of the zip's works.csv (matched by `path` inside the archive)."""
+    rows: dict[str, dict[str, str]] = {}
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            if MANIFEST in z.namelist():
+                if z.getinfo(MANIFEST).file_size > MAX_MANIFEST_BYTES:
+                    raise UploadRefused(f"{name}: {MANIFEST} is larger than {MAX_MANIFEST_BYTES:,} bytes", "too_many")
+                text = z.read(MANIFEST).decode("utf-8-sig")
+                rows = {r.get("path", ""): r for r in csv.DictReader(io.StringIO(text))}
+    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, ValueError, RuntimeError, csv.Error) as exc:
+        raise UploadRefused(f"{name}: cannot read it as a zip with {MANIFEST} ({exc})", "bad_manifest") from exc
+    return [(m, metadata_from_row(rows.get(m.name.split("!", 1)[-1], {}))) for m in from_bytes(name, data)]

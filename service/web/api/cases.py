@@ -32,11 +32,9 @@ from service.web.deps import Caller, CaseDep, Gate, Metrics, Runner, Settings, S
 from service.web.jobs import JobRunner
 from service.web.metrics import ServiceMetrics
 from service.web.settings import ServiceSettings
-from service.web.uploads import attachment
+from service.web.uploads import REFUSED_STATUS, attachment
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"], responses=schemas.ERRORS)
-REFUSED_STATUS = {"too_many": 413, "not_an_image": 415, "empty": 422}
-"""The HTTP status of each way a whole upload is refused (service.usecases.uploads)."""
 REPORT_TYPES = {"html": ("report.html", "text/html; charset=utf-8"), "pdf": ("report.pdf", "application/pdf")}
 
 

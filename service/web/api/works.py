@@ -3,9 +3,6 @@ remove with a reason. Who may do which is `auth.PERMISSIONS`."""
 
 from __future__ import annotations
 
-import csv
-import io
-import zipfile
 from typing import Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Response, UploadFile
@@ -15,18 +12,15 @@ from index.audit import Action
 from index.registry import WorkRecord
 from service.engine import WorkMetadata
 from service.gate import EngineGate
-from service.inputs import InputItem, from_bytes
-from service.results import METADATA_FIELDS
-from service.untrusted import IMAGE_KINDS, safe_name, sniff
+from service.untrusted import safe_name
+from service.usecases.uploads import UploadRefused, works_to_register
 from service.web import schemas
 from service.web.auth import Principal, guard
 from service.web.deps import Caller, Gate, Settings
 from service.web.settings import ServiceSettings
-from service.web.uploads import attachment
+from service.web.uploads import REFUSED_STATUS, attachment
 
 router = APIRouter(prefix="/api/v1/works", tags=["works"], responses=schemas.ERRORS)
-MANIFEST = "works.csv"
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 
 @router.get(
@@ -108,48 +102,15 @@ def _register(
     uploads: list[tuple[str, bytes]],
     given: WorkMetadata,
 ) -> Any:
-    items: list[tuple[InputItem, WorkMetadata]] = []
-    for name, data in uploads:
-        kind = sniff(data)
-        if kind == "zip":
-            items.extend(_from_zip(name, data))
-        elif kind in IMAGE_KINDS:
-            items.append((InputItem(name, reader=lambda d=data: d), given))  # type: ignore[misc]
-        else:
-            raise HTTPException(415, f"{name}: not an image nor a zip archive (judged by its content, not its name)")
-    if not items:
-        raise HTTPException(422, "no image to register in the upload")
-    if len(items) > settings.max_files_per_upload:
-        raise HTTPException(413, f"{len(items):,} files in one upload; at most {settings.max_files_per_upload:,}")
-    if len(items) > 1 and any(meta.ref for _, meta in items if meta is given):
-        raise HTTPException(422, "a ref names one work: upload one file with it, or a zip with works.csv")
+    try:
+        items = works_to_register(uploads, given, settings.max_files_per_upload)
+    except UploadRefused as exc:
+        raise HTTPException(REFUSED_STATUS[exc.kind], exc.why) from exc
     with gate.use(principal.actor) as engine:
         outcomes = [o.to_json() for o in engine.register_each(items)]
     if len(outcomes) == 1 and outcomes[0]["status"] == "error":
         raise HTTPException(422, f"{outcomes[0]['path']}: {outcomes[0].get('error')}")
     return {"results": outcomes}
-
-
-def _from_zip(name: str, data: bytes) -> list[tuple[InputItem, WorkMetadata]]:
-    """The images of a zip, each with its row of the zip's works.csv (matched by `path` inside the archive)."""
-    rows: dict[str, dict[str, str]] = {}
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as z:
-            if MANIFEST in z.namelist():
-                if z.getinfo(MANIFEST).file_size > MAX_MANIFEST_BYTES:
-                    raise HTTPException(413, f"{name}: {MANIFEST} is larger than {MAX_MANIFEST_BYTES:,} bytes")
-                text = z.read(MANIFEST).decode("utf-8-sig")
-                rows = {r.get("path", ""): r for r in csv.DictReader(io.StringIO(text))}
-    except (zipfile.BadZipFile, OSError, UnicodeDecodeError, ValueError, RuntimeError, csv.Error) as exc:
-        raise HTTPException(422, f"{name}: cannot read it as a zip with {MANIFEST} ({exc})") from exc
-    out = []
-    for member in from_bytes(name, data):
-        row = rows.get(member.name.split("!", 1)[-1], {})
-        meta = WorkMetadata()
-        for k in METADATA_FIELDS:
-            setattr(meta, k, (row.get(k) or "").strip())
-        out.append((member, meta))
-    return out
 
 
 @router.delete(
