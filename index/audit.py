@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -49,6 +49,15 @@ class Action(StrEnum):
     CASE_OPENED = "case opened"
     CASE_SHARED = "case shared"
     CASE_CLOSED = "case closed"
+    USER_DISABLED = "user disabled"  # every session and API key of the user ended with it
+    USER_ENABLED = "user enabled"
+    USER_ROLE_SET = "user role set"
+    USER_PASSWORD_RESET = "user password reset"
+
+
+Audit = Callable[[Action, dict[str, object]], object]
+"""Writes one audit entry by whoever asked: the registry for the command line (the operating-system user), the web
+gate with the signed-in user. Use cases take one, so an action is audited the same way through either door."""
 
 
 @dataclass(frozen=True)

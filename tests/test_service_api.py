@@ -187,7 +187,7 @@ def test_works_are_listed_searched_downloaded_and_removed_by_role(served: Any) -
 
 def test_api_keys_are_shown_once_stored_hashed_and_revocable(served: Any) -> None:
     client, people, home = served
-    made = client.post("/api/v1/api-keys", headers=people.auth("admin"), json={"user_id": 3, "label": "scanner"})
+    made = client.post("/api/v1/api-keys", headers=people.auth("alice"), json={"user_id": 3, "label": "scanner"})
     assert made.status_code == 201
     secret = made.json()["secret"]
     assert secret not in (home / "service.sqlite").read_bytes().decode("latin-1")

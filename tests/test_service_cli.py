@@ -84,6 +84,28 @@ def test_users_and_keys_from_the_shell_are_hashed_audited_and_revocable(home: Pa
     assert semblance(home, "audit", "verify").returncode == 0
 
 
+def test_an_operator_disables_enables_and_changes_users_from_the_shell(home: Path) -> None:
+    semblance(home, "users", "add", "dora", "--role", "registrar", "--password-stdin", stdin=PASSWORD)
+    semblance(home, "api-keys", "create", "dora")
+    semblance(home, "users", "disable", "dora")
+    users = {u["username"]: u for u in json.loads(semblance(home, "users", "list", "--json").stdout)}
+    assert users["dora"]["disabled"] is True
+    keys = json.loads(semblance(home, "api-keys", "list", "--json").stdout)
+    assert all(k["revoked_at"] for k in keys if k["user_id"] == users["dora"]["id"])  # her key ended with her
+    semblance(home, "users", "enable", "dora")
+    semblance(home, "users", "set-role", "dora", "auditor")
+    semblance(home, "users", "reset-password", "dora", "--password-stdin", stdin="another long password")
+    users = {u["username"]: u for u in json.loads(semblance(home, "users", "list", "--json").stdout)}
+    assert (users["dora"]["disabled"], users["dora"]["role"]) == (False, "auditor")
+    last = semblance(home, "users", "disable", "chief", check=False)
+    assert last.returncode == 2 and "last enabled admin" in last.stderr and "Traceback" not in last.stderr
+    nobody = semblance(home, "users", "disable", "nobody", check=False)
+    assert nobody.returncode == 2 and "no user 'nobody'" in nobody.stderr
+    actions = [e["action"] for e in json.loads(semblance(home, "audit", "show", "--json").stdout)]
+    for action in ("user disabled", "user enabled", "user role set", "user password reset"):
+        assert action in actions
+
+
 def test_serve_over_plain_http_sets_a_cookie_without_secure(home: Path, server: tuple[str, Path]) -> None:
     base, _ = server
     with httpx.Client(base_url=base, trust_env=False) as http:

@@ -1,17 +1,22 @@
-"""Accounts of the web service: `users add | list` and `api-keys create | list | revoke`."""
+"""Accounts of the web service: `users add | list | disable | enable | set-role | reset-password` and
+`api-keys create | list | revoke`, each change through service.usecases.accounts and audited as the operator."""
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from index.audit import Action
+from index.audit import Audit
 from service.cli.app import console, err, fail, keys_app, service_store, users_app
 from service.safe_text import cell, markup_safe
+from service.store import Store
+from service.store.accounts import AccountError, User
+from service.usecases import accounts
 
 
 def _password(from_stdin: bool) -> str:
@@ -33,16 +38,66 @@ def users_add(
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
 ) -> None:
     """Add a user of the web service (the first admin is made here); the password is asked twice unless piped."""
-    from service.store.accounts import AccountError
-
     password = _password(password_stdin)
     with service_store() as (store, ws):
         try:
-            user = store.accounts.add_user(username, password, role, language)
+            user = accounts.add_user(store, ws.registry.record, username, password, role, language)
         except AccountError as exc:
             raise fail(str(exc)) from exc
-        ws.registry.record(Action.USER_ADDED, {"username": user.username, "role": user.role})
     console.print(f"user [bold]{markup_safe(user.username)}[/] added as {user.role} (id {user.id})")
+
+
+@users_app.command("disable")
+def users_disable(username: Annotated[str, typer.Argument(help="The sign-in name.")]) -> None:
+    """Disable a user: no sign-in, and every session and API key they hold ends at once (audited). Cases shared
+    with them stay readable by the others they are shared with."""
+    user = _change(username, lambda store, audit, u: accounts.set_disabled(store, audit, u.id, True))
+    console.print(f"user [bold]{markup_safe(user.username)}[/] disabled; their sessions and API keys are ended")
+
+
+@users_app.command("enable")
+def users_enable(username: Annotated[str, typer.Argument(help="The sign-in name.")]) -> None:
+    """Enable a disabled user again (without API keys: make new ones)."""
+    user = _change(username, lambda store, audit, u: accounts.set_disabled(store, audit, u.id, False))
+    console.print(f"user [bold]{markup_safe(user.username)}[/] enabled")
+
+
+@users_app.command("set-role")
+def users_set_role(
+    username: Annotated[str, typer.Argument(help="The sign-in name.")],
+    role: Annotated[str, typer.Argument(help="admin | registrar | investigator | auditor")],
+) -> None:
+    """Give a user another role, from their next request on (audited)."""
+    user = _change(username, lambda store, audit, u: accounts.set_role(store, audit, u.id, role))
+    console.print(f"user [bold]{markup_safe(user.username)}[/] is now {user.role}")
+
+
+@users_app.command("reset-password")
+def users_reset_password(
+    username: Annotated[str, typer.Argument(help="The sign-in name.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+) -> None:
+    """Set a user's password; every session of theirs ends (audited)."""
+    password = _password(password_stdin)
+    user = _change(username, lambda store, audit, u: accounts.reset_password(store, audit, u.id, password))
+    console.print(f"password of [bold]{markup_safe(user.username)}[/] reset; their sessions are ended")
+
+
+def _named(store: Store, username: str) -> User:
+    user = store.accounts.by_name(username)
+    if user is None:
+        raise fail(f"no user {username!r}: add one with `semblance users add`")
+    return user
+
+
+def _change(username: str, change: Callable[[Store, Audit, User], User]) -> User:
+    """Apply one account change to the user named `username`, audited as the operator; a refusal is a clear error."""
+    with service_store() as (store, ws):
+        user = _named(store, username)
+        try:
+            return change(store, ws.registry.record, user)
+        except AccountError as exc:
+            raise fail(f"{username}: {exc}") from exc
 
 
 @users_app.command("list")
@@ -66,11 +121,11 @@ def api_keys_create(
 ) -> None:
     """Create an API key for a user; its secret is printed this once and stored only as a hash."""
     with service_store() as (store, ws):
-        user = store.accounts.by_name(username)
-        if user is None:
-            raise fail(f"no user {username!r}: add one with `semblance users add`")
-        secret, key = store.accounts.create_key(user.id, label)
-        ws.registry.record(Action.API_KEY_CREATED, {"key_id": key.id, "user_id": user.id, "label": label})
+        user = _named(store, username)
+        try:
+            secret, key = accounts.create_key(store, ws.registry.record, user.id, label, caller=None)
+        except AccountError as exc:
+            raise fail(f"{username}: {exc}") from exc
     err.print(f"API key {key.id} for {markup_safe(user.username)} ({user.role}); shown once, store it now:")
     print(secret)
 
@@ -94,8 +149,7 @@ def api_keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> N
 def api_keys_revoke(key_id: Annotated[int, typer.Argument(help="The key's id (from `api-keys list`).")]) -> None:
     """Revoke an API key at once."""
     with service_store() as (store, ws):
-        key = store.accounts.revoke_key(key_id)
+        key = accounts.revoke_key(store, ws.registry.record, key_id)
         if key is None:
             raise fail(f"no API key {key_id}")
-        ws.registry.record(Action.API_KEY_REVOKED, {"key_id": key.id, "user_id": key.user_id})
     console.print(f"API key {key.id} revoked")

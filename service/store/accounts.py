@@ -37,6 +37,10 @@ class AccountError(ValueError):
     """A request about accounts that cannot be done; the message says why."""
 
 
+class NoSuchUser(AccountError):
+    """The user asked for does not exist."""
+
+
 @dataclass(frozen=True)
 class User:
     id: int
@@ -138,6 +142,56 @@ class Accounts:
             raise AccountError(f"unknown language {language!r}: one of {', '.join(LANGUAGES)}")
         with self._db.transaction() as db:
             db.execute("UPDATE users SET language=? WHERE id=?", (language, user_id))
+
+    def set_disabled(self, user_id: int, disabled: bool) -> User:
+        """Disable a user (no sign-in; every session ended and every API key revoked in the same transaction, so
+        nothing they hold works a moment longer) or enable one again (with no key: new ones must be made). The last
+        enabled admin cannot be disabled: nobody could manage the accounts after."""
+        user = self._existing(user_id)
+        with self._db.transaction() as db:
+            if disabled and user.role == "admin" and not user.disabled and self._enabled_admins(db) <= 1:
+                raise AccountError(f"{user.username} is the last enabled admin: enable or add another admin first")
+            db.execute("UPDATE users SET disabled_at=? WHERE id=?", (utc_now() if disabled else None, user_id))
+            if disabled:
+                self._end_access(db, user_id)
+        return self._existing(user_id)
+
+    def set_role(self, user_id: int, role: str) -> User:
+        """Give a user another role; it applies to their next request (sessions and keys read the role live). The
+        last enabled admin keeps the role."""
+        if role not in ROLES:
+            raise AccountError(f"unknown role {role!r}: one of {', '.join(ROLES)}")
+        user = self._existing(user_id)
+        with self._db.transaction() as db:
+            if user.role == "admin" and role != "admin" and not user.disabled and self._enabled_admins(db) <= 1:
+                raise AccountError(f"{user.username} is the last enabled admin: add another admin first")
+            db.execute("UPDATE users SET role=? WHERE id=?", (role, user_id))
+        return self._existing(user_id)
+
+    def reset_password(self, user_id: int, password: str) -> User:
+        """Set a new password and end every session of the user (their API keys stay: they are not passwords)."""
+        if len(password) < MIN_PASSWORD:
+            raise AccountError(f"a password needs at least {MIN_PASSWORD} characters")
+        self._existing(user_id)
+        with self._db.transaction() as db:
+            db.execute("UPDATE users SET password_hash=? WHERE id=?", (_hasher.hash(password), user_id))
+            db.execute("DELETE FROM sessions WHERE user_id=?", (user_id,))
+        return self._existing(user_id)
+
+    def _existing(self, user_id: int) -> User:
+        user = self.user(user_id)
+        if user is None:
+            raise NoSuchUser(f"no user with id {user_id}")
+        return user
+
+    @staticmethod
+    def _enabled_admins(db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT COUNT(*) FROM users WHERE role='admin' AND disabled_at IS NULL").fetchone()[0])
+
+    @staticmethod
+    def _end_access(db: sqlite3.Connection, user_id: int) -> None:
+        db.execute("DELETE FROM sessions WHERE user_id=?", (user_id,))
+        db.execute("UPDATE api_keys SET revoked_at=? WHERE user_id=? AND revoked_at IS NULL", (utc_now(), user_id))
 
     def check_password(self, username: str, password: str) -> User | None:
         """The user, if `password` is theirs and they are not disabled; None otherwise (same time either way)."""

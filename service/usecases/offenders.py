@@ -4,14 +4,9 @@ the evidence behind one seller's row. Reading either is audited."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from index.audit import Action
+from index.audit import Action, Audit
 from service.store import Store
 from service.store.offenders import SCORE_WEIGHTS
-
-Audit = Callable[[Action, dict[str, object]], object]
-"""Writes one audit entry by whoever asked (the CLI's registry, the web's gate with the signed-in user)."""
 
 
 def offender_report(store: Store, limit: int, audit: Audit) -> dict[str, object]:

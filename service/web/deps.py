@@ -1,12 +1,15 @@
 """What a route handler needs, as typed FastAPI dependencies: the app's gate, store, settings, metrics and runner,
-the admitted caller and the case; handlers declare them by type instead of reaching into `request.app.state`."""
+the admitted caller, the audit trail as that caller writes it, and the case; handlers declare them by type instead
+of reaching into `request.app.state`."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import Depends, Request
 
+from index.audit import Audit
 from service.gate import EngineGate
 from service.store import Store
 from service.store.cases import Case
@@ -52,3 +55,11 @@ Caller = Annotated[Principal, Depends(caller)]
 """The principal that the route's `guard` admitted."""
 CaseDep = Annotated[Case, Depends(case_of)]
 """The case in the path, if it is shared with the caller (404 otherwise)."""
+
+
+async def _audit(gate: Gate, principal: Caller) -> Audit:
+    return partial(gate.record, principal.actor)
+
+
+AuditDep = Annotated[Audit, Depends(_audit)]
+"""Writes an audit entry attributed to the admitted caller (what a use case takes as its `audit`)."""

@@ -1,17 +1,21 @@
-"""Users and API keys: admin only. A key's secret is in the answer that creates it, and nowhere else ever."""
+"""Users and API keys: admin only, except that every user makes their own API keys (and only their own: an admin
+who could mint an investigator's key could read their cases). A key's secret is in the answer that creates it, and
+nowhere else ever."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from index.audit import Action
-from service.store.accounts import AccountError
+from service.store.accounts import AccountError, NoSuchUser, User
+from service.usecases import accounts
+from service.usecases.accounts import NotYours
 from service.web import schemas
 from service.web.auth import Id, guard
-from service.web.deps import Caller, Gate, StoreDep
+from service.web.deps import AuditDep, Caller, StoreDep
 
 router = APIRouter(prefix="/api/v1", tags=["accounts"], responses=schemas.ERRORS)
 
@@ -21,6 +25,14 @@ class NewUser(BaseModel):
     password: str = Field(max_length=1024)
     role: str = Field(max_length=20)
     language: str = Field(default="", max_length=8)
+
+
+class NewRole(BaseModel):
+    role: str = Field(max_length=20)
+
+
+class NewPassword(BaseModel):
+    password: str = Field(max_length=1024)
 
 
 class NewKey(BaseModel):
@@ -34,13 +46,58 @@ def list_users(store: StoreDep) -> dict[str, Any]:
 
 
 @router.post("/users", status_code=201, response_model=schemas.OneUser, summary="Add a user", **guard("accounts"))
-def add_user(body: NewUser, store: StoreDep, gate: Gate, principal: Caller) -> dict[str, Any]:
+def add_user(body: NewUser, store: StoreDep, audit: AuditDep) -> dict[str, Any]:
     try:
-        user = store.accounts.add_user(body.username, body.password, body.role, body.language)
+        user = accounts.add_user(store, audit, body.username, body.password, body.role, body.language)
     except AccountError as exc:
         raise HTTPException(422, str(exc)) from exc
-    gate.record(principal.actor, Action.USER_ADDED, {"username": user.username, "role": user.role})
     return {"user": user.to_json()}
+
+
+@router.post(
+    "/users/{user_id}/disable",
+    response_model=schemas.OneUser,
+    summary="Disable a user: no sign-in, and every session and API key they hold ended at once",
+    **guard("accounts"),
+)
+def disable_user(user_id: Id, store: StoreDep, audit: AuditDep) -> dict[str, Any]:
+    return {"user": _changed(lambda: accounts.set_disabled(store, audit, user_id, True)).to_json()}
+
+
+@router.post(
+    "/users/{user_id}/enable",
+    response_model=schemas.OneUser,
+    summary="Enable a disabled user again (without API keys: new ones must be made)",
+    **guard("accounts"),
+)
+def enable_user(user_id: Id, store: StoreDep, audit: AuditDep) -> dict[str, Any]:
+    return {"user": _changed(lambda: accounts.set_disabled(store, audit, user_id, False)).to_json()}
+
+
+@router.put("/users/{user_id}/role", response_model=schemas.OneUser, summary="Set a user's role", **guard("accounts"))
+def set_role(user_id: Id, body: NewRole, store: StoreDep, audit: AuditDep) -> dict[str, Any]:
+    return {"user": _changed(lambda: accounts.set_role(store, audit, user_id, body.role)).to_json()}
+
+
+@router.put(
+    "/users/{user_id}/password",
+    response_model=schemas.OneUser,
+    summary="Reset a user's password (their sessions end)",
+    **guard("accounts"),
+)
+def reset_password(user_id: Id, body: NewPassword, store: StoreDep, audit: AuditDep) -> dict[str, Any]:
+    return {"user": _changed(lambda: accounts.reset_password(store, audit, user_id, body.password)).to_json()}
+
+
+def _changed(change: Callable[[], User]) -> User:
+    """The user after `change`: 404 for no such user, 422 for a change refused (a short password, an unknown
+    role, the last enabled admin)."""
+    try:
+        return change()
+    except NoSuchUser as exc:
+        raise HTTPException(404, str(exc)) from exc
+    except AccountError as exc:
+        raise HTTPException(422, str(exc)) from exc
 
 
 @router.get(
@@ -54,22 +111,22 @@ def list_keys(store: StoreDep) -> dict[str, Any]:
     "/api-keys",
     status_code=201,
     response_model=schemas.NewApiKey,
-    summary="Create an API key (its secret is shown once)",
-    **guard("accounts"),
+    summary="Create an API key for yourself (its secret is shown once); 403 for another user's",
+    **guard("self"),
 )
-def create_key(body: NewKey, store: StoreDep, gate: Gate, principal: Caller) -> dict[str, Any]:
+def create_key(body: NewKey, store: StoreDep, audit: AuditDep, principal: Caller) -> dict[str, Any]:
     try:
-        secret, key = store.accounts.create_key(body.user_id, body.label)
+        secret, key = accounts.create_key(store, audit, body.user_id, body.label, caller=principal.user)
+    except NotYours as exc:
+        raise HTTPException(403, str(exc)) from exc
     except AccountError as exc:
         raise HTTPException(404, str(exc)) from exc
-    gate.record(principal.actor, Action.API_KEY_CREATED, {"key_id": key.id, "user_id": key.user_id, "label": key.label})
     return {"api_key": key.to_json(), "secret": secret, "note": "shown once: store it now"}
 
 
 @router.delete("/api-keys/{key_id}", response_model=schemas.OneApiKey, summary="Revoke an API key", **guard("accounts"))
-def revoke_key(key_id: Id, store: StoreDep, gate: Gate, principal: Caller) -> dict[str, Any]:
-    key = store.accounts.revoke_key(key_id)
+def revoke_key(key_id: Id, store: StoreDep, audit: AuditDep) -> dict[str, Any]:
+    key = accounts.revoke_key(store, audit, key_id)
     if key is None:
         raise HTTPException(404, f"no API key {key_id}")
-    gate.record(principal.actor, Action.API_KEY_REVOKED, {"key_id": key.id, "user_id": key.user_id})
     return {"api_key": key.to_json()}
