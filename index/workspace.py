@@ -203,6 +203,36 @@ class Workspace:
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
 
+    @contextmanager
+    def serving(self, address: str) -> Iterator[None]:
+        """Be this workspace's one server while inside: a second one (another `semblance serve`, any port) is
+        refused with a WorkspaceError naming the first's pid and address. Two servers would each run the job queue
+        and each keep its own engine's caches; command-line writers beside a server are fine (the `lock` above)."""
+        path = self.home / "serve.lock"
+        try:
+            f = open(path, "a+")  # noqa: SIM115 - held open for the whole block
+        except OSError as exc:
+            raise WorkspaceError(f"{self.home} cannot be served: {path} cannot be written ({exc})") from exc
+        with f:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                f.seek(0)
+                other = f.read().strip() or "another process"
+                raise WorkspaceError(
+                    f"{self.home} is already served ({other}); stop that server first, or serve another workspace"
+                ) from None
+            f.seek(0)
+            f.truncate()
+            f.write(f"pid {os.getpid()} at {address}\n")
+            f.flush()
+            try:
+                yield
+            finally:
+                f.seek(0)
+                f.truncate()
+                fcntl.flock(f, fcntl.LOCK_UN)
+
     def recover(self) -> list[str]:
         """After a crash: drop vault files that no registration refers to. Call under the exclusive lock."""
         return self.vault.sweep(self.registry.referenced_hashes())

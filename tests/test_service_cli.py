@@ -116,6 +116,18 @@ def test_serve_over_plain_http_sets_a_cookie_without_secure(home: Path, server: 
         assert http.get("/cases", headers={"Accept-Language": "en"}).status_code == 200
 
 
+def test_a_second_server_on_the_same_workspace_is_refused_naming_the_first(
+    home: Path, server: tuple[str, Path]
+) -> None:
+    """Two servers would each run the job queue over one store; the second is refused, on any port, and the CLI's
+    other commands keep working beside the first."""
+    base, _ = server
+    second = semblance(home, "serve", "--port", str(free_port()), check=False, timeout=120)
+    assert second.returncode == 2 and "Traceback" not in second.stderr
+    assert "is already served" in second.stderr and base in second.stderr.replace("\n", "")
+    assert json.loads(semblance(home, "users", "list", "--json").stdout)  # the shell beside a server, as before
+
+
 @pytest.mark.parametrize("server", [["--tls-self-signed"]], indirect=True)
 def test_serve_with_its_own_certificate_sets_secure_cookies_and_prints_its_fingerprint(
     home: Path, server: tuple[str, Path]

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -116,6 +120,60 @@ def test_a_job_cut_off_by_a_restart_resumes_and_records_each_suspect_once(office
         assert r["job"]["done"] == len(SUSPECTS) and r["job"]["failed"] == 0
         found = client.get(f"/api/v1/cases/{case.id}/findings", headers=people.auth("alice")).json()["findings"]
         assert sorted(f["suspect"]["name"] for f in found) == SUSPECTS  # each once: nothing lost, nothing twice
+
+
+def test_two_runners_on_one_job_never_scan_an_item_twice(office: Any) -> None:
+    """Two job runners (as two servers' would be, each with its own claimant) working one job at once: every item is
+    claimed by one of them, so each suspect is scanned, and audited as scanned, exactly once."""
+    home, engine, _ = office
+    store = Store.open(home)
+    try:
+        gate = EngineGate(engine)
+        alice = store.accounts.by_name("alice")
+        assert alice is not None
+        case = store.cases.create("TWICE-1", "", alice.id)
+        kept = []
+        for name in SUSPECTS:
+            data = suspect(name)
+            s = store.findings.receive(case.id, name, data, hashlib.sha256(data).hexdigest(), "user:alice", "test")
+            kept.append((name, s.id, ""))
+        job = store.jobs.create(case.id, alice.id, kept)
+        runners = [
+            JobRunner(store, gate, claimant=f"{socket.gethostname()} {pid}") for pid in (os.getpid(), os.getppid())
+        ]
+        for runner in runners:
+            runner.start()
+        while (current := store.jobs.job(job.id)) is not None and current.state != "done":
+            time.sleep(0.05)
+        for runner in runners:
+            runner.stop()
+        assert current is not None and current.done == len(SUSPECTS)
+        scans = [e for e in engine.audit() if e["action"] == "scan" and e["details"].get("job_id") == job.id]
+        assert sorted(e["details"]["name"] for e in scans) == SUSPECTS  # each once, by whichever runner claimed it
+    finally:
+        store.close()
+
+
+def test_a_claim_whose_process_is_gone_is_taken_over(office: Any) -> None:
+    home, _, _ = office
+    store = Store.open(home)
+    try:
+        alice = store.accounts.by_name("alice")
+        assert alice is not None
+        case = store.cases.create("CLAIM-1", "", alice.id)
+        job = store.jobs.create(case.id, alice.id, [("a.jpg", None, ""), ("b.jpg", None, "")])
+        gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        dead = f"{socket.gethostname()} {gone.stdout.strip()}"
+        alive = f"{socket.gethostname()} {os.getppid()}"
+        held = store.jobs.claim(job.id, alive)
+        left = store.jobs.claim(job.id, dead)  # claimed, then its process ended before finishing it
+        assert held is not None and left is not None and (held.seq, left.seq) == (0, 1)
+        mine = f"{socket.gethostname()} {os.getpid()}"
+        taken = store.jobs.claim(job.id, mine)
+        assert taken is not None and taken.seq == left.seq  # the dead process's item, taken over
+        assert store.jobs.claim(job.id, "another-host 1") is None  # both held by live processes now
+    finally:
+        store.close()
 
 
 def test_twenty_concurrent_scans_during_a_registration_lose_nothing(office: Any, tmp_path: Path) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Annotated
 
 import typer
 
+from index.workspace import WorkspaceError
 from service.cli.app import app, console, engine, fail, notice, service_store
 from service.safe_text import markup_safe
 
@@ -44,7 +46,12 @@ def serve(
             console.print(f"TLS certificate SHA-256 fingerprint (check it in the browser once): {fp}", emoji=False)
         elif tls_cert and tls_key:
             ssl = {"ssl_certfile": tls_cert, "ssl_keyfile": tls_key}
-        scheme = "https" if ssl else "http"
-        console.print(f"Semblance serving {markup_safe(e.workspace.home)} at {scheme}://{host}:{port}/")
-        app_ = create_app(ServiceSettings(home=e.workspace.home), engine=e)
-        uvicorn.run(app_, host=host, port=port, proxy_headers=proxy, forwarded_allow_ips="127.0.0.1", **ssl)  # type: ignore[arg-type]
+        address = f"{'https' if ssl else 'http'}://{host}:{port}/"
+        with ExitStack() as held:
+            try:
+                held.enter_context(e.workspace.serving(address))
+            except WorkspaceError as exc:
+                raise fail(str(exc)) from exc
+            console.print(f"Semblance serving {markup_safe(e.workspace.home)} at {address}")
+            app_ = create_app(ServiceSettings(home=e.workspace.home), engine=e)
+            uvicorn.run(app_, host=host, port=port, proxy_headers=proxy, forwarded_allow_ips="127.0.0.1", **ssl)  # type: ignore[arg-type]

@@ -156,6 +156,9 @@ CREATE INDEX listing_images_group ON listing_images(image_group);
 CREATE INDEX listing_images_suspect ON listing_images(suspect_id);
 CREATE INDEX listing_images_listing ON listing_images(listing_id);
 """,
+    3: """
+ALTER TABLE job_items ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+""",
 }
 
 

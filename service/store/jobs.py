@@ -1,13 +1,16 @@
 """Batches of suspects scanned in the background, resumable across a server restart.
 
 A job's items are written with the job, each naming a suspect already kept in the evidence vault (or the reason
-it could not be read), so a restart loses nothing: the runner picks the job up at its first pending item. An item is
-marked done in the same store as its finding; one scanned twice after a crash still has one finding, because the
-findings store keeps one per suspect.
+it could not be read), so a restart loses nothing: the runner picks the job up at its first pending item. Each item
+is claimed in a write transaction before it is scanned, so two runners (two processes on one workspace) never scan
+the same item; a claim whose process died is taken over. An item is marked done in the same store as its finding;
+one scanned twice after a crash still has one finding, because the findings store keeps one per suspect.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -114,6 +117,23 @@ class Jobs:
                 "UPDATE jobs SET state='running', updated_at=? WHERE id=? AND state='queued'", (utc_now(), job_id)
             )
 
+    def claim(self, job_id: int, claimant: str) -> JobItem | None:
+        """The job's next pending item, claimed for `claimant` (a Claimant string) in one write transaction, so two
+        runners, even in two processes, never take the same item; None when every pending item is someone else's.
+        An item stays claimed until it is finished, unless its claimant's process is gone (a crash or a kill): then
+        it is taken over."""
+        with self._db.transaction() as db:
+            rows = db.execute(
+                "SELECT * FROM job_items WHERE job_id=? AND state='pending' ORDER BY seq", (job_id,)
+            ).fetchall()
+            for r in rows:
+                if r["claimed_by"] in ("", claimant) or _abandoned(r["claimed_by"]):
+                    db.execute(
+                        "UPDATE job_items SET claimed_by=? WHERE job_id=? AND seq=?", (claimant, job_id, r["seq"])
+                    )
+                    return _item(r)
+        return None
+
     def finish_item(self, job_id: int, seq: int, error: str = "") -> None:
         """Mark one item done (or failed with `error`) and count it, once."""
         state = "error" if error else "done"
@@ -127,8 +147,13 @@ class Jobs:
                 db.execute(f"UPDATE jobs SET {column} = {column} + 1, updated_at=? WHERE id=?", (utc_now(), job_id))
 
     def finish(self, job_id: int) -> None:
+        """Mark the job done once no item of it is pending (another runner may still hold some)."""
         with self._db.transaction() as db:
-            db.execute("UPDATE jobs SET state='done', updated_at=? WHERE id=? AND state='running'", (utc_now(), job_id))
+            db.execute(
+                "UPDATE jobs SET state='done', updated_at=? WHERE id=? AND state='running' AND NOT EXISTS "
+                "(SELECT 1 FROM job_items WHERE job_id=? AND state='pending')",
+                (utc_now(), job_id, job_id),
+            )
 
     def cancel(self, job_id: int) -> Job | None:
         with self._db.transaction() as db:
@@ -151,6 +176,25 @@ def _job(r: sqlite3.Row) -> Job:
         r["created_at"],
         r["updated_at"],
     )
+
+
+def claimant() -> str:
+    """Who claims job items in this process: host and pid, so a claim whose process is gone can be taken over."""
+    return f"{socket.gethostname()} {os.getpid()}"
+
+
+def _abandoned(claimed_by: str) -> bool:
+    """Whether a claim was made by a process of this host that no longer runs (claims of other hosts are kept)."""
+    host, _, pid = claimed_by.rpartition(" ")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def _item(r: sqlite3.Row) -> JobItem:

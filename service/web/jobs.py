@@ -14,6 +14,7 @@ from index.audit import Actor
 from service.gate import EngineGate
 from service.store import Store
 from service.store.jobs import Job
+from service.store.jobs import claimant as default_claimant
 from service.usecases import casework
 from service.web.metrics import ServiceMetrics
 
@@ -21,7 +22,11 @@ log = logging.getLogger("semblance.jobs")
 
 
 class JobRunner:
-    def __init__(self, store: Store, gate: EngineGate, metrics: ServiceMetrics | None = None) -> None:
+    def __init__(
+        self, store: Store, gate: EngineGate, metrics: ServiceMetrics | None = None, claimant: str | None = None
+    ) -> None:
+        """`claimant` names this runner on the items it takes (service.store.jobs.claimant(): host and pid)."""
+        self.claimant = claimant or default_claimant()
         self.store = store
         self.gate = gate
         self.metrics = metrics
@@ -60,7 +65,7 @@ class JobRunner:
         jobs.start(job.id)
         owner = self.store.accounts.user(job.created_by)
         actor = Actor(f"user:{owner.username if owner else job.created_by}", f"job {job.id}")
-        for item in jobs.pending(job.id):
+        while (item := jobs.claim(job.id, self.claimant)) is not None:
             current = jobs.job(job.id)
             if self._stop.is_set() or current is None or current.state == "cancelled":
                 return
