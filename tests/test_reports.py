@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -132,6 +133,25 @@ def test_added_or_removed_files_are_detected(collage_bundle, tmp_path: Path) -> 
     shutil.copytree(collage_bundle, removed)
     (removed / "report.pdf").unlink()
     assert any("missing file" in p for p in verify_bundle(removed).problems)
+
+
+def test_a_fifo_or_a_link_in_a_bundle_is_refused_without_being_opened(collage_bundle, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Only listed regular files belong in a signed bundle: a FIFO would hang whoever opens it, a link points
+    outside what was signed. Neither is read, and the manifest's own place taken by a FIFO is refused too."""
+    fifo = tmp_path / "fifo"
+    shutil.copytree(collage_bundle, fifo)
+    os.mkfifo(fifo / "figures" / "pipe.jpg")
+    result = verify_bundle(fifo)
+    assert not result.ok and "not a regular file: figures/pipe.jpg is a FIFO" in result.problems
+    linked = tmp_path / "linked"
+    shutil.copytree(collage_bundle, linked)
+    (linked / "notes.txt").symlink_to("/etc/hostname")
+    assert "not a regular file: notes.txt is a symbolic link" in verify_bundle(linked).problems
+    hung = tmp_path / "hung"
+    shutil.copytree(collage_bundle, hung)
+    (hung / "manifest.json").unlink()
+    os.mkfifo(hung / "manifest.json")
+    assert verify_bundle(hung).problems == ["not a regular file: manifest.json is a FIFO"]
 
 
 def test_a_bundle_is_trusted_only_when_its_key_is(collage_bundle) -> None:  # type: ignore[no-untyped-def]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Annotated
@@ -46,10 +47,14 @@ def sweep(
         raise fail(str(exc)) from exc
     options = SweepOptions(top_k=top, workers=workers, fetch=policy, reports=reports)
     folder = Path(out)
+    if folder.exists() and not folder.is_dir():
+        raise fail(f"--out {out}: exists and is not a folder; give a new or an earlier run's folder")
     try:
         RunFolder(folder).close()  # a run folder from a newer Semblance is refused before anything runs
     except SchemaVersionError as exc:
         raise fail(str(exc)) from exc
+    except (OSError, sqlite3.Error) as exc:
+        raise fail(f"--out {out}: cannot be used as a run folder ({exc})") from exc
     with engine() as e, service_store() as (store, _):
         if runner == "ray":
             from service.sweep.ray_runner import sweep_ray
@@ -89,7 +94,10 @@ def sweep(
 def offenders(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     limit: Annotated[int, typer.Option(min=1, max=10000)] = 50,
-    seller: Annotated[int | None, typer.Option("--seller", help="The listings and findings behind one seller.")] = None,
+    seller: Annotated[
+        int | None,
+        typer.Option("--seller", min=1, max=2**63 - 1, help="The listings and findings behind one seller."),
+    ] = None,
 ) -> None:
     """Rank sellers by the evidence against them (a score you can recompute: see `--json`'s score_components),
     with linked accounts, images reused by several sellers and the works most infringed."""

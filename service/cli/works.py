@@ -150,8 +150,14 @@ def works_show(ref: str, as_json: Annotated[bool, typer.Option("--json")] = Fals
 
 
 @works_app.command("remove")
-def works_remove(ref: str, reason: Annotated[str, typer.Option(help="Recorded in the audit trail.")] = "") -> None:
-    """Unregister a work; the audit trail records it and the vault keeps the file."""
+def works_remove(
+    ref: str,
+    reason: Annotated[str, typer.Option(help="Why it is removed (required): recorded in the audit trail.")] = "",
+) -> None:
+    """Unregister a work; the audit trail records it and the vault keeps the file. A reason is required, as the API
+    requires one: a removal changes what later scans can find."""
+    if not reason.strip():
+        raise fail(f'works remove {ref}: give --reason "..." (why the work is removed; the audit trail keeps it)')
     with engine() as e:
         removed = e.remove(ref, reason)
     if removed is None:

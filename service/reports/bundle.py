@@ -15,6 +15,7 @@ import itertools
 import json
 import re
 import shutil
+import stat
 import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -285,12 +286,26 @@ def _git_commit() -> str:
 
 # -- signing and verification ---------------------------------------------------------------------------------
 def _files(bundle: Path) -> dict[str, str]:
+    """The bundle's regular files (links and special files are never followed or read) and their SHA-256."""
     skip = {MANIFEST, SIGNATURE, PUBLIC_KEY}
     return {
         p.relative_to(bundle).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(bundle.rglob("*"))
-        if p.is_file() and p.relative_to(bundle).as_posix() not in skip
+        if stat.S_ISREG(p.lstat().st_mode) and p.relative_to(bundle).as_posix() not in skip
     }
+
+
+def _irregular(bundle: Path) -> list[str]:
+    """What in the bundle is neither a regular file nor a folder (a link, a FIFO, a socket, a device): a signed
+    bundle holds none, and a reader opening one could be misled or made to hang."""
+    kinds = {stat.S_IFLNK: "a symbolic link", stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket"}
+    out = []
+    for p in sorted(bundle.rglob("*")):
+        mode = p.lstat().st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            kind = kinds.get(stat.S_IFMT(mode), "a device or special file")
+            out.append(f"not a regular file: {p.relative_to(bundle).as_posix()} is {kind}")
+    return out
 
 
 def _sign(bundle: Path, key: object) -> None:
@@ -317,7 +332,11 @@ def verify_bundle(bundle: Path, trusted: Mapping[str, str] | None = None) -> Che
     `ok` says the bundle is intact and signed by the key it carries. Whether that key is anyone's in particular is
     a separate question: `details["trusted_by"]` names the entry of `trusted` (fingerprint -> who vouches for it)
     that matches the signing key, or is None, since anyone can re-sign an edited bundle with a key of their own."""
-    problems: list[str] = []
+    problems = _irregular(bundle)
+    if any(
+        p.startswith(f"not a regular file: {name} ") for p in problems for name in (MANIFEST, SIGNATURE, PUBLIC_KEY)
+    ):
+        return CheckResult(False, problems)  # never opened: a FIFO in their place would hang the reader
     try:
         body = (bundle / MANIFEST).read_bytes()
         signature = base64.b64decode((bundle / SIGNATURE).read_text().strip(), validate=True)
