@@ -19,10 +19,11 @@ _INVISIBLE = re.compile(
 )
 
 
-def printable(value: object) -> str:
-    """`value` as text with every control or bidi character replaced by a visible escape (`\\x1b`, `\\u202e`)."""
+def printable(value: object, keep_lines: bool = False) -> str:
+    """`value` as text with every control or bidi character replaced by a visible escape (`\\x1b`, `\\u202e`);
+    with `keep_lines`, line breaks and tabs stay as they are (a page's or report's paragraphs)."""
     text = str(value)
-    return _INVISIBLE.sub(lambda m: _escape(m.group()), text)
+    return _INVISIBLE.sub(lambda m: m.group() if keep_lines and m.group() in "\n\t" else _escape(m.group()), text)
 
 
 def _escape(char: str) -> str:

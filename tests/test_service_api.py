@@ -243,3 +243,15 @@ def test_a_report_in_chinese_embeds_its_cjk_font(served: Any) -> None:
     assert "技术比对报告" in text and "实质性相似" in text
     cjk = {name: embedded for name, embedded in embedded_fonts(pdf).items() if "WenQuanYi" in name or "CJK" in name}
     assert cjk and all(cjk.values())  # the glyphs travel with the PDF
+
+
+def test_case_fields_refuse_control_and_bidi_characters(served: Any) -> None:
+    """A case number with U+202E would read reversed in every page and report; NUL, BEL and ESC are refused too."""
+    client, people, _ = served
+    for bad in ("2026\u202e140", "A\x00B", "bell\x07", "esc\x1b[31m"):
+        r = client.post("/api/v1/cases", headers=people.auth("alice"), json={"number": bad, "title": "t"})
+        assert r.status_code == 422 and "control or formatting characters" in r.json()["error"], bad
+    r = client.post("/api/v1/cases", headers=people.auth("alice"), json={"number": "OK-1", "title": "t\u2066x"})
+    assert r.status_code == 422 and "case title" in r.json()["error"]
+    fine = client.post("/api/v1/cases", headers=people.auth("alice"), json={"number": "案件-2026-7", "title": "油画"})
+    assert fine.status_code == 201

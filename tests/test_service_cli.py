@@ -114,6 +114,7 @@ def test_serve_over_plain_http_sets_a_cookie_without_secure(home: Path, server: 
         cookie = r.headers["set-cookie"]
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Secure" not in cookie
         assert http.get("/cases", headers={"Accept-Language": "en"}).status_code == 200
+        assert "strict-transport-security" not in http.get("/login").headers  # meaningless, and ignored, over HTTP
 
 
 def test_a_second_server_on_the_same_workspace_is_refused_naming_the_first(
@@ -137,6 +138,9 @@ def test_serve_with_its_own_certificate_sets_secure_cookies_and_prints_its_finge
     with httpx.Client(base_url=base, verify=False, trust_env=False) as http:
         r = http.post("/api/v1/session", json={"username": "ivy", "password": PASSWORD})
         assert r.status_code == 200 and "Secure" in r.headers["set-cookie"]
+        login = http.get("/login")  # the pre-sign-in cookie too, and HSTS on every answer over TLS
+        assert "Secure" in login.headers["set-cookie"] and login.headers["strict-transport-security"]
+        assert http.get("/healthz").headers["strict-transport-security"] == "max-age=31536000"
     from service.web.tls import fingerprint
 
     assert (home / "tls" / "server.key").stat().st_mode & 0o077 == 0

@@ -69,6 +69,22 @@ def test_a_sweep_writes_results_hits_and_a_self_contained_summary(swept: Path) -
     assert "src='http" not in summary and 'src="http' not in summary  # opens from a USB stick
 
 
+def test_a_sellers_control_and_bidi_characters_are_shown_not_obeyed_in_the_summary(home: Path, tmp_path: Path) -> None:
+    """A seller named with U+202E (right-to-left override) and an ANSI escape: summary.html shows both as visible
+    escapes, as the CLI does, so the page reads as the data is."""
+    listings = tmp_path / "listings.csv"
+    seller = "Art\u202eevil\x1b[31m"
+    with listings.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["listing_id", "marketplace", "seller", "title", "path"])
+        w.writerow(["x-1", "marketmoon", seller, "print", str(DEMO / "suspects" / "crop_night_cafe.jpg")])
+    out = tmp_path / "run"
+    semblance(home, "sweep", str(listings), "--out", str(out))
+    summary = (out / "summary.html").read_text()
+    assert "\u202e" not in summary and "\x1b" not in summary
+    assert "Art\\u202eevil\\x1b[31m" in summary
+
+
 def test_identical_images_are_scanned_once_and_re_uploads_are_linked(swept: Path) -> None:
     lines = results(swept)
     collage = [x for x in lines if x["path"].endswith("collage_auvers_tanguy.jpg")]

@@ -157,3 +157,19 @@ def test_a_sign_in_form_posted_without_its_own_token_is_refused(client: Any) -> 
     c.cookies.clear()  # another site's form cannot send this browser's cookie with it
     stolen = c.post("/login", data={"username": "alice", "password": PASSWORD, "login_token": token})
     assert stolen.status_code == 403
+
+
+def test_a_titles_bidi_and_control_characters_are_shown_not_obeyed_on_a_page(client: Any) -> None:
+    """A work registered with U+202E and ESC in its title: the works page prints them as visible escapes, as the
+    CLI and the reports do, so the page reads as the data is."""
+    c, people = client
+    upload = {"files": ("coffee.jpg", suspect("unrelated_coffee.jpg"))}
+    title = "Coffee\u202eeulav\x1b[31m"
+    r = c.post(
+        "/api/v1/works", headers=people.auth("registrar"), files=upload, data={"ref": "coffee-bidi", "title": title}
+    )
+    assert r.status_code == 200 and r.json()["results"][0]["status"] == "registered", r.text
+    signed_in(c, "registrar")
+    page = c.get("/works", params={"q": "coffee-bidi"}).text
+    assert "\u202e" not in page and "\x1b" not in page
+    assert "Coffee\\u202eeulav\\x1b[31m" in page

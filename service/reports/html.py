@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import html
 import json
-from html import escape
 from typing import Any
 
 from service.i18n import translator
 from service.reports import sections
+from service.safe_text import printable
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,"Noto Sans CJK SC","WenQuanYi Zen Hei",sans-serif;
@@ -22,6 +23,12 @@ code,.hash{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em;wor
 .verdict-no_match{color:#1b5e20;font-weight:700}.note{background:#fff8e1;border-left:4px solid #f9a825;padding:.6em 1em}
 img{max-width:100%;border:1px solid #ccc}.small{font-size:.85em;color:#555}
 """
+
+
+def escape(value: object) -> str:
+    """Report text for HTML: control and bidi characters made visible (as the CLI shows them), then escaped, so a
+    name in the evidence cannot reverse or hide what the report says."""
+    return html.escape(printable(value, keep_lines=True))
 
 
 def _kv(rows: sections.Rows) -> str:

@@ -29,6 +29,7 @@ from reportlab.platypus import Image, KeepTogether, Paragraph, SimpleDocTemplate
 
 from service.i18n import translator
 from service.reports import sections
+from service.safe_text import printable
 
 STYLES = getSampleStyleSheet()
 BODY = ParagraphStyle("body", parent=STYLES["BodyText"], fontSize=9, leading=11.5)
@@ -80,7 +81,7 @@ def _styles(lang: str) -> tuple[ParagraphStyle, ParagraphStyle, ParagraphStyle, 
 
 def _p(text: object, style: ParagraphStyle = BODY) -> Paragraph:
     s = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False, default=str)
-    return Paragraph(escape(s), style)
+    return Paragraph(escape(printable(s, keep_lines=True)), style)  # control and bidi characters shown, not obeyed
 
 
 def _table(
@@ -134,7 +135,7 @@ def render_pdf(ev: dict[str, Any], images: dict[str, bytes]) -> bytes:
     )
 
     def h(level: str, text: str) -> Paragraph:
-        return Paragraph(escape(text), head[level])
+        return Paragraph(escape(printable(text, keep_lines=True)), head[level])
 
     s: list[Any] = [
         h("Title", _("Technical comparison report")),

@@ -7,6 +7,7 @@ not shared with them, so a caller cannot tell the two apart (the HTTP layer turn
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from dataclasses import dataclass
 
 from service.store.database import Database, utc_now
@@ -52,6 +53,13 @@ class Cases:
             raise CaseError(f"a case number is 1-{MAX_NUMBER} characters")
         if len(title) > MAX_TITLE:
             raise CaseError(f"a case title is at most {MAX_TITLE} characters")
+        for what, text in (("number", number), ("title", title)):
+            hidden = [c for c in text if unicodedata.category(c)[0] == "C"]
+            if hidden:
+                raise CaseError(
+                    f"a case {what} cannot hold control or formatting characters (found U+{ord(hidden[0]):04X}): "
+                    "they would make what a reader sees differ from what is stored"
+                )
         now = utc_now()
         with self._db.transaction() as db:
             cur = db.execute(

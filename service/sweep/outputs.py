@@ -20,6 +20,7 @@ from PIL import Image
 from service.engine import Engine
 from service.inputs import InputItem
 from service.reports.bundle import SIGNATURE, CaseInfo, build_bundle
+from service.safe_text import printable
 from service.store import Store
 from service.sweep.run import Counts, RunFolder
 
@@ -169,9 +170,15 @@ td,th{border-bottom:1px solid #ccc;padding:.35em .5em;text-align:left;vertical-a
 svg text{font:12px system-ui,sans-serif}"""
 
 
+def _e(value: object) -> str:
+    """Text for the page: control and bidi characters shown as visible escapes (as the CLI shows them), then
+    HTML-escaped, so a seller's name cannot reverse or hide what the page says."""
+    return html.escape(printable(value, keep_lines=True))
+
+
 def render_summary(counts: Counts, hits: list[tuple[dict[str, Any], dict[str, Any]]], store: Store) -> str:
     """The run's summary page: one file, every picture embedded, no outside resource."""
-    e = html.escape
+    e = _e
     thumbs: dict[str, str] = {}
     for r, _ in hits:
         if r["sha256"] not in thumbs:
@@ -229,7 +236,7 @@ def _seller(r: dict[str, Any]) -> str:
 
 
 def _hit_row(r: dict[str, Any], verdict: str, score: float, thumbs: dict[str, str], ref: str = "") -> str:
-    e = html.escape
+    e = _e
     listing = r["listing"]
     url = listing.get("listing_url", "")
     link = (
@@ -248,7 +255,7 @@ def _hit_row(r: dict[str, Any], verdict: str, score: float, thumbs: dict[str, st
 
 def network_svg(hits: list[tuple[dict[str, Any], dict[str, Any]]]) -> str:
     """Sellers, images and works as three columns joined by lines: readable up to NETWORK_SELLERS sellers."""
-    e = html.escape
+    e = _e
     seller_images: dict[str, set[str]] = defaultdict(set)
     image_works: dict[str, dict[str, str]] = defaultdict(dict)
     for r, x in hits:

@@ -31,6 +31,9 @@ from service.web.settings import ServiceSettings
 
 log = logging.getLogger("semblance.web")
 
+HSTS = "max-age=31536000"
+"""Sent over TLS only (RFC 6797 ignores it over plain HTTP); no includeSubDomains: the office's other hosts are not
+ours to bind."""
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -86,6 +89,8 @@ def create_app(settings: ServiceSettings, engine: Engine | None = None) -> FastA
         response = await call_next(request)
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
+        if settings.over_tls(request.url.scheme):  # browsers then refuse plain HTTP to this server for a year
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         m: ServiceMetrics = app.state.metrics

@@ -28,6 +28,7 @@ from detector.intake import IntakeError, decode_image
 from index.audit import Action
 from service import i18n
 from service.reports.wording import basis, verbal
+from service.safe_text import printable
 from service.store import Store
 from service.store.cases import Case, CaseError
 from service.usecases import casework
@@ -35,6 +36,7 @@ from service.web.api.system import sign_in
 from service.web.api.works import matching
 from service.web.auth import CSRF_FIELD, PERMISSIONS, SESSION_COOKIE, Id, Principal, identify
 from service.web.deps import Gate, Settings, StoreDep
+from service.web.settings import ServiceSettings
 
 HERE = Path(__file__).parent
 DISPLAY_SIDE = 1200
@@ -45,6 +47,9 @@ HOME_PAGE = {"investigator": "/cases", "registrar": "/works", "auditor": "/audit
 LOGIN_COOKIE = "semblance_login"
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
+templates.env.finalize = lambda v: printable(v, keep_lines=True) if type(v) is str else v
+"""Every text a page prints shows control and bidi characters as visible escapes (a case title with U+202E cannot
+reverse what the page says); markup the code made (Markup) is left as it is, and autoescaping follows."""
 
 
 class PageRefused(Exception):
@@ -148,7 +153,11 @@ def login_form(request: Request, next: str, error: str = "", status: int = 200) 
     posted from another site carries no matching pair, so nobody can be signed into someone else's account."""
     token = secrets.token_urlsafe(24)
     response = render(request, "login.html", None, {"next": next, "error": error, "login_token": token}, status)
-    response.set_cookie(LOGIN_COOKIE, token, httponly=True, samesite="strict", max_age=3600, path="/login")
+    settings: ServiceSettings = request.app.state.settings
+    secure = settings.over_tls(request.url.scheme)
+    response.set_cookie(
+        LOGIN_COOKIE, token, httponly=True, secure=secure, samesite="strict", max_age=3600, path="/login"
+    )
     return response
 
 
@@ -194,7 +203,9 @@ def set_language(code: str, request: Request, next: str = "/") -> Response:
     if code not in i18n.LANGUAGES:
         raise PageRefused(404, f"No language {code}.")
     response = RedirectResponse(local(next, "/"), 303)
-    response.set_cookie(i18n.COOKIE, code, max_age=365 * 86400, samesite="lax", path="/")
+    settings: ServiceSettings = request.app.state.settings
+    secure = settings.over_tls(request.url.scheme)
+    response.set_cookie(i18n.COOKIE, code, max_age=365 * 86400, secure=secure, samesite="lax", path="/")
     return response  # the account's saved language changes only by PUT /api/v1/me/language (not by a link)
 
 

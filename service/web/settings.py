@@ -22,5 +22,11 @@ class ServiceSettings:
     """Sign-in attempts a minute per address: enough for typing mistakes, too few for guessing."""
     secure_cookies: bool | None = None
     """True/False forces the cookie's Secure flag; None follows the request (https -> Secure)."""
+
+    def over_tls(self, scheme: str) -> bool:
+        """Whether a request came over TLS as far as cookies and HSTS go: `secure_cookies` if set, else the
+        request's scheme (behind a proxy, the one it forwarded)."""
+        return self.secure_cookies if self.secure_cookies is not None else scheme == "https"
+
     item_seconds: float | None = 120.0
     """Longest one image may take in the engine before it is reported as an error (see service/time_budget)."""

@@ -85,11 +85,14 @@ def sign_in(
         gate.record(Actor(f"user:{username[:64]}", f"http {origin}"), Action.SIGN_IN_FAILED, {})
         raise HTTPException(401, "wrong username or password")
     token, session = store.accounts.start_session(user)
-    secure = settings.secure_cookies
-    if secure is None:
-        secure = request.url.scheme == "https"
     response.set_cookie(
-        SESSION_COOKIE, token, httponly=True, secure=secure, samesite="strict", max_age=SESSION_HOURS * 3600, path="/"
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        secure=settings.over_tls(request.url.scheme),
+        samesite="strict",
+        max_age=SESSION_HOURS * 3600,
+        path="/",
     )
     gate.record(Actor(f"user:{user.username}", f"http {origin} (session)"), Action.SIGN_IN, {})
     return session
