@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -174,6 +175,33 @@ def test_a_claim_whose_process_is_gone_is_taken_over(office: Any) -> None:
         assert store.jobs.claim(job.id, "another-host 1") is None  # both held by live processes now
     finally:
         store.close()
+
+
+def test_an_upload_without_credentials_is_refused_before_its_body_is_read(office: Any) -> None:
+    """A 300 MB upload announced without credentials: the 401 comes from its headers alone, while the client has
+    sent only its first 64 KiB (before, the server read and spooled the whole body first). A page's form gets the
+    sign-in page instead, equally unread."""
+    home, engine, _ = office
+    app = create_app(ServiceSettings(home=home), engine=engine)
+    with served_over_http(app) as base:
+        host, port = base.removeprefix("http://").split(":")
+        for path, status in (("/api/v1/cases/1/scans", b"401"), ("/cases", b"303")):
+            with socket.create_connection((host, int(port)), timeout=10) as conn:
+                head = (
+                    f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 300000000\r\n"
+                    "Content-Type: multipart/form-data; boundary=x\r\n\r\n"
+                )
+                conn.sendall(head.encode() + b"x" * 65536)
+                answer = conn.recv(4096)  # the rest of the body is never sent: only an early answer can come
+                head_end = answer.find(b"\r\n\r\n")
+                length = re.search(rb"content-length: (\d+)", answer.lower())
+                while length and len(answer) < head_end + 4 + int(length.group(1)):
+                    answer += conn.recv(4096)  # the JSON body may follow the head in a second packet
+            assert answer.split(b" ", 2)[1] == status, answer[:200]
+            if status == b"401":
+                assert b"sign in or send an API key" in answer and b"www-authenticate: bearer" in answer.lower()
+            else:
+                assert b"location: /login?next=/cases" in answer.lower()
 
 
 def test_twenty_concurrent_scans_during_a_registration_lose_nothing(office: Any, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ from service.gate import EngineGate
 from service.store import Store
 from service.web.api import accounts, cases, offenders, system, works
 from service.web.jobs import JobRunner
-from service.web.limits import BodyCap, RateLimit
+from service.web.limits import BodyCap, CredentialsFirst, RateLimit
 from service.web.metrics import ServiceMetrics
 from service.web.settings import ServiceSettings
 
@@ -98,6 +98,7 @@ def create_app(settings: ServiceSettings, engine: Engine | None = None) -> FastA
         m.latency.labels(path).observe(time.perf_counter() - t0)
         return response
 
+    app.add_middleware(CredentialsFirst)  # inside the rate limit: a flood of bad keys is cut off before a lookup
     app.add_middleware(RateLimit, per_minute=settings.rate_per_minute, sign_in_per_minute=settings.sign_in_per_minute)
     app.add_middleware(BodyCap, max_bytes=settings.max_upload_bytes)
     return app

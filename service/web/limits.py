@@ -1,4 +1,5 @@
-"""Rate limits (per client address and per credential) and the request-body cap, as ASGI middleware.
+"""Rate limits (per client address and per credential), credentials checked before a body is read, and the
+request-body cap, as ASGI middleware.
 
 Token buckets: each key holds up to `per_minute` tokens, refilled continuously, one spent per request; an empty
 bucket answers 429 with Retry-After (seconds until a token is back). Buckets live in memory: one server process per
@@ -16,6 +17,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+from urllib.parse import quote
+
+from starlette.requests import Request
+
+from service.web.auth import UNSAFE_METHODS, identify
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -100,6 +106,32 @@ class RateLimit:
         if wait > 0:
             retry = str(max(1, math.ceil(wait))).encode()
             await _json(send, 429, "too many requests: wait and try again", [(b"retry-after", retry)])
+            return
+        await self.app(scope, receive, send)
+
+
+class CredentialsFirst:
+    """401 for a request that would send a body (POST, PUT, PATCH, DELETE) without valid credentials, answered from
+    its headers alone, before one byte of the body is read: nobody can make the server receive and spool an upload
+    before being told to sign in. Signing in itself is the exception (its body holds the credentials)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and scope.get("method") in UNSAFE_METHODS
+            and scope.get("path") not in SIGN_IN_PATHS
+            and identify(Request(scope)) is None
+        ):
+            if not str(scope.get("path", "")).startswith("/api/"):  # a page's form: back to sign-in, as pages do
+                location = b"/login?next=" + quote(str(scope.get("path", "/"))).encode()
+                await send({"type": "http.response.start", "status": 303, "headers": [(b"location", location)]})
+                await send({"type": "http.response.body", "body": b""})
+                return
+            message = "sign in or send an API key (Authorization: Bearer ...)"
+            await _json(send, 401, message, [(b"www-authenticate", b"Bearer")])
             return
         await self.app(scope, receive, send)
 
