@@ -8,7 +8,9 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 from service.inputs import InputError, InputItem, from_bytes
@@ -44,38 +46,41 @@ class Arrival:
     why: str = ""
 
 
-def unpack(uploads: list[tuple[str, bytes]], max_files: int) -> tuple[list[Arrival], bool]:
+def unpack(uploads: list[tuple[str, bytes]], max_files: int) -> tuple[Iterator[Arrival], bool]:
     """Every file of the upload (zip members in their place) and whether it is a single image to scan at once; a
-    file's kind comes from its first bytes. UploadRefused past `max_files` files, for a lone file that is not an
-    image, and for an upload with nothing in it."""
-    arrivals: list[Arrival] = []
-    single = len(uploads) == 1
+    file's kind comes from its first bytes. The arrivals are read one at a time as the caller takes them, so a zip
+    of large members is never held in memory at once: keep each (receive it into custody) before taking the next.
+    UploadRefused, before anything is read, past `max_files` files, for a lone file that is not an image, and for
+    an upload with nothing in it."""
+    single = len(uploads) == 1 and sniff(uploads[0][1]) != "zip"
+    pending: list[Callable[[], Arrival]] = []
     for name, data in uploads:
         kind = sniff(data)
         if kind == "zip":
-            single = False
-            for member in from_bytes(name, data):
-                shown = printable(member.name)
-                try:
-                    content = member.read()
-                except InputError as exc:
-                    arrivals.append(Arrival(shown, None, exc.reason))
-                    continue
-                if sniff(content) in IMAGE_KINDS:
-                    arrivals.append(Arrival(shown, content))
-                else:
-                    arrivals.append(Arrival(shown, None, "not an image (judged by its content, not its name)"))
+            pending += [partial(_member_arrival, member) for member in from_bytes(name, data)]
         elif kind in IMAGE_KINDS:
-            arrivals.append(Arrival(name, data))
+            pending.append(partial(Arrival, name, data))
         else:
-            arrivals.append(Arrival(name, None, NOT_AN_IMAGE))
-        if len(arrivals) > max_files:
+            pending.append(partial(Arrival, name, None, NOT_AN_IMAGE))
+        if len(pending) > max_files:
             raise UploadRefused(f"more than {max_files:,} files in one upload", "too_many")
-    if single and arrivals and arrivals[0].data is None:
-        raise UploadRefused(f"{arrivals[0].name}: {arrivals[0].why}", "not_an_image")
-    if not arrivals:
+    if single and sniff(uploads[0][1]) not in IMAGE_KINDS:
+        raise UploadRefused(f"{uploads[0][0]}: {NOT_AN_IMAGE}", "not_an_image")
+    if not pending:
         raise UploadRefused("no image in the upload", "empty")
-    return arrivals, single
+    return (arrive() for arrive in pending), single
+
+
+def _member_arrival(member: InputItem) -> Arrival:
+    """A zip member, read now: its bytes if they are an image, else why not."""
+    shown = printable(member.name)
+    try:
+        content = member.read()
+    except InputError as exc:
+        return Arrival(shown, None, exc.reason)
+    if sniff(content) in IMAGE_KINDS:
+        return Arrival(shown, content)
+    return Arrival(shown, None, "not an image (judged by its content, not its name)")
 
 
 def works_to_register(
