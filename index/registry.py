@@ -204,7 +204,8 @@ class Registry:
             return None
         with self._transaction():
             self.db.execute("DELETE FROM works WHERE id=?", (work.id,))
-            self._audit(Action.REMOVE, work.ref, work.sha256, {"reason": reason, "title": work.title})
+            # the whole record goes into the trail: evidence that cites the work can still say what it was
+            self._audit(Action.REMOVE, work.ref, work.sha256, {"reason": reason, "title": work.title, "work": asdict(work)})
             self._bump()
         return work
 

@@ -20,6 +20,7 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
@@ -58,6 +59,16 @@ class CaseInfo:
     notes: str = ""
 
 
+@dataclass(frozen=True)
+class RecordedScan:
+    """A suspect's scan as it was recorded when it was made (a case's finding): the report states it beside the
+    comparison made for the report, so later changes to the registry never silently rewrite what was found."""
+
+    scanned_at: str
+    result: dict[str, Any]
+    """The scan's JSON as stored (`semblance scan`'s line)."""
+
+
 @dataclass
 class CheckResult:
     ok: bool
@@ -73,11 +84,13 @@ def build_bundle(
     top_k: int = 5,
     language: str = "en",
     provenance: dict[str, object] | None = None,
+    recorded: RecordedScan | None = None,
 ) -> Path:
     """Scan `item` and write its signed evidence bundle in a new folder under `out`, recorded in the audit trail;
     returns that folder. `language` (en or zh) is the language of report.html and report.pdf; evidence.json is the
     same in both. `provenance` (how the file was obtained: URL, every redirect, time, status, headers, SHA-256 as
-    received) goes into evidence.json and inputs/provenance.json, under the signature."""
+    received) goes into evidence.json and inputs/provenance.json, under the signature. `recorded` (the finding as
+    it was stored) is stated in the report with every work it cites that was removed since, and that work's file."""
     if language not in LANGUAGES:
         raise ValueError(f"unknown report language {language!r}: one of {', '.join(LANGUAGES)}")
     data = item.read()
@@ -88,7 +101,8 @@ def build_bundle(
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(item.name.split("!")[-1]).stem).strip("-") or "suspect"
     bundle = _new_folder(out, f"{stem}-bundle")
     try:
-        _write_bundle(engine, bundle, item, data, image, result.matches, result.verdict, case, language, provenance)
+        found = (result.matches, result.verdict)
+        _write_bundle(engine, bundle, item, data, image, found, case, language, provenance, recorded)
     except BaseException:
         shutil.rmtree(bundle, ignore_errors=True)  # only the folder this call created: never an earlier bundle
         raise
@@ -119,12 +133,13 @@ def _write_bundle(
     item: InputItem,
     data: bytes,
     image: DecodedImage,
-    found: list[MatchResult],
-    overall: str,
+    scanned: tuple[list[MatchResult], str],
     case: CaseInfo,
     language: str = "en",
     provenance: dict[str, object] | None = None,
+    recorded: RecordedScan | None = None,
 ) -> None:
+    found, overall = scanned
     from service.reports.html import render_html
     from service.reports.pdf import render_pdf
 
@@ -182,12 +197,48 @@ def _write_bundle(
         "legal_note": LEGAL_NOTE,
         "language": language,
     }
+    if recorded is not None:
+        evidence["recorded_finding"] = _recorded_finding(engine, bundle, recorded, found)
     (bundle / "evidence.json").write_text(json.dumps(evidence, indent=2, ensure_ascii=False, default=str))
     key = load_or_create(engine.workspace.home)
     evidence["signing_key_fingerprint"] = fingerprint(key.public_key())
     (bundle / "report.html").write_text(render_html(evidence, images), encoding="utf-8")
     (bundle / "report.pdf").write_bytes(render_pdf(evidence, images))
     _sign(bundle, key)
+
+
+def _recorded_finding(
+    engine: Engine, bundle: Path, recorded: RecordedScan, found: list[MatchResult]
+) -> dict[str, object]:
+    """The finding as it was recorded, each work it cites with whether this report compared it again and, for a work
+    removed from the registry since, when, by whom and why, with its record and its file (the vault keeps it)."""
+    compared = {m.ref for m in found}
+    cited = []
+    for m in recorded.result.get("matches") or []:
+        entry: dict[str, object] = {k: m.get(k) for k in ("ref", "title", "verdict", "score", "work_sha256")}
+        entry["compared_in_this_report"] = m.get("ref") in compared
+        removal = _removal(engine, str(m.get("ref", "")), recorded.scanned_at)
+        sha256 = str(m.get("work_sha256", ""))
+        if removal is not None:
+            suffix = Path(str(removal["work"].get("original_name", ""))).suffix.lower() or ".img"
+            name = f"inputs/originals/removed-{sha256[:16]}{suffix}"
+            if engine.workspace.vault.has(sha256):
+                (bundle / name).write_bytes(engine.workspace.vault.read(sha256))
+                removal["original_file"] = name
+            entry["removed"] = removal
+        cited.append(entry)
+    return {"scanned_at": recorded.scanned_at, "verdict": recorded.result.get("verdict"), "matches": cited}
+
+
+def _removal(engine: Engine, ref: str, since: str) -> dict[str, Any] | None:
+    """The removal of the work `ref` after `since` (from the audit trail, which keeps the removed record), or None."""
+    removals = [e for e in engine.audit(ref) if e["action"] == Action.REMOVE and str(e["at"]) >= since]
+    if not removals or engine.work(ref) is not None:
+        return None
+    last = removals[-1]
+    details = last["details"] if isinstance(last["details"], dict) else {}
+    work = details.get("work") or {"ref": ref, "title": details.get("title", ""), "sha256": last["sha256"]}
+    return {"at": last["at"], "by": last["who"], "reason": details.get("reason", ""), "work": work}
 
 
 def _match_record(

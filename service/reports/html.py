@@ -71,6 +71,9 @@ def render_html(ev: dict[str, Any], images: dict[str, bytes]) -> str:
         f"<span class='verdict-{escape(verdict)}'>{escape(_(verdict))}</span></p>"
         f"<p>{escape(sections.conclusion(ev, _))}</p><p class='note'>{escape(_(ev['legal_note']))}</p>"
     )
+    recorded = sections.recorded_lines(ev, _)
+    if recorded:
+        add(f"<h2>{escape(_('The finding as recorded'))}</h2>" + "".join(f"<p>{escape(x)}</p>" for x in recorded))
     add(f"<h2>{escape(_('Suspect file'))}</h2>" + _kv(sections.suspect_rows(ev, _)))
     meta = sus.get("metadata") or {}
     add(f"<h3>{escape(_('Metadata found in the file'))}</h3>")

@@ -149,6 +149,9 @@ def render_pdf(ev: dict[str, Any], images: dict[str, bytes]) -> bytes:
         Spacer(1, 3 * mm),
         _p(_(ev["legal_note"]), note),
     ]
+    recorded = sections.recorded_lines(ev, _)
+    if recorded:
+        s += [h("Heading2", _("The finding as recorded")), *(_p(x, body) for x in recorded)]
     s += [h("Heading2", _("Suspect file")), _table(sections.suspect_rows(ev, _), fonts=fonts)]
     meta = sus.get("metadata") or {}
     s += [

@@ -239,6 +239,35 @@ def conclusion(ev: dict[str, Any], _: Translate = _same) -> str:
     )
 
 
+def recorded_lines(ev: dict[str, Any], _: Translate = _same) -> list[str]:
+    """The finding as it was recorded when the suspect was scanned, and what became of each work it cites (a work
+    removed from the registry since is named with when, by whom and why): empty for a report of a fresh scan."""
+    rec = ev.get("recorded_finding")
+    if not rec:
+        return []
+    lines = [
+        _("This suspect was scanned on {at} (UTC); the verdict recorded then was: {verdict}.").format(
+            at=rec["scanned_at"], verdict=_(str(rec.get("verdict") or "no_match"))
+        )
+    ]
+    for m in rec["matches"]:
+        line = _("Registered work '{ref}' ({title}): {verdict}, score {score}.").format(
+            ref=m["ref"], title=m.get("title") or "", verdict=_(str(m["verdict"])), score=f"{float(m['score']):.3f}"
+        )
+        removed = m.get("removed")
+        if removed:
+            line += " " + _(
+                "It was removed from the registry on {at} (UTC) by {by} (reason: {reason}), so the comparison in "
+                "this report no longer includes it; its record and its file ({file}) are in this bundle."
+            ).format(
+                at=removed["at"], by=removed["by"], reason=removed["reason"], file=removed.get("original_file", "-")
+            )
+        elif not m.get("compared_in_this_report"):
+            line += " " + _("It is not among the matches of the comparison made for this report.")
+        lines.append(line)
+    return lines
+
+
 def generated_line(ev: dict[str, Any], _: Translate = _same) -> str:
     return _("Generated {at} (UTC) by {software}. Evidence format {format}.").format(
         at=ev["generated_at"], software=ev["method"]["software"], format=ev["format"]

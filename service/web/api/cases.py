@@ -18,7 +18,7 @@ from index.audit import Action
 from service.gate import EngineGate
 from service.i18n import LANGUAGES
 from service.inputs import InputItem
-from service.reports.bundle import SIGNATURE, CaseInfo, build_bundle
+from service.reports.bundle import SIGNATURE, CaseInfo, RecordedScan, build_bundle
 from service.reports.pdf import ReportFontError, cjk_font_file
 from service.store import Store
 from service.store.cases import Case, CaseError
@@ -312,9 +312,9 @@ def _bundle(
         made = sorted(p.parent for p in folder.glob(f"*/{SIGNATURE}")) if folder.is_dir() else []
         if made:
             return made[0]
-        return build_bundle(
-            engine, InputItem(finding.suspect.name, reader=lambda: data), info, folder, language=language
-        )
+        item = InputItem(finding.suspect.name, reader=lambda: data)
+        recorded = RecordedScan(finding.scanned_at, finding.result)  # stated beside today's comparison
+        return build_bundle(engine, item, info, folder, language=language, recorded=recorded)
 
 
 def _zipped(folder: Path) -> bytes:
