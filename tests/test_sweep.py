@@ -195,6 +195,7 @@ def test_a_sweep_killed_at_random_moments_resumes_losing_and_doubling_nothing(ho
 
 
 GETS: list[str] = []
+RELEASE_STALLED, STALLED_ANSWERED = threading.Event(), threading.Event()
 
 
 class Images(http.server.BaseHTTPRequestHandler):
@@ -208,6 +209,9 @@ class Images(http.server.BaseHTTPRequestHandler):
             self.send_header("Location", "/img/collage_auvers_tanguy.jpg")
             self.end_headers()
             return
+        if self.path.startswith("/stalled/"):
+            RELEASE_STALLED.wait(20)  # a host that does not answer until the test lets it (or 20 s pass)
+            STALLED_ANSWERED.set()
         name = self.path.rsplit("/", 1)[-1]
         path = DEMO / "suspects" / name
         if not path.is_file():
@@ -303,3 +307,46 @@ def test_a_run_folder_from_a_newer_release_is_refused_with_its_name(swept: Path,
     assert p.returncode != 0 and "Traceback" not in p.stderr
     assert str(run_db) in p.stderr and "newer Semblance" in p.stderr
     assert not (run_db.parent / "results.jsonl").exists()
+
+
+def test_a_stalled_host_does_not_hold_back_what_other_hosts_gave(home: Path, image_server: str, tmp_path: Path) -> None:
+    """The first listing's host answers nothing until the other hosts' images are all recorded: they are recorded
+    while it is still pending (order, not time), and it is recorded once it answers."""
+    from service.engine import Engine
+    from service.store import Store
+    from service.sweep.fetch import Fetcher, FetchPolicy
+    from service.sweep.listings import read_listings
+    from service.sweep.netguard import AllowList
+    from service.sweep.run import SweepOptions, sweep_local
+
+    port = image_server.rsplit(":", 1)[1]
+    rows = [{"listing_id": "S0", "seller": "slow", "image_url": f"http://slow.test:{port}/stalled/crop_night_cafe.jpg"}]
+    fast = ["unrelated_coffee.jpg", "recolour_langlois_bridge.jpg", "collage_auvers_tanguy.jpg"]
+    rows += [
+        {"listing_id": f"F{i}", "seller": "fast", "image_url": f"http://fast.test:{port}/img/{n}"}
+        for i, n in enumerate(fast)
+    ]
+    listing = tmp_path / "two-hosts.jsonl"
+    listing.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    policy = FetchPolicy(allow=AllowList.parse(["127.0.0.1/32"]), politeness_s=0.0)
+    fetcher = Fetcher(policy, resolver=lambda host, port: ["127.0.0.1"])
+    recorded: list[bool] = []  # per record: was the stalled host still unanswered then?
+
+    def progress(counts: Any, total: int) -> None:
+        recorded.append(not STALLED_ANSWERED.is_set())
+        if counts.done == len(fast):
+            RELEASE_STALLED.set()
+
+    engine, store = Engine.open(str(home)), Store.open(home)
+    try:
+        RELEASE_STALLED.clear()
+        STALLED_ANSWERED.clear()
+        counts = sweep_local(engine, store, read_listings(str(listing)), tmp_path / "run", str(listing),
+                             SweepOptions(workers=4, fetch=policy), progress, fetcher=fetcher)  # fmt: skip
+    finally:
+        RELEASE_STALLED.set()
+        fetcher.close()
+        store.close()
+        engine.close()
+    assert counts.done == 4 and counts.errors == 0
+    assert recorded == [True, True, True, False]  # the three fast images first, the stalled one last

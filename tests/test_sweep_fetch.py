@@ -76,6 +76,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(len(JPEG)))
             self.end_headers()
             self.wfile.write(JPEG)
+        elif route == "/retry-much-later":
+            self.send_response(429)
+            self.send_header("Retry-After", "99999")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+        elif route == "/retry-soon":
+            seen = [s for s in SEEN if s["path"] == "/retry-soon"]
+            if len(seen) % 2:
+                self.send_response(503)
+                self.send_header("Retry-After", "1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            else:
+                self._send(200, JPEG, "image/jpeg")
+        elif route == "/never":
+            time.sleep(2.0)  # longer than the tests' read timeout: a host that never answers
+            self._send(200, JPEG, "image/jpeg")
+        elif route == "/drip":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.end_headers()
+            try:
+                for byte in JPEG[:40]:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+        elif route == "/control-location":
+            self.send_response(302)
+            self.send_header("Location", "/ok.jpg\x00evil")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
         elif route == "/flaky":
             flaky = [s for s in SEEN if s["path"] == "/flaky"]
             if len(flaky) % 2:
@@ -242,3 +275,36 @@ def test_the_client_ignores_proxy_settings(server: str, monkeypatch: pytest.Monk
     f = fetcher()
     assert f.client.trust_env is False
     assert f.fetch(f"{server}/ok.jpg").error is None  # straight to the server, not through the proxy
+
+
+def test_retry_after_is_honoured_up_to_its_cap_and_recorded(server: str) -> None:
+    waits: list[float] = []
+    policy = FetchPolicy(allow=LOCAL, politeness_s=0.0, backoff_s=0.01)
+    later = Fetcher(policy, resolver=no_outside_names, sleep=waits.append).fetch(f"{server}/retry-much-later")
+    assert later.data is None and later.attempts == 1 and waits == []  # asked for 99999 s: not retried at all
+    assert "asked to wait 99999 s" in (later.error or "") and later.hops[0].headers["retry-after"] == "99999"
+    soon = Fetcher(policy, resolver=no_outside_names, sleep=waits.append).fetch(f"{server}/retry-soon")
+    assert soon.error is None and soon.attempts == 2 and waits and waits[0] >= 1.0  # waited as it was told
+
+
+def test_a_malformed_location_is_an_error_of_the_item_not_a_retry(server: str) -> None:
+    got = fetcher(retries=2).fetch(f"{server}/control-location")
+    assert got.data is None and got.attempts == 1 and "malformed" in (got.error or "")
+
+
+def test_a_dripping_host_costs_one_item_budget_in_all(server: str) -> None:
+    started = time.monotonic()
+    got = fetcher(retries=2, total_timeout_s=60.0, item_budget_s=1.0).fetch(f"{server}/drip")
+    assert got.data is None and "in all" in (got.error or "") and time.monotonic() - started < 2.5
+
+
+def test_a_host_that_keeps_failing_is_skipped_for_the_rest_of_the_sweep(server: str) -> None:
+    f = fetcher(read_timeout_s=0.2, retries=0, host_failures=2)
+    dead = server.replace("127.0.0.1", "shop.test")
+    first, second = f.fetch(f"{dead}/never"), f.fetch(f"{dead}/never")
+    assert "timed out" in (first.error or "") and "timed out" in (second.error or "")
+    started = time.monotonic()
+    third = f.fetch(f"{dead}/ok.jpg")
+    assert third.error == "skipped: shop.test failed 2 fetches in a row in this sweep" and third.attempts == 0
+    assert time.monotonic() - started < 0.1
+    assert f.fetch(f"{server}/ok.jpg").error is None  # another host is not affected

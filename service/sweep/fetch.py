@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
@@ -29,7 +30,7 @@ from service.untrusted import IMAGE_KINDS, sniff
 
 Resolver = Callable[[str, int], list[str]]
 USER_AGENT = "Semblance-sweep/0.1 (copyright infringement detection; contact: the operator of this sweep)"
-KEPT_HEADERS = ("content-type", "content-length", "last-modified", "etag", "server", "date", "location")
+KEPT_HEADERS = ("content-type", "content-length", "last-modified", "etag", "server", "date", "location", "retry-after")
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,17 @@ class FetchPolicy:
     retries: int = 2
     """Retries after a timeout, a connection error, 429 or 5xx: a marketplace CDN hiccups, a second try works."""
     backoff_s: float = 0.5
-    """First retry waits backoff_s × (1 + jitter), the next twice that; Retry-After is honoured up to 30 s."""
+    """First retry waits backoff_s × (1 + jitter), the next twice that; Retry-After is honoured up to
+    `retry_after_cap_s`."""
+    retry_after_cap_s: float = 30.0
+    """The longest a server's Retry-After is waited for; one asking for longer is not retried in this sweep (its
+    request is recorded with the header), since a sweep that sleeps for an hour helps nobody."""
+    item_budget_s: float = 90.0
+    """All attempts at one URL together, waits included: a host that drips a byte at a time or never answers
+    costs at most this, not attempts × `total_timeout_s`."""
+    host_failures: int = 3
+    """Fetches of one host that failed in a row (after their retries) before the rest of that host's URLs in this
+    sweep are skipped at once, each with the reason: a dead host must not cost every one of its items in full."""
     per_host: int = 2
     """Requests in flight to one host at a time."""
     politeness_s: float = 0.25
@@ -111,6 +122,27 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or url
+    except ValueError:
+        return url
+
+
+def _retry_after(value: str) -> float | None:
+    """Seconds from a Retry-After header (seconds or an HTTP date), or None when absent or unreadable."""
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -134,6 +166,8 @@ class Fetcher:
         self.client = httpx.Client(trust_env=False, follow_redirects=False, timeout=timeout, limits=limits)
         self._hosts: dict[str, threading.Semaphore] = {}
         self._last: dict[str, float] = {}
+        self._failing: dict[str, int] = {}
+        """Host -> fetches that failed in a row (FetchPolicy.host_failures)."""
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -142,38 +176,58 @@ class Fetcher:
     def fetch(self, url: str) -> Fetched:
         """Fetch `url`: never raises; a refusal or failure is `Fetched.error`."""
         out = Fetched(url, started_at=now())
+        host = _host(url)
+        with self._lock:
+            failed = self._failing.get(host, 0)
+        if failed >= self.policy.host_failures:
+            out.error = f"skipped: {host} failed {failed} fetches in a row in this sweep"
+            return out
+        budget = time.monotonic() + self.policy.item_budget_s
+        transient = False
         for attempt in range(self.policy.retries + 1):
             out.attempts = attempt + 1
             out.hops = []
+            transient = False
             try:
-                out.data = self._follow(url, out)
+                out.data = self._follow(url, out, budget)
                 out.sha256 = hashlib.sha256(out.data).hexdigest()
                 out.kind = sniff(out.data) or ""
                 if out.kind not in IMAGE_KINDS:
                     ctype = out.hops[-1].headers.get("content-type", "none") if out.hops else "none"
                     raise Refused(f"not an image (judged by its content; Content-Type said {ctype})")
                 out.error = None
-                return out
+                break
             except Refused as exc:
                 out.error = str(exc)
                 out.data = None
-                return out
+                break
             except Transient as exc:
                 out.error = str(exc)
                 out.data = None
-                if attempt < self.policy.retries:
-                    wait = self.policy.backoff_s * (2**attempt) * (1 + random.random())
-                    self.sleep(min(30.0, max(wait, exc.retry_after or 0.0)))
+                transient = True
+                wait = self.policy.backoff_s * (2**attempt) * (1 + random.random())
+                if exc.retry_after is not None and exc.retry_after > self.policy.retry_after_cap_s:
+                    out.error += (
+                        f"; the server asked to wait {exc.retry_after:.0f} s before retrying, longer than this sweep "
+                        f"waits ({self.policy.retry_after_cap_s:.0f} s)"
+                    )
+                    break
+                wait = max(wait, exc.retry_after or 0.0)
+                if attempt == self.policy.retries or time.monotonic() + wait >= budget:
+                    break
+                self.sleep(wait)
             except Exception as exc:  # a hostile URL or response must never stop a sweep: it is this item's error
                 out.error = f"cannot fetch ({type(exc).__name__}: {exc})"
                 out.data = None
-                return out
+                break
+        with self._lock:  # a host that answers (even with a refusal) is not dead; one that only times out may be
+            self._failing[host] = self._failing.get(host, 0) + 1 if transient else 0
         return out
 
-    def _follow(self, url: str, out: Fetched) -> bytes:
+    def _follow(self, url: str, out: Fetched, budget: float) -> bytes:
         current = url
         for _ in range(self.policy.max_redirects + 1):
-            status, headers, body = self._one(current, out)
+            status, headers, body = self._one(current, out, budget)
             if status in (301, 302, 303, 307, 308):
                 location = headers.get("location")
                 if not location:
@@ -184,15 +238,14 @@ class Fetcher:
                     raise Refused(f"redirect to an invalid URL ({exc})") from exc
                 continue
             if status == 429 or status >= 500:
-                retry = headers.get("retry-after", "")
-                raise Transient(f"HTTP {status}", float(retry) if retry.isascii() and retry.isdigit() else None)
+                raise Transient(f"HTTP {status}", _retry_after(headers.get("retry-after", "")))
             if status != 200:
                 raise Refused(f"HTTP {status}")
             assert body is not None
             return body
         raise Refused(f"more than {self.policy.max_redirects} redirects")
 
-    def _one(self, url: str, out: Fetched) -> tuple[int, dict[str, str], bytes | None]:
+    def _one(self, url: str, out: Fetched, budget: float) -> tuple[int, dict[str, str], bytes | None]:
         """One request to `url`, pinned to a checked address; returns status, kept headers and (for 200) the body."""
         try:
             parts = urlsplit(url)
@@ -211,7 +264,7 @@ class Fetcher:
         host_header = host if explicit_port is None else f"{host}:{explicit_port}"
         extensions = {"sni_hostname": host} if parts.scheme == "https" and parse_ip(host) is None else {}
         with self._polite(host):
-            deadline = time.monotonic() + self.policy.total_timeout_s
+            deadline = min(time.monotonic() + self.policy.total_timeout_s, budget)
             try:
                 with self.client.stream(
                     "GET",
@@ -232,7 +285,8 @@ class Fetcher:
                         if size > self.policy.max_bytes:
                             raise Refused(f"more than {self.policy.max_bytes:,} bytes; stopped reading at the cap")
                         if time.monotonic() > deadline:
-                            raise Transient(f"took longer than {self.policy.total_timeout_s:.0f} s")
+                            raise Transient(f"took longer than {self.policy.total_timeout_s:.0f} s, or this URL's "
+                                            f"{self.policy.item_budget_s:.0f} s in all")  # fmt: skip
                         chunks.append(chunk)
                     return 200, headers, b"".join(chunks)
             except httpx.TimeoutException as exc:
@@ -240,6 +294,8 @@ class Fetcher:
             except httpx.DecodingError as exc:
                 raise Refused(f"the response's content encoding is broken ({exc})") from exc
             except httpx.RemoteProtocolError as exc:
+                if "header" in str(exc).lower():  # a malformed answer (a bad Location, say): asking again won't help
+                    raise Refused(f"the server's answer is malformed ({exc})") from exc
                 raise Transient(f"the connection broke off ({exc})") from exc
             except httpx.TransportError as exc:
                 raise Transient(f"could not connect ({exc})") from exc

@@ -15,7 +15,7 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -337,6 +337,11 @@ class Sweep:
         return self.counts
 
 
+HEAD_WAIT_S = 0.5
+"""How long the sweep waits for the oldest item in flight before recording a later one that is ready: local files
+and healthy hosts come back in order within it (so runs stay in input order), a stalled host does not."""
+
+
 def sweep_local(
     engine: Engine,
     store: Store,
@@ -387,7 +392,8 @@ def _acquire(item: Item, fetcher: Fetcher | None) -> stages.Acquired:
 def _ahead(
     items: list[Item], fn: Callable[[Item], stages.Acquired], pool: ThreadPoolExecutor, window: int
 ) -> Iterator[tuple[Item, stages.Acquired]]:
-    """`fn` over `items` on the pool, at most `window` ahead of the consumer, in order."""
+    """`fn` over `items` on the pool, at most `window` ahead of the consumer: in order while the oldest is ready
+    within HEAD_WAIT_S, else whichever is ready first, so one slow host never holds back what other hosts gave."""
     futures: list[tuple[Item, Future[stages.Acquired]]] = []
     it = iter(items)
     for item in it:
@@ -395,7 +401,10 @@ def _ahead(
         if len(futures) >= window:
             break
     while futures:
-        item, future = futures.pop(0)
+        if not wait([futures[0][1]], timeout=HEAD_WAIT_S).done:
+            wait([f for _, f in futures], return_when=FIRST_COMPLETED)
+        chosen = next(i for i, (_, f) in enumerate(futures) if f.done())
+        item, future = futures.pop(chosen)
         nxt = next(it, None)
         if nxt is not None:
             futures.append((nxt, pool.submit(fn, nxt)))
