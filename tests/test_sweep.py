@@ -38,6 +38,15 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def apart(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second workspace with the demo works, for sweeps that must not add sellers to `home`'s offender store."""
+    h = tmp_path_factory.mktemp("apart") / "ws"
+    semblance(h, "init")
+    semblance(h, "register", "--manifest", str(DEMO / "works.csv"))
+    return h
+
+
+@pytest.fixture(scope="module")
 def swept(home: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("run") / "run1"
     done = semblance(home, "sweep", str(LISTINGS), "--out", str(out))
@@ -69,7 +78,7 @@ def test_a_sweep_writes_results_hits_and_a_self_contained_summary(swept: Path) -
     assert "src='http" not in summary and 'src="http' not in summary  # opens from a USB stick
 
 
-def test_a_sellers_control_and_bidi_characters_are_shown_not_obeyed_in_the_summary(home: Path, tmp_path: Path) -> None:
+def test_a_sellers_control_and_bidi_characters_are_shown_not_obeyed_in_the_summary(apart: Path, tmp_path: Path) -> None:
     """A seller named with U+202E (right-to-left override) and an ANSI escape: summary.html shows both as visible
     escapes, as the CLI does, so the page reads as the data is."""
     listings = tmp_path / "listings.csv"
@@ -79,7 +88,7 @@ def test_a_sellers_control_and_bidi_characters_are_shown_not_obeyed_in_the_summa
         w.writerow(["listing_id", "marketplace", "seller", "title", "path"])
         w.writerow(["x-1", "marketmoon", seller, "print", str(DEMO / "suspects" / "crop_night_cafe.jpg")])
     out = tmp_path / "run"
-    semblance(home, "sweep", str(listings), "--out", str(out))
+    semblance(apart, "sweep", str(listings), "--out", str(out))
     summary = (out / "summary.html").read_text()
     assert "\u202e" not in summary and "\x1b" not in summary
     assert "Art\\u202eevil\\x1b[31m" in summary
@@ -309,7 +318,9 @@ def test_a_run_folder_from_a_newer_release_is_refused_with_its_name(swept: Path,
     assert not (run_db.parent / "results.jsonl").exists()
 
 
-def test_a_stalled_host_does_not_hold_back_what_other_hosts_gave(home: Path, image_server: str, tmp_path: Path) -> None:
+def test_a_stalled_host_does_not_hold_back_what_other_hosts_gave(
+    apart: Path, image_server: str, tmp_path: Path
+) -> None:
     """The first listing's host answers nothing until the other hosts' images are all recorded: they are recorded
     while it is still pending (order, not time), and it is recorded once it answers."""
     from service.engine import Engine
@@ -337,7 +348,7 @@ def test_a_stalled_host_does_not_hold_back_what_other_hosts_gave(home: Path, ima
         if counts.done == len(fast):
             RELEASE_STALLED.set()
 
-    engine, store = Engine.open(str(home)), Store.open(home)
+    engine, store = Engine.open(str(apart)), Store.open(apart)
     try:
         RELEASE_STALLED.clear()
         STALLED_ANSWERED.clear()

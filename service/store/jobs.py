@@ -10,6 +10,7 @@ one scanned twice after a crash still has one finding, because the findings stor
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import sqlite3
 from collections.abc import Sequence
@@ -134,6 +135,13 @@ class Jobs:
                     return _item(r)
         return None
 
+    def release(self, claimant: str) -> int:
+        """Give back the items `claimant` claimed and did not finish (its runner is stopping), so another runner,
+        in this process or the next, takes them up; returns how many."""
+        with self._db.transaction() as db:
+            cur = db.execute("UPDATE job_items SET claimed_by='' WHERE claimed_by=? AND state='pending'", (claimant,))
+        return int(cur.rowcount)
+
     def finish_item(self, job_id: int, seq: int, error: str = "") -> None:
         """Mark one item done (or failed with `error`) and count it, once."""
         state = "error" if error else "done"
@@ -179,13 +187,15 @@ def _job(r: sqlite3.Row) -> Job:
 
 
 def claimant() -> str:
-    """Who claims job items in this process: host and pid, so a claim whose process is gone can be taken over."""
-    return f"{socket.gethostname()} {os.getpid()}"
+    """A new name for one job runner's claims: host, pid and a token of its own, so two runners in one process never
+    share claims, and a claim whose process is gone can be taken over."""
+    return f"{socket.gethostname()} {os.getpid()} {secrets.token_hex(4)}"
 
 
 def _abandoned(claimed_by: str) -> bool:
     """Whether a claim was made by a process of this host that no longer runs (claims of other hosts are kept)."""
-    host, _, pid = claimed_by.rpartition(" ")
+    parts = claimed_by.split(" ")
+    host, pid = (parts[0], parts[1]) if len(parts) >= 2 else ("", "")
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:

@@ -47,6 +47,8 @@ class JobRunner:
         self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
+        if not self._thread.is_alive():  # its item in hand is finished: what it still held goes back to the queue
+            self.store.jobs.release(self.claimant)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
