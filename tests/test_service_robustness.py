@@ -246,6 +246,37 @@ def test_an_upload_without_credentials_is_refused_before_its_body_is_read(office
                 assert b"location: /login?next=/cases" in answer.lower()
 
 
+def test_scan_workers_answer_health_at_once_and_a_full_queue_with_503(office: Any) -> None:
+    """With a worker process scanning, the web process stays free: /healthz answers while scans run, and past the
+    queue bound a scan is told to come back (503 with Retry-After) instead of waiting."""
+    home, engine, people = office
+    app = create_app(ServiceSettings(home=home, scan_workers=1, scan_queue=2), engine=engine)
+    with served_over_http(app) as base, httpx.Client(base_url=base, trust_env=False, timeout=120) as http:
+        case = http.post("/api/v1/cases", headers=people.auth("alice"), json={"number": "POOL-1"}).json()["case"]
+        url = f"/api/v1/cases/{case['id']}/scans"
+        alone = http.post(url, headers=people.auth("alice"), files={"files": ("c.jpg", suspect("crop_night_cafe.jpg"))})
+        assert alone.status_code == 200 and alone.json()["verdict"] == "copy"  # scanned in the worker, as in-process
+        assert alone.json()["matches"][0]["ref"] == "vangogh-night-cafe"
+
+        def one(i: int) -> httpx.Response:
+            name = SUSPECTS[i % len(SUSPECTS)]
+            return http.post(url, headers=people.auth("alice"), files={"files": (f"{i}-{name}", suspect(name))})
+
+        with ThreadPoolExecutor(8) as clients:
+            pending = clients.map(one, range(8))
+            health = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                assert http.get("/healthz").status_code == 200
+                health.append(time.perf_counter() - t0)
+            answers = list(pending)
+    codes = [a.status_code for a in answers]
+    assert set(codes) <= {200, 503} and 200 in codes and 503 in codes, codes
+    refused = next(a for a in answers if a.status_code == 503)
+    assert int(refused.headers["retry-after"]) >= 1 and "try again" in refused.json()["error"]
+    assert max(health) < 1.0, health  # the event loop never waits on a scan
+
+
 def test_twenty_concurrent_scans_during_a_registration_lose_nothing(office: Any, tmp_path: Path) -> None:
     home, engine, people = office
     app = create_app(ServiceSettings(home=home), engine=engine)

@@ -12,6 +12,7 @@ preprocessing together.
 
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,6 +98,7 @@ class SscdEmbedder(Embedder):
         path = model_path(name)
         self.weights_sha256 = file_sha256(path)
         options = ort.SessionOptions()
+        threads = threads or int(os.environ.get("SEMBLANCE_INTRA_OP_THREADS", "0") or 0)  # a server worker's share
         if threads:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3

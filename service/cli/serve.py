@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import ExitStack
 from typing import Annotated
 
@@ -24,6 +25,12 @@ def serve(
     proxy: Annotated[
         bool, typer.Option("--behind-proxy", help="Trust X-Forwarded-* from 127.0.0.1 (a TLS proxy in front).")
     ] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", min=0, max=64, help="Scan worker processes (default: one per core; 0: scan in-process)."
+        ),
+    ] = None,
 ) -> None:
     """Start the web service (API under /api/v1, web UI at /) over this workspace."""
     import uvicorn
@@ -53,5 +60,6 @@ def serve(
             except WorkspaceError as exc:
                 raise fail(str(exc)) from exc
             console.print(f"Semblance serving {markup_safe(e.workspace.home)} at {address}")
-            app_ = create_app(ServiceSettings(home=e.workspace.home), engine=e)
+            scan_workers = (os.cpu_count() or 1) if workers is None else workers
+            app_ = create_app(ServiceSettings(home=e.workspace.home, scan_workers=scan_workers), engine=e)
             uvicorn.run(app_, host=host, port=port, proxy_headers=proxy, forwarded_allow_ips="127.0.0.1", **ssl)  # type: ignore[arg-type]

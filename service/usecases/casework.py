@@ -12,7 +12,6 @@ from collections.abc import Callable
 
 from index.audit import Action, Actor
 from service.gate import EngineGate
-from service.inputs import InputItem
 from service.store import Store
 from service.store.cases import Case, CaseError
 from service.store.findings import Finding, Suspect
@@ -77,20 +76,10 @@ def scan(
     if existing is not None:
         return existing
     data = store.findings.data(suspect)
-    with gate.use(actor) as engine:
-        result = engine.scan(InputItem(suspect.name, reader=lambda: data), top_k=top_k).to_json()
-        engine.record(
-            Action.SCAN,
-            {
-                "case_id": suspect.case_id,
-                "suspect_id": suspect.id,
-                "name": suspect.name,
-                "verdict": result.get("verdict"),
-                "error": result.get("error"),
-                "job_id": job_id,
-            },
-            sha256=suspect.sha256,
-        )
+    result = gate.scan(actor, suspect.name, data, top_k)
+    details: dict[str, object] = {"case_id": suspect.case_id, "suspect_id": suspect.id, "name": suspect.name}
+    details |= {"verdict": result.get("verdict"), "error": result.get("error"), "job_id": job_id}
+    gate.record(actor, Action.SCAN, details, sha256=suspect.sha256)
     finding = store.findings.record(suspect, result, "upload", job_id)
     if on_finding is not None:
         on_finding(finding)

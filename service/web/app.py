@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException
 from detector import __version__
 from service.engine import Engine, EngineError
 from service.gate import EngineGate
+from service.scan_pool import PoolBusy, ScanPool
 from service.store import Store
 from service.web.api import accounts, cases, offenders, system, works
 from service.web.jobs import JobRunner
@@ -52,7 +53,11 @@ def create_app(settings: ServiceSettings, engine: Engine | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = engine or Engine.open(str(settings.home))
         opened.item_seconds = settings.item_seconds
-        app.state.gate = EngineGate(opened)
+        pool = None
+        if settings.scan_workers > 0:
+            pool = ScanPool(settings.home, settings.scan_workers, opened.embedder_spec, settings.item_seconds,
+                            settings.scan_queue)  # fmt: skip
+        app.state.gate = EngineGate(opened, pool)
         app.state.store = Store.open(settings.home)
         app.state.runner = JobRunner(app.state.store, app.state.gate, app.state.metrics)
         app.state.runner.start()
@@ -63,6 +68,8 @@ def create_app(settings: ServiceSettings, engine: Engine | None = None) -> FastA
             app.state.store.close()
             if engine is None:
                 app.state.gate.close()
+            elif pool is not None:
+                pool.close()
 
     app = FastAPI(
         title="Semblance",
@@ -117,6 +124,10 @@ def _errors(app: FastAPI) -> None:
         ]
         summary = "; ".join(f"{d['where']}: {d['problem']}" for d in details[:5])
         return JSONResponse({"error": f"invalid request: {summary}", "details": details}, 422)
+
+    @app.exception_handler(PoolBusy)
+    async def busy(request: Request, exc: PoolBusy) -> JSONResponse:
+        return JSONResponse({"error": str(exc)}, 503, headers={"Retry-After": str(exc.retry_after_s)})
 
     @app.exception_handler(EngineError)
     async def engine_error(request: Request, exc: EngineError) -> JSONResponse:

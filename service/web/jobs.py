@@ -12,6 +12,7 @@ import threading
 
 from index.audit import Actor
 from service.gate import EngineGate
+from service.scan_pool import PoolBusy
 from service.store import Store
 from service.store.jobs import Job
 from service.store.jobs import claimant as default_claimant
@@ -78,6 +79,9 @@ class JobRunner:
             try:
                 counted = self.metrics.count_finding if self.metrics is not None else None
                 finding = casework.scan(self.gate, self.store, actor, suspect, job.id, on_finding=counted)
+            except PoolBusy:  # the workers are full of single scans: this item is still ours, take it again soon
+                self._stop.wait(1.0)
+                continue
             except OSError as exc:  # the kept file vanished or cannot be read: this item fails, the job goes on
                 jobs.finish_item(job.id, item.seq, f"the kept file cannot be read ({exc.strerror or exc})")
                 continue

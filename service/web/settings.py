@@ -30,3 +30,9 @@ class ServiceSettings:
 
     item_seconds: float | None = 120.0
     """Longest one image may take in the engine before it is reported as an error (see service/time_budget)."""
+    scan_workers: int = 0
+    """Processes that scan suspects (service.scan_pool), each with its own engine and its share of the cores;
+    `semblance serve` starts one per core. 0 scans on the web process's own engine, one at a time (the tests)."""
+    scan_queue: int = 32
+    """Suspects in flight to the workers before another is answered 503 with Retry-After: twice the 16 clients an
+    office is sized for, so they never see one, while a flood is told to come back instead of waiting a minute."""

@@ -21,7 +21,8 @@ router = APIRouter(responses=schemas.ERRORS)
 
 
 @router.get("/healthz", response_model=schemas.Status, tags=["system"], summary="Liveness: no credentials, no data")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
+    """On the event loop: it needs no worker thread, so it answers while every thread waits on a scan."""
     return {"status": "ok"}
 
 
