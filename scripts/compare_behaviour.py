@@ -92,7 +92,7 @@ def service(cli: Callable[..., str], home: Path, env: dict[str, str], checkout: 
         keys[user] = cli("api-keys", "create", user, "--label", "compare").strip()
     answers: list[Any] = []
     suspects = checkout / "samples" / "demo" / "suspects"
-    with served(home, checkout, env) as base, httpx.Client(base_url=base, trust_env=False, timeout=300) as http:
+    with served(home, checkout, env) as (base, _), httpx.Client(base_url=base, trust_env=False, timeout=300) as http:
 
         def call(user: str, method: str, path: str, **kw: Any) -> Any:
             r = http.request(method, path, headers={"Authorization": f"Bearer {keys[user]}"}, **kw)

@@ -11,6 +11,7 @@ import typer
 from index.workspace import WorkspaceError
 from service.cli.app import app, console, engine, fail, notice, service_store
 from service.safe_text import markup_safe
+from service.web.settings import ServiceSettings
 
 
 @app.command()
@@ -31,12 +32,14 @@ def serve(
             "--workers", min=0, max=64, help="Scan worker processes (default: one per core; 0: scan in-process)."
         ),
     ] = None,
+    rate_per_minute: Annotated[
+        int, typer.Option("--rate-per-minute", min=1, help="Requests a minute per address and per key.")
+    ] = ServiceSettings.rate_per_minute,
 ) -> None:
     """Start the web service (API under /api/v1, web UI at /) over this workspace."""
     import uvicorn
 
     from service.web.app import create_app
-    from service.web.settings import ServiceSettings
     from service.web.tls import self_signed
 
     if bool(tls_cert) != bool(tls_key):
@@ -61,5 +64,8 @@ def serve(
                 raise fail(str(exc)) from exc
             console.print(f"Semblance serving {markup_safe(e.workspace.home)} at {address}")
             scan_workers = (os.cpu_count() or 1) if workers is None else workers
-            app_ = create_app(ServiceSettings(home=e.workspace.home, scan_workers=scan_workers), engine=e)
+            settings = ServiceSettings(
+                home=e.workspace.home, scan_workers=scan_workers, rate_per_minute=rate_per_minute
+            )
+            app_ = create_app(settings, engine=e)
             uvicorn.run(app_, host=host, port=port, proxy_headers=proxy, forwarded_allow_ips="127.0.0.1", **ssl)  # type: ignore[arg-type]

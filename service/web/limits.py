@@ -32,6 +32,9 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 MAX_BUCKETS = 100_000
 """Buckets kept (least recently used dropped): bounds memory against a flood of spoofed keys."""
 SIGN_IN_PATHS = ("/api/v1/session", "/login")
+UNLIMITED_PATHS = ("/healthz",)
+"""Liveness answers from the event loop with no data and no lookup: a monitor polling it must never be told 429
+(it would report a healthy server as down), and a flood of it costs less than the bucket it would fill."""
 
 
 class TokenBuckets:
@@ -92,7 +95,7 @@ class RateLimit:
         self.sign_in = TokenBuckets(sign_in_per_minute)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") in UNLIMITED_PATHS:
             await self.app(scope, receive, send)
             return
         address = (scope.get("client") or ("unknown", 0))[0]
