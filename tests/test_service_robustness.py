@@ -27,6 +27,8 @@ from PIL import Image
 from index.audit import Actor
 from service.gate import EngineGate
 from service.store import Store
+from service.store.cases import Case
+from service.store.jobs import Job
 from service.web.app import create_app
 from service.web.jobs import JobRunner
 from service.web.settings import ServiceSettings
@@ -91,21 +93,25 @@ def test_a_picture_over_the_pixel_cap_is_refused_by_name(office: Any) -> None:
         assert r.status_code == 422 and r.json()["error"].startswith("bomb.png:") and "pixel" in r.json()["error"]
 
 
+def _job_of_every_suspect(store: Store, number: str) -> tuple[Case, Job]:
+    """A case of alice's holding every demo suspect, kept as uploads are, and a job to scan them all."""
+    alice = store.accounts.by_name("alice")
+    assert alice is not None
+    case = store.cases.create(number, "", alice.id)
+    kept: list[tuple[str, int | None, str]] = []
+    for name in SUSPECTS:
+        data = suspect(name)
+        s = store.findings.receive(case.id, name, data, hashlib.sha256(data).hexdigest(), "user:alice", "test")
+        kept.append((name, s.id, ""))
+    return case, store.jobs.create(case.id, alice.id, kept)
+
+
 def test_a_job_cut_off_by_a_restart_resumes_and_records_each_suspect_once(office: Any) -> None:
     home, engine, people = office
     store = Store.open(home)
     try:
         gate = EngineGate(engine)
-        actor = Actor("user:alice", "test")
-        alice = store.accounts.by_name("alice")
-        assert alice is not None
-        case = store.cases.create("RESUME-1", "", alice.id)
-        kept = []
-        for name in SUSPECTS:
-            data = suspect(name)
-            s = store.findings.receive(case.id, name, data, hashlib.sha256(data).hexdigest(), actor.who, "test")
-            kept.append((name, s.id, ""))
-        job = store.jobs.create(case.id, alice.id, kept)
+        case, job = _job_of_every_suspect(store, "RESUME-1")
         runner = JobRunner(store, gate)
         runner.start()
         while (current := store.jobs.job(job.id)) is not None and current.done < 1:
@@ -134,15 +140,7 @@ def test_two_runners_on_one_job_never_scan_an_item_twice(office: Any) -> None:
     store = Store.open(home)
     try:
         gate = EngineGate(engine)
-        alice = store.accounts.by_name("alice")
-        assert alice is not None
-        case = store.cases.create("TWICE-1", "", alice.id)
-        kept = []
-        for name in SUSPECTS:
-            data = suspect(name)
-            s = store.findings.receive(case.id, name, data, hashlib.sha256(data).hexdigest(), "user:alice", "test")
-            kept.append((name, s.id, ""))
-        job = store.jobs.create(case.id, alice.id, kept)
+        _, job = _job_of_every_suspect(store, "TWICE-1")
         runners = [JobRunner(store, gate), JobRunner(store, gate)]  # each claims under a name of its own
         for runner in runners:
             runner.start()

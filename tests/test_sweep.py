@@ -29,21 +29,22 @@ DEMO = REPO / "samples" / "demo"
 LISTINGS = REPO / "samples" / "listings" / "listings.csv"
 
 
-@pytest.fixture(scope="module")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    h = tmp_path_factory.mktemp("sweep") / "ws"
+def _demo_workspace(folder: Path) -> Path:
+    h = folder / "ws"
     semblance(h, "init")
     semblance(h, "register", "--manifest", str(DEMO / "works.csv"))
     return h
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _demo_workspace(tmp_path_factory.mktemp("sweep"))
 
 
 @pytest.fixture(scope="module")
 def apart(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A second workspace with the demo works, for sweeps that must not add sellers to `home`'s offender store."""
-    h = tmp_path_factory.mktemp("apart") / "ws"
-    semblance(h, "init")
-    semblance(h, "register", "--manifest", str(DEMO / "works.csv"))
-    return h
+    return _demo_workspace(tmp_path_factory.mktemp("apart"))
 
 
 @pytest.fixture(scope="module")

@@ -113,6 +113,15 @@ def _image(data: bytes, max_height: float = 95 * mm) -> Image:
     return Image(io.BytesIO(data), width=w * scale, height=h * scale)
 
 
+def _indicators(ev: dict[str, Any], fonts: tuple[ParagraphStyle, ParagraphStyle, ParagraphStyle]) -> list[Any]:
+    """The AI-generation indicators found in the file, quoted as found with their reading (none: nothing)."""
+    found = ev["ai_indicators"]
+    if not found:
+        return []
+    rows = [(i["where"], f"{i['quote']}  --  {i['reading']}") for i in found]
+    return [_table(rows, mono_keys=tuple(i["where"] for i in found), fonts=fonts)]
+
+
 def render_pdf(ev: dict[str, Any], images: dict[str, bytes]) -> bytes:
     """The report in the evidence's language (`ev["language"]`, English when absent)."""
     lang = ev.get("language", "en")
@@ -159,14 +168,7 @@ def render_pdf(ev: dict[str, Any], images: dict[str, bytes]) -> bytes:
         _table(list(meta.items()), fonts=fonts) if meta else _p(_(sections.NO_METADATA), body),
     ]
     s.append(h("Heading3", _("AI-generation indicators")))
-    if ev["ai_indicators"]:
-        s.append(
-            _table(
-                [(i["where"], f"{i['quote']}  --  {i['reading']}") for i in ev["ai_indicators"]],
-                mono_keys=tuple(i["where"] for i in ev["ai_indicators"]),
-                fonts=fonts,
-            )
-        )
+    s += _indicators(ev, fonts)
     s.append(_p(_(ev["ai_indicators_note"]), note))
     for m in ev["matches"]:
         s.append(

@@ -5,7 +5,7 @@ nowhere else ever."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
@@ -55,23 +55,16 @@ def add_user(body: NewUser, store: StoreDep, audit: AuditDep) -> dict[str, Any]:
 
 
 @router.post(
-    "/users/{user_id}/disable",
+    "/users/{user_id}/{change}",
     response_model=schemas.OneUser,
-    summary="Disable a user: no sign-in, and every session and API key they hold ended at once",
+    summary="Disable a user (no sign-in; every session and API key they hold ends at once), or enable them again "
+    "(without API keys: new ones must be made)",
     **guard("accounts"),
 )
-def disable_user(user_id: Id, store: StoreDep, audit: AuditDep) -> dict[str, Any]:
-    return {"user": _changed(lambda: accounts.set_disabled(store, audit, user_id, True)).to_json()}
-
-
-@router.post(
-    "/users/{user_id}/enable",
-    response_model=schemas.OneUser,
-    summary="Enable a disabled user again (without API keys: new ones must be made)",
-    **guard("accounts"),
-)
-def enable_user(user_id: Id, store: StoreDep, audit: AuditDep) -> dict[str, Any]:
-    return {"user": _changed(lambda: accounts.set_disabled(store, audit, user_id, False)).to_json()}
+def disable_or_enable_user(
+    user_id: Id, change: Literal["disable", "enable"], store: StoreDep, audit: AuditDep
+) -> dict[str, Any]:
+    return {"user": _changed(lambda: accounts.set_disabled(store, audit, user_id, change == "disable")).to_json()}
 
 
 @router.put("/users/{user_id}/role", response_model=schemas.OneUser, summary="Set a user's role", **guard("accounts"))
