@@ -205,7 +205,8 @@ class Registry:
         with self._transaction():
             self.db.execute("DELETE FROM works WHERE id=?", (work.id,))
             # the whole record goes into the trail: evidence that cites the work can still say what it was
-            self._audit(Action.REMOVE, work.ref, work.sha256, {"reason": reason, "title": work.title, "work": asdict(work)})
+            details: dict[str, object] = {"reason": reason, "title": work.title, "work": asdict(work)}
+            self._audit(Action.REMOVE, work.ref, work.sha256, details)
             self._bump()
         return work
 

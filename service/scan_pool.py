@@ -10,10 +10,13 @@ saying when to come back instead of a minute's wait.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import multiprocessing
 import os
 import threading
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +50,23 @@ def _open(home: str, embedder: str | None, item_seconds: float | None, threads: 
 
     _engine = Engine.open(home, embedder)
     _engine.item_seconds = item_seconds
-    _engine.ready()  # calibration, background set and indexes loaded before the first suspect
+    # calibration, background set and indexes loaded before the first suspect; without a calibration yet (a CLIP
+    # workspace before `calibrate`) each scan says so, as it does in-process
+    with contextlib.suppress(EngineError):
+        _engine.ready()
 
 
 def _scan(name: str, data: bytes, top_k: int) -> dict[str, object]:
     result: dict[str, object] = _engine.scan(InputItem(name, reader=lambda: data), top_k=top_k).to_json()
     return result
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _ping(_: int) -> int:
@@ -70,12 +84,13 @@ class ScanPool:
         item_seconds: float | None = None,
         queue_bound: int = 32,
     ) -> None:
-        cores = os.cpu_count() or 1
+        cores = usable_cores()
         self.workers = workers
         self.queue_bound = queue_bound
         context = multiprocessing.get_context("spawn")  # never fork a process holding threads and model sessions
         threads = max(1, cores // workers)
-        self._pool = ProcessPoolExecutor(workers, context, _open, (str(home), embedder, item_seconds, threads))
+        self._start = lambda: ProcessPoolExecutor(workers, context, _open, (str(home), embedder, item_seconds, threads))
+        self._pool = self._start()
         self._in_flight = 0
         self._lock = threading.Lock()
         try:  # every worker opened (and any refusal to open said) before the server takes requests
@@ -84,14 +99,32 @@ class ScanPool:
             self._pool.shutdown(cancel_futures=True)
             raise EngineError(f"the scan workers could not open {home} ({type(exc).__name__}: {exc})") from exc
 
+    def admit(self) -> None:
+        """PoolBusy now if a scan submitted now would be refused: checked before an upload is kept, so a refused
+        upload leaves no custody record without a finding (a race may still let one more through)."""
+        with self._lock:
+            self._refuse_if_full()
+
+    def _refuse_if_full(self) -> None:
+        """PoolBusy past the queue bound; the caller holds the lock."""
+        if self._in_flight >= self.queue_bound:
+            raise PoolBusy(self._in_flight, max(1, self._in_flight // max(self.workers, 1)))
+
     def scan(self, name: str, data: bytes, top_k: int) -> dict[str, object]:
         """The scan's JSON (`semblance scan`'s line); PoolBusy past the queue bound."""
         with self._lock:
-            if self._in_flight >= self.queue_bound:
-                raise PoolBusy(self._in_flight, max(1, self._in_flight // max(self.workers, 1)))
+            self._refuse_if_full()
             self._in_flight += 1
         try:
-            return self._pool.submit(_scan, name, data, top_k).result()
+            pool = self._pool
+            return pool.submit(_scan, name, data, top_k).result()
+        except BrokenProcessPool as exc:  # a worker died (out of memory, a decoder's crash): this suspect failed,
+            with self._lock:  # and the next ones get fresh workers
+                if self._pool is pool:
+                    self._pool = self._start()
+                    pool.shutdown(wait=False, cancel_futures=True)
+            why = f"not compared: the scan process stopped while comparing it ({exc}); it can be scanned again"
+            return {"path": name, "sha256": hashlib.sha256(data).hexdigest(), "verdict": None, "error": why}
         finally:
             with self._lock:
                 self._in_flight -= 1

@@ -21,7 +21,10 @@ def test_an_admin_cannot_mint_an_investigators_key_to_read_their_cases(served: A
     """Separation of duties: an admin manages accounts but reads no case; over HTTP a key is made by its own user."""
     client, people = served
     keys_before = client.get("/api/v1/api-keys", headers=people.auth("admin")).json()["api_keys"]
-    minted = client.post("/api/v1/api-keys", headers=people.auth("admin"), json={"user_id": 3, "label": "peek"})
+    session = client.post("/api/v1/session", json={"username": "admin", "password": PASSWORD}).json()
+    csrf = {"X-CSRF-Token": session["csrf_token"]}
+    minted = client.post("/api/v1/api-keys", headers=csrf, json={"user_id": 3, "label": "peek"})
+    client.cookies.clear()
     assert minted.status_code == 403 and "made by the user it acts as" in minted.json()["error"]
     assert client.get("/api/v1/api-keys", headers=people.auth("admin")).json()["api_keys"] == keys_before
     assert client.get("/api/v1/cases", headers=people.auth("admin")).status_code == 403
@@ -60,13 +63,16 @@ def test_a_role_change_applies_at_once_and_a_password_reset_ends_sessions(served
     assert client.get("/api/v1/audit", headers=people.auth("registrar")).status_code == 200
     bad = client.put("/api/v1/users/2/role", headers=people.auth("admin"), json={"role": "overlord"})
     assert bad.status_code == 422
-    assert client.post("/api/v1/session", json={"username": "alice", "password": PASSWORD}).status_code == 200
-    assert client.get("/api/v1/me").status_code == 200  # signed in; requests below carry keys, which come first
-    short = client.put("/api/v1/users/3/password", headers=people.auth("admin"), json={"password": "x"})
+    over_http = client.put("/api/v1/users/3/password", headers=people.auth("admin"), json={"password": "a new pass"})
+    assert over_http.status_code == 403 and "reset by them" in over_http.json()["error"]  # or the admin could read
+    client.cookies.clear()  # alice's cases; her reset is an operator's, at the shell
+    assert client.post("/api/v1/session", json={"username": "audrey", "password": PASSWORD}).status_code == 200
+    assert client.get("/api/v1/me").status_code == 200  # the auditor signed in; requests below carry keys
+    short = client.put("/api/v1/users/5/password", headers=people.auth("admin"), json={"password": "x"})
     assert short.status_code == 422
-    reset = client.put("/api/v1/users/3/password", headers=people.auth("admin"), json={"password": "a new long pass"})
+    reset = client.put("/api/v1/users/5/password", headers=people.auth("admin"), json={"password": "a new long pass"})
     assert reset.status_code == 200
     assert client.get("/api/v1/me").status_code == 401  # her session ended with the reset
     client.cookies.clear()
-    assert client.post("/api/v1/session", json={"username": "alice", "password": PASSWORD}).status_code == 401
-    assert client.post("/api/v1/session", json={"username": "alice", "password": "a new long pass"}).status_code == 200
+    assert client.post("/api/v1/session", json={"username": "audrey", "password": PASSWORD}).status_code == 401
+    assert client.post("/api/v1/session", json={"username": "audrey", "password": "a new long pass"}).status_code == 200

@@ -187,7 +187,12 @@ def test_works_are_listed_searched_downloaded_and_removed_by_role(served: Any) -
 
 def test_api_keys_are_shown_once_stored_hashed_and_revocable(served: Any) -> None:
     client, people, home = served
-    made = client.post("/api/v1/api-keys", headers=people.auth("alice"), json={"user_id": 3, "label": "scanner"})
+    with_a_key = client.post("/api/v1/api-keys", headers=people.auth("alice"), json={"user_id": 3})
+    assert with_a_key.status_code == 403  # a leaked key cannot mint keys that outlive its revocation
+    session = client.post("/api/v1/session", json={"username": "alice", "password": PASSWORD}).json()
+    csrf = {"X-CSRF-Token": session["csrf_token"]}
+    made = client.post("/api/v1/api-keys", headers=csrf, json={"user_id": 3, "label": "scanner"})
+    client.cookies.clear()
     assert made.status_code == 201
     secret = made.json()["secret"]
     assert secret not in (home / "service.sqlite").read_bytes().decode("latin-1")

@@ -7,6 +7,7 @@ import hashlib
 import io
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -273,6 +274,25 @@ def test_scan_workers_answer_health_at_once_and_a_full_queue_with_503(office: An
     refused = next(a for a in answers if a.status_code == 503)
     assert int(refused.headers["retry-after"]) >= 1 and "try again" in refused.json()["error"]
     assert max(health) < 1.0, health  # the event loop never waits on a scan
+
+
+def test_a_scan_worker_killed_mid_scan_fails_that_suspect_only_and_is_replaced(office: Any) -> None:
+    """A worker that dies (the out-of-memory killer, a decoder's crash) fails the suspect it held with the reason,
+    and the next suspect gets a fresh worker instead of every later scan failing."""
+    from service.scan_pool import ScanPool
+
+    home, _, _ = office
+    pool = ScanPool(home, workers=1)
+    try:
+        (worker,) = pool._pool._processes.values()  # type: ignore[union-attr]
+        os.kill(worker.pid, signal.SIGKILL)
+        time.sleep(0.5)
+        failed = pool.scan("crop.jpg", suspect("crop_night_cafe.jpg"), 5)
+        assert failed["verdict"] is None and "scan process stopped" in str(failed["error"])
+        again = pool.scan("crop.jpg", suspect("crop_night_cafe.jpg"), 5)
+        assert again["verdict"] == "copy"
+    finally:
+        pool.close()
 
 
 def test_twenty_concurrent_scans_during_a_registration_lose_nothing(office: Any, tmp_path: Path) -> None:

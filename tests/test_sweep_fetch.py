@@ -109,6 +109,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Location", "/ok.jpg\x00evil")
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif route == "/busy":
+            self._send(429, b"slow down", "text/plain")
         elif route == "/flaky":
             flaky = [s for s in SEEN if s["path"] == "/flaky"]
             if len(flaky) % 2:
@@ -308,3 +310,7 @@ def test_a_host_that_keeps_failing_is_skipped_for_the_rest_of_the_sweep(server: 
     assert third.error == "skipped: shop.test failed 2 fetches in a row in this sweep" and third.attempts == 0
     assert time.monotonic() - started < 0.1
     assert f.fetch(f"{server}/ok.jpg").error is None  # another host is not affected
+    busy = fetcher(retries=0, host_failures=2)
+    for _ in range(3):
+        assert busy.fetch(f"{dead}/busy").error == "HTTP 429"  # busy is alive: never counted as a dead host
+    assert busy.fetch(f"{dead}/ok.jpg").error is None

@@ -79,7 +79,7 @@ def users_reset_password(
 ) -> None:
     """Set a user's password; every session of theirs ends (audited)."""
     password = _password(password_stdin)
-    user = _change(username, lambda store, audit, u: accounts.reset_password(store, audit, u.id, password))
+    user = _change(username, lambda store, audit, u: accounts.reset_password(store, audit, u.id, password, None))
     console.print(f"password of [bold]{markup_safe(user.username)}[/] reset; their sessions are ended")
 
 

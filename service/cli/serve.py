@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from contextlib import ExitStack
 from typing import Annotated
 
@@ -11,6 +10,7 @@ import typer
 from index.workspace import WorkspaceError
 from service.cli.app import app, console, engine, fail, notice, service_store
 from service.safe_text import markup_safe
+from service.scan_pool import usable_cores
 from service.web.settings import ServiceSettings
 
 
@@ -62,8 +62,10 @@ def serve(
                 held.enter_context(e.workspace.serving(address))
             except WorkspaceError as exc:
                 raise fail(str(exc)) from exc
+            with service_store() as (store, _):  # the only server now: claims left by a crashed one are void
+                store.jobs.release_all()
             console.print(f"Semblance serving {markup_safe(e.workspace.home)} at {address}")
-            scan_workers = (os.cpu_count() or 1) if workers is None else workers
+            scan_workers = usable_cores() if workers is None else workers
             settings = ServiceSettings(
                 home=e.workspace.home, scan_workers=scan_workers, rate_per_minute=rate_per_minute
             )

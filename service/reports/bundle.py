@@ -212,13 +212,13 @@ def _recorded_finding(
 ) -> dict[str, object]:
     """The finding as it was recorded, each work it cites with whether this report compared it again and, for a work
     removed from the registry since, when, by whom and why, with its record and its file (the vault keeps it)."""
-    compared = {m.ref for m in found}
+    compared = {(m.ref, m.work_sha256) for m in found}
     cited = []
     for m in recorded.result.get("matches") or []:
         entry: dict[str, object] = {k: m.get(k) for k in ("ref", "title", "verdict", "score", "work_sha256")}
-        entry["compared_in_this_report"] = m.get("ref") in compared
-        removal = _removal(engine, str(m.get("ref", "")), recorded.scanned_at)
+        entry["compared_in_this_report"] = (m.get("ref"), m.get("work_sha256")) in compared
         sha256 = str(m.get("work_sha256", ""))
+        removal = _removal(engine, str(m.get("ref", "")), recorded.scanned_at, sha256)
         if removal is not None:
             suffix = Path(str(removal["work"].get("original_name", ""))).suffix.lower() or ".img"
             name = f"inputs/originals/removed-{sha256[:16]}{suffix}"
@@ -230,10 +230,13 @@ def _recorded_finding(
     return {"scanned_at": recorded.scanned_at, "verdict": recorded.result.get("verdict"), "matches": cited}
 
 
-def _removal(engine: Engine, ref: str, since: str) -> dict[str, Any] | None:
-    """The removal of the work `ref` after `since` (from the audit trail, which keeps the removed record), or None."""
-    removals = [e for e in engine.audit(ref) if e["action"] == Action.REMOVE and str(e["at"]) >= since]
-    if not removals or engine.work(ref) is not None:
+def _removal(engine: Engine, ref: str, since: str, sha256: str) -> dict[str, Any] | None:
+    """The removal after `since` of the work `ref` with that file (from the audit trail, which keeps the removed
+    record), or None; a ref registered again for another file is another work."""
+    removals = [
+        e for e in engine.audit(ref) if e["action"] == Action.REMOVE and str(e["at"]) >= since and e["sha256"] == sha256
+    ]
+    if not removals:
         return None
     last = removals[-1]
     details = last["details"] if isinstance(last["details"], dict) else {}

@@ -258,10 +258,13 @@ def recorded_lines(ev: dict[str, Any], _: Translate = _same) -> list[str]:
         if removed:
             line += " " + _(
                 "It was removed from the registry on {at} (UTC) by {by} (reason: {reason}), so the comparison in "
-                "this report no longer includes it; its record and its file ({file}) are in this bundle."
-            ).format(
-                at=removed["at"], by=removed["by"], reason=removed["reason"], file=removed.get("original_file", "-")
-            )
+                "this report no longer includes it."
+            ).format(at=removed["at"], by=removed["by"], reason=removed["reason"])
+            if removed.get("original_file"):
+                kept = _("Its record and its file ({file}) are in this bundle.").format(file=removed["original_file"])
+            else:
+                kept = _("Its record is in this bundle; its file is no longer in the registry's vault.")
+            line += " " + kept
         elif not m.get("compared_in_this_report"):
             line += " " + _("It is not among the matches of the comparison made for this report.")
         lines.append(line)

@@ -142,6 +142,13 @@ class Jobs:
             cur = db.execute("UPDATE job_items SET claimed_by='' WHERE claimed_by=? AND state='pending'", (claimant,))
         return int(cur.rowcount)
 
+    def release_all(self) -> int:
+        """Give back every claim on a pending item: called by a server that holds its workspace's serve lock, so
+        no other runner can hold one, whatever became of the one that made it (another host, a reused pid)."""
+        with self._db.transaction() as db:
+            cur = db.execute("UPDATE job_items SET claimed_by='' WHERE state='pending' AND claimed_by<>''")
+        return int(cur.rowcount)
+
     def finish_item(self, job_id: int, seq: int, error: str = "") -> None:
         """Mark one item done (or failed with `error`) and count it, once."""
         state = "error" if error else "done"

@@ -111,9 +111,11 @@ class Refused(Exception):
 class Transient(Exception):
     """A failure worth retrying (timeout, connection error, 429, 5xx)."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, busy: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.busy = busy
+        """The host answered that it is busy (429, or Retry-After): alive, so not a failure of the host."""
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -204,7 +206,7 @@ class Fetcher:
             except Transient as exc:
                 out.error = str(exc)
                 out.data = None
-                transient = True
+                transient = not exc.busy
                 wait = self.policy.backoff_s * (2**attempt) * (1 + random.random())
                 if exc.retry_after is not None and exc.retry_after > self.policy.retry_after_cap_s:
                     out.error += (
@@ -220,7 +222,7 @@ class Fetcher:
                 out.error = f"cannot fetch ({type(exc).__name__}: {exc})"
                 out.data = None
                 break
-        with self._lock:  # a host that answers (even with a refusal) is not dead; one that only times out may be
+        with self._lock:  # a host that answers (a refusal, 429, Retry-After) is not dead; one that only fails may be
             self._failing[host] = self._failing.get(host, 0) + 1 if transient else 0
         return out
 
@@ -238,7 +240,8 @@ class Fetcher:
                     raise Refused(f"redirect to an invalid URL ({exc})") from exc
                 continue
             if status == 429 or status >= 500:
-                raise Transient(f"HTTP {status}", _retry_after(headers.get("retry-after", "")))
+                after = _retry_after(headers.get("retry-after", ""))
+                raise Transient(f"HTTP {status}", after, busy=status == 429 or after is not None)
             if status != 200:
                 raise Refused(f"HTTP {status}")
             assert body is not None

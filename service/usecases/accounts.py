@@ -58,8 +58,14 @@ def set_role(store: Store, audit: Audit, user_id: int, role: str) -> User:
     return user
 
 
-def reset_password(store: Store, audit: Audit, user_id: int, password: str) -> User:
-    """Set a user's password and end their sessions."""
+def reset_password(store: Store, audit: Audit, user_id: int, password: str, caller: User | None) -> User:
+    """Set a user's password and end their sessions. Over HTTP (`caller` set) an investigator's password is reset
+    only by the investigator: an admin who set it could sign in as them and read their cases, so that reset is the
+    operator's, at the shell (`semblance users reset-password`, audited). None for the operator."""
+    target = store.accounts.user(user_id)
+    if caller is not None and target is not None and target.role == "investigator" and caller.id != user_id:
+        raise NotYours("an investigator's password is reset by them, or at the server by an operator "
+                       "(`semblance users reset-password`): whoever sets it could read their cases")  # fmt: skip
     user = store.accounts.reset_password(user_id, password)
     audit(Action.USER_PASSWORD_RESET, {"user_id": user.id, "username": user.username})
     return user

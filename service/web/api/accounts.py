@@ -5,6 +5,7 @@ nowhere else ever."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
@@ -75,11 +76,14 @@ def set_role(user_id: Id, body: NewRole, store: StoreDep, audit: AuditDep) -> di
 @router.put(
     "/users/{user_id}/password",
     response_model=schemas.OneUser,
-    summary="Reset a user's password (their sessions end)",
+    summary="Reset a user's password (their sessions end); an investigator's only by them (403 otherwise)",
     **guard("accounts"),
 )
-def reset_password(user_id: Id, body: NewPassword, store: StoreDep, audit: AuditDep) -> dict[str, Any]:
-    return {"user": _changed(lambda: accounts.reset_password(store, audit, user_id, body.password)).to_json()}
+def reset_password(
+    user_id: Id, body: NewPassword, store: StoreDep, audit: AuditDep, principal: Caller
+) -> dict[str, Any]:
+    reset = partial(accounts.reset_password, store, audit, user_id, body.password, principal.user)
+    return {"user": _changed(reset).to_json()}
 
 
 def _changed(change: Callable[[], User]) -> User:
@@ -87,6 +91,8 @@ def _changed(change: Callable[[], User]) -> User:
     role, the last enabled admin)."""
     try:
         return change()
+    except NotYours as exc:
+        raise HTTPException(403, str(exc)) from exc
     except NoSuchUser as exc:
         raise HTTPException(404, str(exc)) from exc
     except AccountError as exc:
@@ -104,10 +110,13 @@ def list_keys(store: StoreDep) -> dict[str, Any]:
     "/api-keys",
     status_code=201,
     response_model=schemas.NewApiKey,
-    summary="Create an API key for yourself (its secret is shown once); 403 for another user's",
+    summary="Create an API key for yourself from a signed-in session (its secret is shown once); 403 for another "
+    "user's or with a key",
     **guard("self"),
 )
 def create_key(body: NewKey, store: StoreDep, audit: AuditDep, principal: Caller) -> dict[str, Any]:
+    if principal.via != "session":  # a leaked key must not mint keys that outlive its revocation
+        raise HTTPException(403, "an API key is made from a signed-in session, not with another key")
     try:
         secret, key = accounts.create_key(store, audit, body.user_id, body.label, caller=principal.user)
     except NotYours as exc:

@@ -142,6 +142,8 @@ def _scan_uploads(
         arrivals, single = unpack(uploads, settings.max_files_per_upload)
     except UploadRefused as exc:
         raise HTTPException(REFUSED_STATUS[exc.kind], exc.why) from exc
+    if single and gate.pool is not None:
+        gate.pool.admit()  # 503 before anything is kept, not after
     kept: list[tuple[str, int | None, str]] = [
         (a.name, casework.receive(gate, store, principal.actor, case.id, a.name, a.data).id, "")
         if a.data is not None
