@@ -93,7 +93,7 @@ class ScanPool:
         self._pool = self._start()
         self._in_flight = 0
         self._lock = threading.Lock()
-        try:  # every worker opened (and any refusal to open said) before the server takes requests
+        try:  # the workers started, and a workspace they cannot open refused, before the server takes requests
             list(self._pool.map(_ping, range(workers)))
         except Exception as exc:
             self._pool.shutdown(cancel_futures=True)
