@@ -148,12 +148,13 @@ def home(request: Request) -> Response:
     return RedirectResponse(HOME_PAGE[principal.user.role], 303)
 
 
-def login_form(request: Request, next: str, error: str = "", status: int = 200) -> HTMLResponse:
+def login_form(
+    request: Request, settings: ServiceSettings, next: str, error: str = "", status: int = 200
+) -> HTMLResponse:
     """The sign-in page with a fresh pre-session CSRF token, also set as a cookie (double submit): a sign-in form
     posted from another site carries no matching pair, so nobody can be signed into someone else's account."""
     token = secrets.token_urlsafe(24)
     response = render(request, "login.html", None, {"next": next, "error": error, "login_token": token}, status)
-    settings: ServiceSettings = request.app.state.settings
     secure = settings.over_tls(request.url.scheme)
     response.set_cookie(
         LOGIN_COOKIE, token, httponly=True, secure=secure, samesite="strict", max_age=3600, path="/login"
@@ -162,8 +163,8 @@ def login_form(request: Request, next: str, error: str = "", status: int = 200) 
 
 
 @router.get("/login")
-def login_page(request: Request, next: str = "") -> Response:
-    return login_form(request, local(next, ""))
+def login_page(request: Request, settings: Settings, next: str = "") -> Response:
+    return login_form(request, settings, local(next, ""))
 
 
 @router.post("/login")
@@ -174,7 +175,7 @@ async def login(request: Request, gate: Gate, store: StoreDep, settings: Setting
     _ = i18n.translator(language(request, None))
     sent, expected = str(form.get("login_token", "")), request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-        return login_form(request, target, _("The sign-in form had expired: please sign in again."), 403)
+        return login_form(request, settings, target, _("The sign-in form had expired: please sign in again."), 403)
     response = RedirectResponse(target or "/", 303)  # percent-encodes whatever the path holds
     try:
         # argon2 off the event loop
@@ -182,7 +183,7 @@ async def login(request: Request, gate: Gate, store: StoreDep, settings: Setting
             sign_in, request, response, username, password, gate=gate, store=store, settings=settings
         )
     except HTTPException:
-        return login_form(request, target, _("Wrong username or password."), 401)
+        return login_form(request, settings, target, _("Wrong username or password."), 401)
     response.delete_cookie(LOGIN_COOKIE, path="/login")
     return response
 
@@ -199,11 +200,10 @@ async def logout(request: Request, gate: Gate, store: StoreDep) -> Response:
 
 
 @router.get("/language/{code}")
-def set_language(code: str, request: Request, next: str = "/") -> Response:
+def set_language(code: str, request: Request, settings: Settings, next: str = "/") -> Response:
     if code not in i18n.LANGUAGES:
         raise PageRefused(404, f"No language {code}.")
     response = RedirectResponse(local(next, "/"), 303)
-    settings: ServiceSettings = request.app.state.settings
     secure = settings.over_tls(request.url.scheme)
     response.set_cookie(i18n.COOKIE, code, max_age=365 * 86400, secure=secure, samesite="lax", path="/")
     return response  # the account's saved language changes only by PUT /api/v1/me/language (not by a link)
