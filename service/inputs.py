@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 IMAGE_SUFFIXES = frozenset(
     {
@@ -227,6 +228,13 @@ def _file(path: str) -> InputItem:
     return _named(path, reader=_file_reader(path))
 
 
+def from_upload(name: str, file: BinaryIO) -> Iterator[InputItem]:
+    """The members of a zip archive uploaded as `file` (a request's spooled file, seekable), read from it as they
+    are taken: the archive is never held in memory whole."""
+    file.seek(0)
+    yield from _archive(InputItem(name), lambda: file, 1, False)
+
+
 def from_bytes(name: str, data: bytes) -> Iterator[InputItem]:
     """Inputs from bytes already in memory (an upload): a zip archive's members under the same guards as a zip on
     disk (caps, ratio, depth, no unsafe paths), anything else as one input."""
@@ -237,12 +245,15 @@ def from_bytes(name: str, data: bytes) -> Iterator[InputItem]:
         yield item
 
 
-def _archive(source: InputItem, read: Callable[[], bytes], depth: int, all_files: bool) -> Iterator[InputItem]:
-    """The members of a zip archive, each an input named `archive!member`; a member name that occurs more than once
-    is numbered from its second occurrence (`archive!member#2`), so every result can be told apart."""
+def _archive(
+    source: InputItem, read: Callable[[], bytes | BinaryIO], depth: int, all_files: bool
+) -> Iterator[InputItem]:
+    """The members of a zip archive (its bytes, or a seekable file of them), each an input named `archive!member`;
+    a member name that occurs more than once is numbered from its second occurrence (`archive!member#2`), so every
+    result can be told apart."""
     try:
         data = read()
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(io.BytesIO(data) if isinstance(data, bytes) else data)
         members = archive.infolist()
     except (OSError, zipfile.BadZipFile, ValueError, RuntimeError) as exc:  # RuntimeError: NotImplementedError
         yield replace(source, error=f"unreadable zip archive ({exc})")

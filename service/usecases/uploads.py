@@ -8,12 +8,12 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Literal
+from typing import BinaryIO, Literal
 
-from service.inputs import InputError, InputItem, from_bytes
+from service.inputs import InputError, InputItem, from_bytes, from_upload
 from service.results import WorkMetadata
 from service.untrusted import IMAGE_KINDS, printable, sniff
 from service.usecases.registration import metadata_from_row
@@ -46,29 +46,45 @@ class Arrival:
     why: str = ""
 
 
-def unpack(uploads: list[tuple[str, bytes]], max_files: int) -> tuple[Iterator[Arrival], bool]:
+def unpack(uploads: Sequence[tuple[str, bytes | BinaryIO]], max_files: int) -> tuple[Iterator[Arrival], bool]:
     """Every file of the upload (zip members in their place) and whether it is a single image to scan at once; a
-    file's kind comes from its first bytes. The arrivals are read one at a time as the caller takes them, so a zip
-    of large members is never held in memory at once: keep each (receive it into custody) before taking the next.
-    UploadRefused, before anything is read, past `max_files` files, for a lone file that is not an image, and for
-    an upload with nothing in it."""
-    single = len(uploads) == 1 and sniff(uploads[0][1]) != "zip"
+    file's kind comes from its first bytes. Files may be bytes or the request's spooled files: either way each file
+    and each zip member is read only as the caller takes its arrival, so neither the upload nor a zip of large
+    members is ever held in memory whole: keep each arrival (receive it into custody) before taking the next.
+    UploadRefused, before anything is read whole, past `max_files` files, for a lone file that is not an image, and
+    for an upload with nothing in it."""
+    files = [(name, io.BytesIO(f) if isinstance(f, bytes) else f) for name, f in uploads]
+    kinds = [_sniffed(f) for _, f in files]
+    single = len(files) == 1 and kinds[0] != "zip"
     pending: list[Callable[[], Arrival]] = []
-    for name, data in uploads:
-        kind = sniff(data)
+    for (name, f), kind in zip(files, kinds, strict=True):
         if kind == "zip":
-            pending += [partial(_member_arrival, member) for member in from_bytes(name, data)]
+            pending += [partial(_member_arrival, member) for member in from_upload(name, f)]
         elif kind in IMAGE_KINDS:
-            pending.append(partial(Arrival, name, data))
+            pending.append(partial(_file_arrival, name, f))
         else:
             pending.append(partial(Arrival, name, None, NOT_AN_IMAGE))
         if len(pending) > max_files:
             raise UploadRefused(f"more than {max_files:,} files in one upload", "too_many")
-    if single and sniff(uploads[0][1]) not in IMAGE_KINDS:
-        raise UploadRefused(f"{uploads[0][0]}: {NOT_AN_IMAGE}", "not_an_image")
+    if single and kinds[0] not in IMAGE_KINDS:
+        raise UploadRefused(f"{files[0][0]}: {NOT_AN_IMAGE}", "not_an_image")
     if not pending:
         raise UploadRefused("no image in the upload", "empty")
     return (arrive() for arrive in pending), single
+
+
+def _sniffed(f: BinaryIO) -> str | None:
+    """A file's kind from its first bytes, leaving it at its start."""
+    f.seek(0)
+    head = f.read(64)
+    f.seek(0)
+    return sniff(head)
+
+
+def _file_arrival(name: str, f: BinaryIO) -> Arrival:
+    """An uploaded image, read now."""
+    f.seek(0)
+    return Arrival(name, f.read())
 
 
 def _member_arrival(member: InputItem) -> Arrival:

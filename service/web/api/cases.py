@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 import zipfile
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, BinaryIO, Literal
 
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Response, UploadFile
 from fastapi.responses import JSONResponse
@@ -119,7 +119,7 @@ async def scan(
 ) -> Any:
     if case.closed_at:
         raise HTTPException(409, f"case {case.number} is closed: open a new case to scan more")
-    uploads = [(safe_name(u.filename), await u.read()) for u in files]
+    uploads: list[tuple[str, bytes | BinaryIO]] = [(safe_name(u.filename), u.file) for u in files]  # on disk
     # unpacking, custody writes (fsynced) and the scan block: off the event loop, so other requests go on
     return await run_in_threadpool(
         _scan_uploads, store, gate, settings, metrics, runner, case=case, principal=principal, uploads=uploads
@@ -135,7 +135,7 @@ def _scan_uploads(
     *,
     case: Case,
     principal: Principal,
-    uploads: list[tuple[str, bytes]],
+    uploads: list[tuple[str, bytes | BinaryIO]],
 ) -> Any:
     """Receive each upload into the case's custody; one image is scanned now, more are queued as a job."""
     try:
