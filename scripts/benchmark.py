@@ -554,7 +554,8 @@ def service_section(path: Path) -> list[str]:
         ],
         "",
         f"The server's RSS with its workers over {soak['seconds']:.0f} s of continuous load from {soak['clients']} "
-        f"clients ({soak['scans']} scans), before, every tenth and after: {soak['rss_mib']} MiB.",
+        f"clients ({soak['scans']} scans), before, every tenth and after: {soak['rss_mib']} MiB"
+        + (f" ({soak['note']})." if soak.get("note") else "."),
         "",
         "Targets (the office-hardening issue): throughput at 4 clients and more ≥ 1.7 × the baseline, `/healthz` p99 "
         "under load ≤ 100 ms, no 503 at 16 clients or fewer, RSS flat under load. Past the queue bound (32 scans in "
