@@ -11,7 +11,6 @@ saying when to come back instead of a minute's wait.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import multiprocessing
 import os
 import threading
@@ -20,11 +19,10 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Any
 
+from detector.embedders.base import THREADS_ENV
+from detector.intake import sha256_hex
 from service.inputs import InputItem
-from service.results import EngineError
-
-THREADS_ENV = "SEMBLANCE_INTRA_OP_THREADS"
-"""Read by the embedders when no thread count is given: a worker's share of the cores."""
+from service.results import EngineError, ScanResult
 
 
 class PoolBusy(RuntimeError):
@@ -124,7 +122,7 @@ class ScanPool:
                     self._pool = self._start()
                     pool.shutdown(wait=False, cancel_futures=True)
             why = f"not compared: the scan process stopped while comparing it ({exc}); it can be scanned again"
-            return {"path": name, "sha256": hashlib.sha256(data).hexdigest(), "verdict": None, "error": why}
+            return ScanResult(name, sha256_hex(data), error=why).to_json()
         finally:
             with self._lock:
                 self._in_flight -= 1

@@ -58,6 +58,16 @@ class Embedder(ABC):
         return {"id": self.id, "weights_sha256": self.weights_sha256, "dim": self.dim}
 
 
+THREADS_ENV = "SEMBLANCE_INTRA_OP_THREADS"
+"""A process's share of the cores for an embedder's intra-op threads, when its loader is given none: set by a
+server's scan workers (service.scan_pool), so two workers on two cores do not each start a thread per core."""
+
+
+def threads_from_env() -> int | None:
+    """The thread count THREADS_ENV gives this process, or None (the runtime's own default)."""
+    return int(os.environ.get(THREADS_ENV, "0") or 0) or None
+
+
 def l2_normalise(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit length (zero rows stay zero)."""
     norms = np.linalg.norm(x, axis=-1, keepdims=True)

@@ -12,14 +12,13 @@ preprocessing together.
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from detector.embedders.base import Embedder, NeuralFeatures, file_sha256, l2_normalise
+from detector.embedders.base import Embedder, NeuralFeatures, file_sha256, l2_normalise, threads_from_env
 from detector.geometry import FULL, Box
 
 
@@ -98,7 +97,7 @@ class SscdEmbedder(Embedder):
         path = model_path(name)
         self.weights_sha256 = file_sha256(path)
         options = ort.SessionOptions()
-        threads = threads or int(os.environ.get("SEMBLANCE_INTRA_OP_THREADS", "0") or 0)  # a server worker's share
+        threads = threads or threads_from_env()  # a server worker's share of the cores
         if threads:
             options.intra_op_num_threads = threads
         options.log_severity_level = 3

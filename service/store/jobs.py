@@ -206,11 +206,11 @@ def _abandoned(claimed_by: str) -> bool:
     if host != socket.gethostname() or not pid.isdigit():
         return False
     try:
-        os.kill(int(pid), 0)
+        os.kill(int(pid), 0)  # PermissionError too means it is alive (another user's)
     except ProcessLookupError:
         return True
-    except PermissionError:  # alive, another user's
-        return False
+    except PermissionError:
+        pass
     return False
 
 

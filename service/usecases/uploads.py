@@ -1,7 +1,8 @@
-"""What arrives in one upload: for a case, seized files, each image kept under its name, each zip opened (in memory,
-members capped as service.inputs does) into its images, anything else named with why it is refused, and whether
-the upload is one image to scan at once or a batch for a job; for the registry, the works to register, each with
-its metadata (the form's, or its row of a zip's works.csv). The doors turn a refusal into their own answer."""
+"""What arrives in one upload: for a case, seized files, each image kept under its name, each zip opened into its
+images (members capped as service.inputs does, read one at a time as they are kept), anything else named with why
+it is refused, and whether the upload is one image to scan at once or a batch for a job; for the registry, the
+works to register, each with its metadata (the form's, or its row of a zip's works.csv). The doors turn a refusal
+into their own answer."""
 
 from __future__ import annotations
 
