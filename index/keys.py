@@ -1,4 +1,5 @@
-"""The workspace's Ed25519 signing key, used to sign evidence bundles (the `cryptography` package).
+"""The workspace's keys: the Ed25519 signing key of evidence bundles (the `cryptography` package), and the secret of
+the keyed hashes that link seller accounts without keeping their contacts.
 
 The private key lives in the workspace (`keys/ed25519.pem`, mode 0600) and is created on first use; bundles
 carry the public key and its fingerprint so anyone can check them, and the fingerprint can be compared with
@@ -7,6 +8,7 @@ the one the workspace prints (`semblance info`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from pathlib import Path
@@ -31,6 +33,25 @@ def load_or_create(home: Path) -> Ed25519PrivateKey:
         f.write(pem)
     os.replace(tmp, path)
     return key
+
+
+def identifier_key(home: Path) -> bytes:
+    """The workspace's secret for keyed hashes of sellers' contacts and payment accounts (`keys/identifiers.key`,
+    32 random bytes, mode 0600, made on first use): the same value hashes alike in every sweep of this workspace."""
+    path = home / "keys" / "identifiers.key"
+    if path.is_file():
+        return path.read_bytes()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(os.urandom(32))
+        f.flush()
+        os.fsync(f.fileno())
+    with contextlib.suppress(FileExistsError):  # never replace a key another process made first
+        os.link(tmp, path)
+    tmp.unlink()
+    return path.read_bytes()
 
 
 def existing_fingerprint(home: Path) -> str | None:

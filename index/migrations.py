@@ -31,6 +31,9 @@ class Schema:
     """What the file is, in an error message ("registry", "service database", "sweep run record")."""
     migrations: Mapping[int, str]
     unversioned: int = 0
+    rebuilds: frozenset[int] = frozenset()
+    """Versions that rebuild a table (SQLite cannot alter a CHECK): run with foreign keys off, as SQLite's own
+    procedure for such changes says, and checked with `foreign_key_check` before they commit."""
 
     @property
     def version(self) -> int:
@@ -57,19 +60,42 @@ def migrate(
     found = recorded_version(db, schema)
     refuse_newer(found, schema, path)
     for target in range(found + 1, schema.version + 1):
-        db.execute("BEGIN IMMEDIATE")
+        rebuild = target in schema.rebuilds
+        keys_were_on = bool(db.execute("PRAGMA foreign_keys").fetchone()[0])
+        if rebuild:
+            db.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: set before BEGIN
         try:
-            if recorded_version(db, schema) < target:  # else another process migrated first
-                for statement in statements(schema.migrations[target]):
-                    db.execute(statement)
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(target),))
-                if applied is not None:
-                    applied(found, target)
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+            _apply(db, schema, found, target, path, rebuild, applied)
+        finally:
+            if rebuild and keys_were_on:
+                db.execute("PRAGMA foreign_keys=ON")
     return found
+
+
+def _apply(
+    db: sqlite3.Connection,
+    schema: Schema,
+    found: int,
+    target: int,
+    path: Path,
+    rebuild: bool,
+    applied: Callable[[int, int], None] | None,
+) -> None:
+    """Migration `target` and its version bump in one write transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if recorded_version(db, schema) < target:  # else another process migrated first
+            for statement in statements(schema.migrations[target]):
+                db.execute(statement)
+            if rebuild and db.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                raise sqlite3.IntegrityError(f"{path}: migration {target} would break a reference")
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(target),))
+            if applied is not None:
+                applied(found, target)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def refuse_newer(found: int, schema: Schema, path: Path) -> None:

@@ -37,13 +37,14 @@ def test_a_release_1_workspace_is_migrated_and_still_finds_its_work(old_workspac
     engine = Engine.open(str(old_workspace))
     try:
         reg = engine.workspace.registry
-        assert reg.schema_version == SCHEMA_VERSION == 4
-        # three migrations, then the learned matcher's descriptor the release predates, computed from the vault
-        assert [a["action"] for a in reg.audit_trail()] == ["register", "migrate", "migrate", "migrate", "backfill"]
+        assert reg.schema_version == SCHEMA_VERSION == 5
+        # four migrations, then the learned matcher's descriptor the release predates, computed from the vault
+        assert [a["action"] for a in reg.audit_trail()] == ["register", "migrate", "migrate", "migrate", "migrate", "backfill"]
         assert [a["details"] for a in reg.audit_trail()[1:]] == [
             {"from_schema": 1, "to_schema": 2},
             {"from_schema": 2, "to_schema": 3},
             {"from_schema": 3, "to_schema": 4},
+            {"from_schema": 4, "to_schema": 5},
             {"signal": "learned_match", "computed": True},
         ]
         assert reg.gaps([w.id for w in reg.works()]) == {}
@@ -57,7 +58,7 @@ def test_a_release_1_workspace_is_migrated_and_still_finds_its_work(old_workspac
     again = Engine.open(str(old_workspace))  # migrating (and backfilling) is done once
     try:
         trail = [a["action"] for a in again.workspace.registry.audit_trail()]
-        assert trail == ["register"] + ["migrate"] * 3 + ["backfill"]
+        assert trail == ["register"] + ["migrate"] * 4 + ["backfill"]
     finally:
         again.close()
 
@@ -102,6 +103,36 @@ def test_the_service_database_and_a_run_record_carry_their_versions(tmp_path: Pa
     key = run.run_key
     run.close()
     assert RunFolder(tmp_path / "run").run_key == key  # reopened, not recreated
+
+
+def test_a_service_database_of_version_3_keeps_its_people_and_keys_when_its_users_table_is_rebuilt(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "service.sqlite"
+    v3 = Schema("service database", {v: STORE.migrations[v] for v in (1, 2, 3)})
+    db = durable_connection(path)
+    migrate(db, v3, path)
+    db.execute("INSERT INTO users VALUES (1, 'ana', 'h', 'investigator', 'zh', '2026-01-01', NULL)")
+    db.execute("INSERT INTO api_keys VALUES (1, 1, 'pfx', 'sh', 'laptop', '2026-01-02', NULL)")
+    db.execute("INSERT INTO cases VALUES (1, 'C-1', 't', 1, '2026-01-03', NULL)")
+    db.execute("INSERT INTO case_members VALUES (1, 1, '2026-01-03')")
+    with pytest.raises(sqlite3.IntegrityError):  # version 3 knows no supervisors
+        db.execute("INSERT INTO users VALUES (2, 'sun', 'h', 'supervisor', '', '2026-01-04', NULL)")
+    db.close()
+    store = Store.open(tmp_path)
+    try:
+        db = store.database.db
+        assert store.database.version() == 4
+        assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # back on after the rebuild
+        assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+        user = store.accounts.user(1)
+        assert user is not None and (user.username, user.role, user.language) == ("ana", "investigator", "zh")
+        assert [tuple(r) for r in db.execute("SELECT user_id, label FROM api_keys")] == [(1, "laptop")]
+        db.execute("INSERT INTO users VALUES (2, 'sun', 'h', 'supervisor', '', '2026-01-04', NULL)")
+        with pytest.raises(sqlite3.IntegrityError):  # the references still hold
+            db.execute("INSERT INTO api_keys VALUES (2, 99, 'p2', 'sh', '', '2026-01-05', NULL)")
+    finally:
+        store.close()
 
 
 def test_a_run_record_written_before_versions_were_recorded_opens_as_version_1(tmp_path: Path) -> None:

@@ -159,10 +159,49 @@ CREATE INDEX listing_images_listing ON listing_images(listing_id);
     3: """
 ALTER TABLE job_items ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
 """,
+    4: """
+CREATE TABLE users_new (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('admin', 'registrar', 'investigator', 'auditor', 'supervisor')),
+    language TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    disabled_at TEXT
+);
+INSERT INTO users_new SELECT id, username, password_hash, role, language, created_at, disabled_at FROM users;
+DROP TABLE users;
+ALTER TABLE users_new RENAME TO users;
+ALTER TABLE listings ADD COLUMN region_text TEXT NOT NULL DEFAULT '';
+ALTER TABLE listings ADD COLUMN province_code TEXT NOT NULL DEFAULT '';
+ALTER TABLE listings ADD COLUMN region_code TEXT NOT NULL DEFAULT '';
+CREATE INDEX listings_region ON listings(province_code, region_code);
+ALTER TABLE sellers ADD COLUMN business_name TEXT NOT NULL DEFAULT '';
+CREATE TABLE seller_identifiers (
+    seller_id INTEGER NOT NULL REFERENCES sellers(id),
+    kind TEXT NOT NULL CHECK (kind IN ('licence', 'contact', 'payment')),
+    value TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    PRIMARY KEY (seller_id, kind, value)
+);
+CREATE INDEX seller_identifiers_value ON seller_identifiers(kind, value);
+CREATE INDEX listing_images_seen ON listing_images(seen_at);
+ALTER TABLE cases ADD COLUMN region_text TEXT NOT NULL DEFAULT '';
+ALTER TABLE cases ADD COLUMN province_code TEXT NOT NULL DEFAULT '';
+ALTER TABLE cases ADD COLUMN region_code TEXT NOT NULL DEFAULT '';
+""",
 }
+"""Version -> the SQL that brings the service database from the version before it. 4: the supervision picture
+(#24): a `supervisor` role (the users table rebuilt, as SQLite cannot alter a CHECK); where a listing is offered
+from and a case belongs (the text as given, its province and most precise division code, service.supervision.
+regions); a shop's registered business name; the identifiers that link seller accounts to one entity (business
+licence number as given; contact and payment identifiers only as keyed hashes, service.supervision.identifiers);
+listing images indexed by when they were seen, for periods."""
+REBUILDS = frozenset({4})
+"""Migrations that rebuild a table (run with foreign keys off, checked before commit: index.migrations)."""
 
 
-STORE = Schema("service database", MIGRATIONS)
+STORE = Schema("service database", MIGRATIONS, rebuilds=REBUILDS)
 SCHEMA_VERSION = STORE.version
 StoreVersionError = SchemaVersionError
 """The service database was written by a newer Semblance."""

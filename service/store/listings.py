@@ -1,6 +1,7 @@
 """Marketplace listings swept, in the findings store: sellers ↔ listings ↔ images (SHA-256, PDQ) ↔ findings.
 
-`ingest` writes one swept image in one transaction: its sweep, seller and listing (first and last seen), the
+`ingest` writes one swept image in one transaction: its sweep, seller (with its business name and the identifiers
+that link it to an entity) and listing (first and last seen, where it is offered from), the
 suspect and its finding (the scan's JSON, exactly what `semblance scan` prints) and the listing's image row. It is
 idempotent per (sweep, listing, image source), so a sweep that resumes after a crash re-ingests without recording
 anything twice. The bytes of an image are kept in the evidence vault only when it matched a work (a hit): a sweep
@@ -39,6 +40,14 @@ class SweptImage:
     currency: str = ""
     listing_url: str = ""
     seen_at: str = ""
+    region_text: str = ""
+    """Where the listing says it is offered from, as given."""
+    province_code: str = ""
+    region_code: str = ""
+    """The most precise division the region text places it in (service.supervision.regions), "" when uncertain."""
+    business_name: str = ""
+    identifiers: tuple[tuple[str, str], ...] = ()
+    """(kind, stored value) of what links the seller's account to an entity (service.supervision.identifiers)."""
     data: bytes | None = None
     """The bytes as received: kept in the vault when the image is a hit."""
 
@@ -82,11 +91,22 @@ class Listings:
                         "SELECT id FROM sellers WHERE marketplace=? AND seller_key=?", (marketplace, key)
                     ).fetchone()[0]
                 )
+                if image.business_name:
+                    db.execute("UPDATE sellers SET business_name=? WHERE id=?", (image.business_name, seller_id))
+                db.executemany(
+                    "INSERT OR IGNORE INTO seller_identifiers (seller_id, kind, value, first_seen) VALUES (?,?,?,?)",
+                    [(seller_id, kind, value, seen) for kind, value in image.identifiers if value],
+                )
             db.execute(
                 "INSERT INTO listings (marketplace, listing_key, seller_id, title, price, currency, listing_url, "
-                "first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (marketplace, listing_key) DO UPDATE "
+                "first_seen, last_seen, region_text, province_code, region_code) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (marketplace, listing_key) DO UPDATE "
                 "SET last_seen=max(last_seen, excluded.last_seen), first_seen=min(first_seen, excluded.first_seen), "
-                "seller_id=coalesce(excluded.seller_id, seller_id)",
+                "seller_id=coalesce(excluded.seller_id, seller_id), "
+                # a listing that names where it is offered from moves there; one that names nothing stays put
+                "region_text=iif(excluded.region_text <> '', excluded.region_text, region_text), "
+                "province_code=iif(excluded.region_text <> '', excluded.province_code, province_code), "
+                "region_code=iif(excluded.region_text <> '', excluded.region_code, region_code)",
                 (
                     marketplace,
                     image.listing_key,
@@ -97,6 +117,9 @@ class Listings:
                     image.listing_url,
                     seen,
                     seen,
+                    image.region_text,
+                    image.province_code,
+                    image.region_code,
                 ),
             )
             listing_id = int(

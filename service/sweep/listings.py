@@ -19,8 +19,18 @@ LISTING_FIELDS = (
     "currency",
     "listing_url",
     "seen_at",
+    "region",
+    "province",
+    "city",
+    "business_name",
+    "business_licence",
 )
-"""Optional fields kept with a listing (nested under "listing" in results.jsonl)."""
+"""Optional fields kept with a listing (nested under "listing" in results.jsonl): where it is offered from (a
+free-text `region`, or `province` and `city`: service.supervision.regions places them) and the shop's registered
+business name and licence number."""
+IDENTIFIER_FIELDS = ("contact", "payment_account")
+"""Optional fields read but never kept as given: the sweep replaces them by keyed hashes (`contact_hash`,
+`payment_hash`: service.supervision.identifiers) before anything is written."""
 MAX_IMAGES_PER_LISTING = 64
 MAX_FIELD = 2000
 
@@ -49,6 +59,8 @@ class Listing:
     origin: str = ""
     """Where it was read: file and line."""
     problems: list[str] = field(default_factory=list)
+    identifiers: dict[str, str] = field(default_factory=dict)
+    """IDENTIFIER_FIELDS as given, to be hashed; never in `fields` or `to_json`."""
 
     def to_json(self) -> dict[str, str]:
         return {"listing_id": self.listing_id, **self.fields}
@@ -108,6 +120,9 @@ def _csv(path: Path) -> Iterator[Listing]:
         for k in LISTING_FIELDS:
             if _clean(row.get(k)) and k not in listing.fields:
                 listing.fields[k] = _clean(row.get(k))
+        for k in IDENTIFIER_FIELDS:
+            if _clean(row.get(k)) and k not in listing.identifiers:
+                listing.identifiers[k] = _clean(row.get(k))
         found = False
         for kind in ("image_url", "path"):
             if _clean(row.get(kind)):
@@ -141,6 +156,7 @@ def _jsonl(path: Path) -> Iterator[Listing]:
             continue
         listing = Listing(_clean(record["listing_id"]), origin=where)
         listing.fields = {k: _clean(record[k]) for k in LISTING_FIELDS if _clean(record.get(k))}
+        listing.identifiers = {k: _clean(record[k]) for k in IDENTIFIER_FIELDS if _clean(record.get(k))}
         for kind in ("image_url", "path"):
             value = record.get(kind)
             values = value if isinstance(value, list) else [value] if value else []

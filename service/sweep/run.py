@@ -22,10 +22,13 @@ from typing import Any
 
 from index.audit import Action
 from index.connections import ThreadConnections, durable_connection
+from index.keys import identifier_key
 from index.migrations import Schema, SchemaVersionError, migrate
 from service.engine import Engine
 from service.store import Store
 from service.store.listings import SweptImage
+from service.supervision import identifiers
+from service.supervision.regions import region_table
 from service.sweep import stages
 from service.sweep.fetch import Fetcher, FetchPolicy
 from service.sweep.listings import ImageRef, Listing
@@ -238,7 +241,8 @@ class Sweep:
         self.run = RunFolder(folder)
         listing_list = list(listings)
         self.counts = Counts(listings=len(listing_list))
-        self.counts.problems = self.run.plan(listing_list)
+        placing = entity_fields(listing_list, identifier_key(store.home))
+        self.counts.problems = self.run.plan(listing_list) + placing
         self.run_key = self.run.run_key
         self.sweep_id = store.listings.sweep(self.run_key, source)
         self.near = stages.NearDuplicates()
@@ -287,6 +291,7 @@ class Sweep:
                 counts.near_duplicates += 1
             self.near.add(pdq, group)
         listing = item.listing
+        placed = region_table().place(*(listing.get(k, "") for k in ("region", "province", "city")))
         image = SweptImage(
             listing_key=listing.get("listing_id", item.listing_key),
             source=item.source,
@@ -302,6 +307,11 @@ class Sweep:
             currency=listing.get("currency", ""),
             listing_url=listing.get("listing_url", ""),
             seen_at=listing.get("seen_at", ""),
+            region_text=" ".join(listing[k] for k in ("region", "province", "city") if listing.get(k)),
+            province_code=placed.province.code if placed.province else "",
+            region_code=placed.code,
+            business_name=listing.get("business_name", ""),
+            identifiers=tuple((kind, listing[name]) for name, kind in STORED_IDENTIFIERS.items() if listing.get(name)),
             data=got.data,
         )
         t = time.perf_counter()
@@ -335,6 +345,31 @@ class Sweep:
             },
         )
         return self.counts
+
+
+STORED_IDENTIFIERS = {"business_licence": "licence", "contact_hash": "contact", "payment_hash": "payment"}
+"""Listing field (after `entity_fields`) -> identifier kind recorded with the seller."""
+
+
+def entity_fields(listings: list[Listing], key: bytes) -> list[str]:
+    """Replace each listing's contact and payment account by their keyed hashes (`contact_hash`, `payment_hash`)
+    before anything is written; returns a problem line for each region that cannot be placed (its listings are
+    counted under no region)."""
+    problems = []
+    for listing in listings:
+        for column, value in listing.identifiers.items():
+            kind = identifiers.LISTING_COLUMNS[column]
+            listing.fields[f"{kind}_hash"] = identifiers.keyed(key, kind, value)
+        listing.identifiers = {}
+        if listing.fields.get("business_licence"):
+            listing.fields["business_licence"] = identifiers.normalised("licence", listing.fields["business_licence"])
+        given = [listing.fields.get(k, "") for k in ("region", "province", "city")]
+        if any(given):
+            placed = region_table().place(*given)
+            if placed.problem:
+                problems.append(f"{listing.origin or listing.listing_id}: region {placed.problem}; counted under "
+                                f"{placed.province.name_en if placed.province else 'no region'}")  # fmt: skip
+    return problems
 
 
 HEAD_WAIT_S = 0.5
