@@ -58,6 +58,8 @@ class WorkRecord:
     rights_holder: str = ""
     registration_no: str = ""
     source_url: str = ""
+    categories: str = ""
+    """The priority areas the work belongs to, comma-separated keys (service.supervision.categories)."""
     registered_at: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     id: int = 0
@@ -72,6 +74,7 @@ WORK_METADATA: dict[str, str] = {
     "rights_holder": "Rights holder",
     "registration_no": "Registration number",
     "source_url": "Source",
+    "categories": "Categories",
 }
 """The metadata a rights holder gives a work (each a WorkRecord field and a column of `works`), with the label
 reports and pages print beside it (translated by the locale files). A new field is added here, in WorkRecord, in

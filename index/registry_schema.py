@@ -60,6 +60,12 @@ MIGRATIONS: dict[int, str] = {
     ALTER TABLE audit ADD COLUMN prev_hash TEXT NOT NULL DEFAULT '';
     ALTER TABLE audit ADD COLUMN hash TEXT NOT NULL DEFAULT '';
     """,
+    5: """
+    ALTER TABLE works ADD COLUMN categories TEXT NOT NULL DEFAULT '';
+    UPDATE works SET categories = lower(json_extract(metadata, '$.categories'))
+        WHERE json_extract(metadata, '$.categories') IS NOT NULL;
+    CREATE INDEX IF NOT EXISTS works_rights_holder ON works(rights_holder);
+    """,
 }
 """Version -> the SQL that brings a registry from the version before it. 1: the tables (a new registry). 2: why a
 signal has no descriptor of a work (a strip too thin for keypoints), so a missing descriptor is a recorded fact,
@@ -67,7 +73,8 @@ never a silent 0; and the audit trail indexed by ref (`works show` reads it per 
 baselines (detector.background), keyed by the background set's SHA-256, stored when the work is registered instead
 of computed by every process that meets the work. 4: the audit trail becomes a hash chain (index.audit) recording
 who acted and from where; entries written before it are chained as they are, attributed to "unknown (before the
-audit chain)"."""
+audit chain)". 5: a work's categories, the priority areas supervision counts it under (a `categories` column a
+manifest gave before, kept among the extra metadata, is copied in), and works indexed by rights holder."""
 
 CHAINED = 4
 """The schema version from which audit entries are hash-chained."""

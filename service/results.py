@@ -23,6 +23,7 @@ class WorkMetadata:
     rights_holder: str = ""
     registration_no: str = ""
     source_url: str = ""
+    categories: str = ""
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -56,7 +56,9 @@ def register(
     paths: Annotated[list[str] | None, typer.Argument(help="Image files, folders or .zip archives.")] = None,
     manifest: Annotated[
         str | None,
-        typer.Option(help="CSV with path, ref[, title, author, rights_holder, registration_no, source_url]."),
+        typer.Option(
+            help="CSV with path, ref[, title, author, rights_holder, registration_no, source_url, categories]."
+        ),
     ] = None,
     ref: Annotated[str | None, typer.Option(help="Reference for a single work (default: file name).")] = None,
     title: Annotated[str, typer.Option()] = "",
@@ -64,6 +66,9 @@ def register(
     rights_holder: Annotated[str, typer.Option("--rights-holder")] = "",
     registration_no: Annotated[str, typer.Option("--registration-no")] = "",
     source_url: Annotated[str, typer.Option("--source-url")] = "",
+    categories: Annotated[
+        str, typer.Option(help="Priority areas, comma-separated: painting, illustration, photography, ...")
+    ] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print outcomes as JSON lines.")] = False,
     item_timeout: ItemTimeoutOption = DEFAULT_ITEM_SECONDS,
 ) -> None:
@@ -80,7 +85,9 @@ def register(
                 raise fail(f"--ref names one work but {len(found)} files were given")
             # arguments are text a person typed, but bytes that are not UTF-8 must not reach the registry
             t = display
-            meta = WorkMetadata(t(ref or ""), t(title), t(author), t(rights_holder), t(registration_no), t(source_url))
+            meta = WorkMetadata(
+                t(ref or ""), t(title), t(author), t(rights_holder), t(registration_no), t(source_url), t(categories)
+            )
             items = [(i, meta) for i in found]
     except InputError as exc:
         raise fail(str(exc)) from exc

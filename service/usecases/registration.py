@@ -18,6 +18,7 @@ from service.inputs import InputError, InputItem
 from service.prefetch import Fetched, prefetched
 from service.results import METADATA_FIELDS, EngineError, RegisterOutcome, WorkMetadata
 from service.session import AnySignal, Session
+from service.supervision import categories
 from service.time_budget import ItemTimeout, time_budget
 
 BLANK_WORK = (
@@ -105,7 +106,7 @@ def _register_one(
         format=image.format,
         original_name=Path(item.name.split("!")[-1]).name,
         metadata=extra,
-        **{name: getattr(meta, name) for name in WORK_METADATA},
+        **{name: getattr(meta, name) for name in WORK_METADATA} | {"categories": categories.normalise(meta.categories)},
     )
     stored = [s for s in signals if s.key in descriptors]
     rows = [(s.key, s.version, s.to_bytes(descriptors[s.key])) for s in stored]

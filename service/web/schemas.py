@@ -202,6 +202,7 @@ class Work(Reply):
     rights_holder: str
     registration_no: str
     source_url: str
+    categories: str
     registered_at: str
     metadata: dict[str, str]
     id: int

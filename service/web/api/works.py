@@ -81,6 +81,7 @@ async def register_works(
     rights_holder: str = Form(default="", max_length=300),
     registration_no: str = Form(default="", max_length=200),
     source_url: str = Form(default="", max_length=2000),
+    categories: str = Form(default="", max_length=500),
 ) -> Any:
     uploads = [(safe_name(u.filename), await u.read()) for u in files]
     given = WorkMetadata(
@@ -90,6 +91,7 @@ async def register_works(
         rights_holder=rights_holder,
         registration_no=registration_no,
         source_url=source_url,
+        categories=categories,
     )
     # unpacking and registering block (decode, every signal, fsynced writes): off the event loop
     return await run_in_threadpool(_register, gate, settings, principal, uploads, given)
