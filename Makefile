@@ -24,6 +24,11 @@ demo: $(VENV)/.installed
 	$(VENV)/bin/semblance --home $(DEMO_HOME) register --manifest samples/demo/works.csv
 	$(VENV)/bin/semblance --home $(DEMO_HOME) scan samples/demo/suspects --jsonl $(DEMO_HOME)/scan.jsonl
 	@echo "JSON lines for every suspect: $(DEMO_HOME)/scan.jsonl"
+	# two monthly marketplace sweeps of the same suspects as listings (regions, shops, a shared contact), then the
+	# supervision picture of the second month against the first
+	$(VENV)/bin/semblance --home $(DEMO_HOME) sweep samples/demo/listings/sweep-2026-10.csv --out $(DEMO_HOME)/sweeps/2026-10
+	$(VENV)/bin/semblance --home $(DEMO_HOME) sweep samples/demo/listings/sweep-2026-11.csv --out $(DEMO_HOME)/sweeps/2026-11
+	$(VENV)/bin/semblance --home $(DEMO_HOME) supervision show --month 2026-11
 
 sample-report: $(VENV)/.installed
 	# built under build/ and moved in at the end: the tree stays clean while the report records its git commit

@@ -39,6 +39,7 @@ class Action(StrEnum):
     SWEEP = "sweep"  # a marketplace sweep run
     DOWNLOAD = "download"  # an original or a suspect downloaded, or a report
     OFFENDERS = "offenders"  # the offender ranking or one seller's evidence read
+    SUPERVISION = "supervision"  # the supervision picture (figures by region, entity, category, period) read
     USER_ADDED = "user added"
     API_KEY_CREATED = "api key created"
     API_KEY_REVOKED = "api key revoked"

@@ -34,6 +34,10 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(models_app, name="models")
 users_app = typer.Typer(no_args_is_help=True, help="Users of the web service (`semblance serve`).")
 keys_app = typer.Typer(no_args_is_help=True, help="API keys for machines using the web service.")
+supervision_app = typer.Typer(
+    no_args_is_help=True, help="The supervision picture: regions, entities, priority areas and their trends."
+)
+app.add_typer(supervision_app, name="supervision")
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="api-keys")
 

@@ -3,7 +3,8 @@
 One SQLite file (`service.sqlite` in the workspace) behind narrow interfaces, one per concept: `accounts`
 (users, sign-in sessions, API keys), `cases` (cases and who they are shared with), `findings` (every suspect
 received and what a scan found: the store the HTTP service and batch sweeps both write), `jobs` (resumable
-batches), `listings` (what sweeps saw: sellers, listings, images) and `offenders` (the correlation queries).
+batches), `listings` (what sweeps saw: sellers, listings, images), `offenders` (the correlation queries) and
+`supervision` (the rows the supervision figures are computed from).
 Registered works stay in the registry (index/registry.py); this store never writes there.
 """
 
@@ -19,6 +20,7 @@ from service.store.findings import Findings
 from service.store.jobs import Jobs
 from service.store.listings import Listings
 from service.store.offenders import Offenders
+from service.store.supervision import SupervisionRows
 
 DATABASE_NAME = "service.sqlite"
 EVIDENCE_DIR = "evidence"
@@ -35,13 +37,26 @@ class Store:
     jobs: Jobs
     listings: Listings
     offenders: Offenders
+    supervision: SupervisionRows
+    home: Path
+    """The workspace folder (its keys: index.keys)."""
 
     @classmethod
     def open(cls, home: Path) -> Store:
         """Open (or create) the store in workspace folder `home`."""
         db = Database(home / DATABASE_NAME)
         findings = Findings(db, home / EVIDENCE_DIR)
-        return cls(db, Accounts(db), Cases(db), findings, Jobs(db), Listings(db, findings), Offenders(db))
+        return cls(
+            db,
+            Accounts(db),
+            Cases(db),
+            findings,
+            Jobs(db),
+            Listings(db, findings),
+            Offenders(db),
+            SupervisionRows(db),
+            home,
+        )
 
     def close(self) -> None:
         self.database.close()
