@@ -39,3 +39,9 @@ def cell(value: object, style: str = "") -> Text:
 def markup_safe(value: object) -> str:
     """`value` made printable and escaped for inclusion in a Rich markup string."""
     return escape(printable(value))
+
+
+def spreadsheet_text(text: str) -> str:
+    """A CSV or XLSX cell a spreadsheet shows as text: data from listings starting with = + - @ (or a tab or
+    carriage return) would otherwise run as a formula on the reader's machine."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text

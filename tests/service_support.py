@@ -21,6 +21,7 @@ USERS = {
     "alice": "investigator",
     "bob": "investigator",
     "audrey": "auditor",
+    "sun": "supervisor",
 }
 
 
@@ -134,3 +135,34 @@ def served_over_http(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def seed_two_months_of_sweeps(store: Any) -> None:
+    """Sweep records of October and November 2026, as `semblance sweep` writes them: Hangzhou 1 infringing listing
+    of 10 then 8 of 10 (two shops sharing a phone number), Shenzhen 2 of 10 both months."""
+    from service.store.listings import SweptImage
+    from service.supervision import identifiers
+
+    key = b"k" * 32
+    refs = ["vangogh-night-cafe", "vangogh-langlois-bridge", "vangogh-pere-tanguy"]
+    sweep = store.listings.sweep("seeded-two-months", "tests")
+    n = 0
+    for month, plan in (("2026-10", {"hz": 1, "sz": 2}), ("2026-11", {"hz": 8, "sz": 2})):
+        for place, hits in plan.items():
+            for i in range(10):
+                n += 1
+                seller = ("hz1" if i % 2 else "hz2") if place == "hz" else "sz1"
+                ident = (("contact", identifiers.keyed(key, "contact", "13800000001")),) if place == "hz" else ()
+                ref = refs[i % 3]
+                result = {"verdict": "copy", "matches": [{"ref": ref, "verdict": "copy", "score": 0.9}]}
+                region = ("杭州", "330000", "330100") if place == "hz" else ("深圳", "440000", "440300")
+                store.listings.ingest(
+                    sweep,
+                    SweptImage(
+                        f"S{n}", f"s{n}.jpg", f"{n:064x}", "", f"sg{n}",
+                        result if i < hits else {"verdict": "no_match", "matches": []},
+                        "taobao-demo" if place == "hz" else "jd-demo", seller, seller,
+                        seen_at=f"{month}-{1 + i:02d}T09:00:00Z", region_text=region[0], province_code=region[1],
+                        region_code=region[2], identifiers=ident,
+                    ),
+                )  # fmt: skip

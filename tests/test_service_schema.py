@@ -75,6 +75,7 @@ FILE_ANSWERS = {
     ("get", "/api/v1/works/{ref}/original"): "a registered work's original file, as registered",
     ("get", "/api/v1/cases/{case_id}/findings/{finding_id}/suspect"): "a suspect's file, exactly as received",
     ("get", "/api/v1/cases/{case_id}/findings/{finding_id}/report"): "an evidence report: html, pdf or a zip bundle",
+    ("get", "/api/v1/supervision/export.csv"): "the supervision rankings, one CSV row per key",
 }
 """The operations that answer with a file, not JSON, and what the file is."""
 

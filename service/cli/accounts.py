@@ -33,7 +33,7 @@ def _password(from_stdin: bool) -> str:
 @users_app.command("add")
 def users_add(
     username: Annotated[str, typer.Argument(help="The sign-in name.")],
-    role: Annotated[str, typer.Option(help="admin | registrar | investigator | auditor")],
+    role: Annotated[str, typer.Option(help="admin | registrar | investigator | auditor | supervisor")],
     language: Annotated[str, typer.Option(help="en | zh (empty: follow the browser)")] = "",
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
 ) -> None:
@@ -65,7 +65,7 @@ def users_enable(username: Annotated[str, typer.Argument(help="The sign-in name.
 @users_app.command("set-role")
 def users_set_role(
     username: Annotated[str, typer.Argument(help="The sign-in name.")],
-    role: Annotated[str, typer.Argument(help="admin | registrar | investigator | auditor")],
+    role: Annotated[str, typer.Argument(help="admin | registrar | investigator | auditor | supervisor")],
 ) -> None:
     """Give a user another role, from their next request on (audited)."""
     user = _change(username, lambda store, audit, u: accounts.set_role(store, audit, u.id, role))

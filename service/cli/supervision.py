@@ -3,10 +3,9 @@ entities) and `supervision compare` (two periods, regions, categories or marketp
 
 from __future__ import annotations
 
-import contextlib
-import csv
 import json
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -122,34 +121,15 @@ def _change(c: dict[str, Any]) -> str:
     return f"{c['ratio']:.2f}-fold {c['change_percent']:+.0f}% ({span}) {c['direction']}"
 
 
-def csv_rows(report: dict[str, Any]) -> list[dict[str, object]]:
-    """Every ranking row flat, with its dimension, figures and comparison: the CSV export's lines."""
-    out = []
-    for dimension, rows in report["rankings"].items():
-        for r in rows:
-            c = r["comparison"] or {}
-            share_low, share_high = r["share_interval"] or (None, None)
-            ratio_low, ratio_high = c.get("interval") or (None, None)
-            out.append(
-                {"dimension": dimension, "key": r["key"], "label": r["label"], "hit_listings": r["hit_listings"],
-                 "swept_listings": r["swept_listings"], "share": r["share"], "share_low": share_low,
-                 "share_high": share_high, "works": r["works"], "sellers": r["sellers"],
-                 "hit_findings": r["hit_findings"], "previous_hit_listings": r["previous"]["hit_listings"],
-                 "previous_swept_listings": r["previous"]["swept_listings"], "ratio": c.get("ratio"),
-                 "change_percent": c.get("change_percent"), "ratio_low": ratio_low, "ratio_high": ratio_high,
-                 "beyond_chance": c.get("beyond_chance"), "findings": " ".join(map(str, r["findings"]))}
-            )  # fmt: skip
-    return out
-
-
 def _write_csv(report: dict[str, Any], out: str) -> None:
-    rows = csv_rows(report)
+    from service.usecases.supervision import rankings_csv
+
+    text = rankings_csv(report)
     try:
-        target = contextlib.nullcontext(sys.stdout) if out == "-" else open(out, "w", newline="", encoding="utf-8-sig")  # noqa: SIM115
-        with target as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["dimension"])
-            w.writeheader()
-            w.writerows(rows)
+        if out == "-":
+            sys.stdout.write(text)
+        else:
+            Path(out).write_text(text, encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise fail(f"{out}: cannot write ({exc.strerror})") from exc
     if out != "-":

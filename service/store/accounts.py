@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from service.store.database import Database, utc_now
 
-ROLES = ("admin", "registrar", "investigator", "auditor")
+ROLES = ("admin", "registrar", "investigator", "auditor", "supervisor")
 LANGUAGES = ("en", "zh")
 SESSION_HOURS = 12
 """A sign-in lasts a working day; the browser then asks again."""

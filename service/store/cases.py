@@ -29,6 +29,9 @@ class Case:
     created_at: str
     closed_at: str | None
     members: tuple[str, ...] = ()
+    region: str = ""
+    """Where the case belongs (the office's or the suspect's region), as given; its findings count there."""
+    region_code: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -38,6 +41,8 @@ class Case:
             "created_at": self.created_at,
             "closed_at": self.closed_at,
             "members": list(self.members),
+            "region": self.region,
+            "region_code": self.region_code,
         }
 
 
@@ -47,7 +52,9 @@ class Cases:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def create(self, number: str, title: str, creator: int) -> Case:
+    def create(self, number: str, title: str, creator: int, region: tuple[str, str, str] = ("", "", "")) -> Case:
+        """A new case shared with its creator; `region` is (the text given, its province's code, its most precise
+        code), placed by the caller."""
         number, title = number.strip(), title.strip()
         if not number or len(number) > MAX_NUMBER:
             raise CaseError(f"a case number is 1-{MAX_NUMBER} characters")
@@ -63,8 +70,9 @@ class Cases:
         now = utc_now()
         with self._db.transaction() as db:
             cur = db.execute(
-                "INSERT INTO cases (number, title, created_by, created_at) VALUES (?,?,?,?)",
-                (number, title, creator, now),
+                "INSERT INTO cases (number, title, created_by, created_at, region_text, province_code, region_code) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (number, title, creator, now, *region),
             )
             case_id = int(cur.lastrowid or 0)
             db.execute("INSERT INTO case_members VALUES (?,?,?)", (case_id, creator, now))
@@ -108,4 +116,6 @@ class Cases:
             row["created_at"],
             row["closed_at"],
             tuple(m[0] for m in members),
+            row["region_text"],
+            row["region_code"],
         )

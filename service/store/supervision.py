@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from service.store.database import Database
 
@@ -103,8 +104,9 @@ class SupervisionRows:
         sql += " GROUP BY l.province_code, l.region_code, l.marketplace"
         return [Swept(*tuple(r)) for r in self._db.db.execute(sql, args)]
 
-    def swept_by_month(self, period: Period, marketplace: str = "") -> dict[str, int]:
-        """Distinct listings with an image seen in each month of `period` ("2026-11" -> count)."""
+    def swept_by_month(self, period: Period, marketplace: str = "", region: str = "") -> dict[str, int]:
+        """Distinct listings with an image seen in each month of `period` ("2026-11" -> count), of a marketplace
+        and a region (a province's or a prefecture's code) when given."""
         sql = """SELECT substr(li.seen_at, 1, 7), COUNT(DISTINCT li.listing_id)
                  FROM listing_images li JOIN listings l ON l.id = li.listing_id
                  WHERE li.seen_at >= ? AND li.seen_at < ?"""
@@ -112,6 +114,9 @@ class SupervisionRows:
         if marketplace:
             sql += " AND l.marketplace = ?"
             args += (marketplace,)
+        if region:
+            sql += " AND (l.province_code = ? OR l.region_code = ?)"
+            args += (region, region)
         return {str(m): int(n) for m, n in self._db.db.execute(sql + " GROUP BY 1", args)}
 
     def identifier_links(self, seller_ids: set[int]) -> list[tuple[str, str, list[int]]]:
@@ -156,6 +161,29 @@ class SupervisionRows:
             tuple(sorted(ids)),
         ).fetchall()
         return {int(r[0]): Seller(int(r[0]), r[1], r[2], r[3], r[4], r[5] or "") for r in rows}
+
+    def evidence(self, finding_ids: list[int]) -> list[dict[str, Any]]:
+        """The findings named, each match with where it was seen: a sweep's listing, seller and region, or a case's
+        id and region (callers decide who may read which)."""
+        if not finding_ids:
+            return []
+        marks = ",".join("?" * len(finding_ids))
+        rows = self._db.db.execute(
+            f"""SELECT f.id AS finding_id, CASE WHEN f.case_id IS NULL THEN 'sweep' ELSE 'case' END AS source,
+                   f.case_id, fm.ref, fm.verdict, fm.score, coalesce(li.seen_at, f.scanned_at) AS seen_at,
+                   coalesce(l.marketplace, '') AS marketplace, coalesce(l.listing_key, '') AS listing_key,
+                   coalesce(l.listing_url, '') AS listing_url, coalesce(s.seller_key, '') AS seller,
+                   coalesce(l.region_code, c.region_code, '') AS region_code
+               FROM findings f JOIN finding_matches fm ON fm.finding_id = f.id
+               LEFT JOIN listing_images li ON li.suspect_id = f.suspect_id
+               LEFT JOIN listings l ON l.id = li.listing_id
+               LEFT JOIN sellers s ON s.id = l.seller_id
+               LEFT JOIN cases c ON c.id = f.case_id
+               WHERE f.id IN ({marks}) AND fm.verdict IN ('copy', 'derivative')
+               ORDER BY f.id, fm.ref""",
+            tuple(finding_ids),
+        ).fetchall()
+        return [dict(r) for r in rows]
 
     def marketplaces(self) -> list[str]:
         return [str(r[0]) for r in self._db.db.execute("SELECT DISTINCT marketplace FROM listings ORDER BY 1")]

@@ -20,7 +20,7 @@ from PIL import Image
 from service.engine import Engine
 from service.inputs import InputItem
 from service.reports.bundle import SIGNATURE, CaseInfo, build_bundle
-from service.safe_text import printable
+from service.safe_text import printable, spreadsheet_text
 from service.store import Store
 from service.sweep.run import Counts, RunFolder
 
@@ -66,12 +66,6 @@ def line_of(row: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _cell(text: str) -> str:
-    """A CSV cell a spreadsheet shows as text: listing data starting with = + - @ (or a tab or carriage return)
-    would otherwise run as a formula on the investigator's machine."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def _atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
@@ -108,16 +102,16 @@ def write_outputs(folder: Path, store: Store, engine: Engine | None = None, repo
         m = x["matches"][0]
         w.writerow(
             [
-                _cell(r["listing"].get("listing_id", "")),
-                _cell(r["listing"].get("marketplace", "")),
-                _cell(r["listing"].get("seller", "")),
-                _cell(r["listing"].get("listing_url", "")),
-                _cell(r["source"]),
+                spreadsheet_text(r["listing"].get("listing_id", "")),
+                spreadsheet_text(r["listing"].get("marketplace", "")),
+                spreadsheet_text(r["listing"].get("seller", "")),
+                spreadsheet_text(r["listing"].get("listing_url", "")),
+                spreadsheet_text(r["source"]),
                 r["sha256"],
                 x["verdict"],
-                _cell(m["ref"]),
+                spreadsheet_text(m["ref"]),
                 m["score"],
-                _cell(";".join(mm["ref"] for mm in x["matches"])),
+                spreadsheet_text(";".join(mm["ref"] for mm in x["matches"])),
             ]
         )
     _atomic(folder / "hits.csv", buf.getvalue())

@@ -15,11 +15,19 @@ from service.gate import EngineGate
 from service.store import Store
 from service.store.cases import Case, CaseError
 from service.store.findings import Finding, Suspect
+from service.supervision.regions import region_table
 
 
-def open_case(gate: EngineGate, store: Store, actor: Actor, user_id: int, number: str, title: str) -> Case:
-    """A new case, shared with the investigator who opened it; raises CaseError for a bad number or title."""
-    case = store.cases.create(number, title, user_id)
+def open_case(
+    gate: EngineGate, store: Store, actor: Actor, user_id: int, number: str, title: str, region: str = ""
+) -> Case:
+    """A new case, shared with the investigator who opened it; raises CaseError for a bad number or title, or a
+    region that names no province or city for certain (its findings are counted there by supervision)."""
+    placed = region_table().place(region) if region.strip() else None
+    if placed is not None and (placed.problem or placed.province is None):
+        raise CaseError(f"the case's region: {placed.problem or 'names no province'}")
+    where = (region.strip(), placed.province.code, placed.code) if placed and placed.province else ("", "", "")
+    case = store.cases.create(number, title, user_id, where)
     gate.record(actor, Action.CASE_OPENED, {"case_id": case.id, "number": case.number})
     return case
 

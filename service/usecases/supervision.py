@@ -9,6 +9,8 @@ for investigators and auditors). Reading the picture is audited, as reading the 
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -16,6 +18,7 @@ from typing import Any
 
 from index.audit import Action, Audit
 from index.registry import WorkRecord
+from service.safe_text import spreadsheet_text
 from service.store import Store
 from service.store.supervision import Hit, Period
 from service.supervision import categories as C
@@ -110,6 +113,27 @@ def supervision_report(
     return report
 
 
+TREND_MONTHS = 12
+"""How many months the supervision page's trend chart shows, ending with the month chosen."""
+
+
+def monthly_trend(
+    store: Store, works: Iterable[WorkRecord], scope: F.Scope, months: int = TREND_MONTHS
+) -> dict[str, Any]:
+    """The monthly series of the `months` months up to the end of `scope` (same filters), for the page's chart;
+    with the listings swept each month, so a rise in hits can be read against a rise in sweeping."""
+    end = date.fromisoformat(scope.period.end)
+    last = end.replace(day=1) if end.day == 1 else end
+    index = last.year * 12 + last.month - 1 - months
+    start = date(index // 12, index % 12 + 1, 1).isoformat()
+    period = Period(start, scope.period.end)
+    facts = work_facts(works)
+    hits = _hits(store, scope, period, facts)
+    series = {d: F.trend(hits, d, period, facts, {}) for d in TRENDS}
+    swept = store.supervision.swept_by_month(period, scope.marketplace, scope.region)
+    return {"months": F.months(period), "swept_listings": [swept.get(m, 0) for m in F.months(period)], **series}
+
+
 def totals(
     hits: list[Hit], previous: list[Hit], swept: list[Any], swept_before: list[Any], now: Period, before: Period
 ) -> dict[str, Any]:
@@ -189,6 +213,72 @@ def _side(store: Store, scope: F.Scope, facts: dict[str, F.WorkFacts]) -> _Side:
         len({h.seller_id for h in hits if h.seller_id is not None}),
         F.days(scope.period),
     )
+
+
+MAX_EVIDENCE = 500
+"""Findings one evidence request may name (a row lists at most figures.EVIDENCE_PER_ROW)."""
+
+
+def evidence(store: Store, finding_ids: list[int], user_id: int, sweeps_readable: bool, audit: Audit) -> dict[str, Any]:
+    """The findings behind a row, as far as the caller may read them: a sweep's findings for those who read the
+    offender database, a case's only for the investigators it is shared with. The others are counted as withheld,
+    never described."""
+    rows = store.supervision.evidence(sorted(set(finding_ids))[:MAX_EVIDENCE])
+    shown, withheld = [], set()
+    for row in rows:
+        case_id = row["case_id"]
+        readable = store.cases.visible(int(case_id), user_id) is not None if case_id is not None else sweeps_readable
+        if readable:
+            shown.append(row)
+        else:
+            withheld.add(row["finding_id"])
+    if shown:
+        audit(Action.SUPERVISION, {"evidence": sorted({int(r["finding_id"]) for r in shown})})
+    return {"evidence": shown, "withheld": len(withheld)}
+
+
+def ranking_rows(report: dict[str, Any]) -> list[dict[str, object]]:
+    """Every ranking row flat, with its dimension, figures and comparison: the CSV export's lines."""
+    out = []
+    for dimension, rows in report["rankings"].items():
+        for r in rows:
+            c = r["comparison"] or {}
+            share_low, share_high = r["share_interval"] or (None, None)
+            ratio_low, ratio_high = c.get("interval") or (None, None)
+            out.append(
+                {
+                    "dimension": dimension,
+                    "key": spreadsheet_text(str(r["key"])),
+                    "label": spreadsheet_text(str(r["label"])),
+                    "hit_listings": r["hit_listings"],
+                    "swept_listings": r["swept_listings"],
+                    "share": r["share"],
+                    "share_low": share_low,
+                    "share_high": share_high,
+                    "works": r["works"],
+                    "sellers": r["sellers"],
+                    "hit_findings": r["hit_findings"],
+                    "previous_hit_listings": r["previous"]["hit_listings"],
+                    "previous_swept_listings": r["previous"]["swept_listings"],
+                    "ratio": c.get("ratio"),
+                    "change_percent": c.get("change_percent"),
+                    "ratio_low": ratio_low,
+                    "ratio_high": ratio_high,
+                    "beyond_chance": c.get("beyond_chance"),
+                    "findings": " ".join(map(str, r["findings"])),
+                }
+            )
+    return out
+
+
+def rankings_csv(report: dict[str, Any]) -> str:
+    """`ranking_rows` as CSV text (the CLI's --csv and the API's export)."""
+    rows = ranking_rows(report)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["dimension"], lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def label(dimension: str, key: str, language: str) -> str:

@@ -28,7 +28,7 @@ MAX_ID = 2**63 - 1
 """Ids are SQLite integers: a larger number is a bad request (422), not a server error."""
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 
-ALL_ROLES = ("admin", "registrar", "investigator", "auditor")
+ALL_ROLES = ("admin", "registrar", "investigator", "auditor", "supervisor")
 PERMISSIONS: dict[str, tuple[str, ...]] = {
     # Registered works are the office's shared reference: everyone signed in may list and read their records, so
     # an auditor can check what a finding refers to; the original files are for those who compare or register
@@ -40,6 +40,11 @@ PERMISSIONS: dict[str, tuple[str, ...]] = {
     "cases": ("investigator",),
     # The offender database is built from findings: as confidential as they are, and read by the same people.
     "offenders": ("investigator", "auditor"),
+    # The supervision picture is aggregates (counts, rates, names of regions, marketplaces and shops): supervisors
+    # read it beside investigators and auditors; the findings behind a row stay behind the rules above (a sweep's
+    # for `offenders`, a case's for the investigators it is shared with).
+    "supervision": ("investigator", "auditor", "supervisor"),
+    "supervision.evidence": ("investigator", "auditor"),
     "audit": ("admin", "auditor"),
     "metrics": ("admin",),
     "accounts": ("admin",),

@@ -72,7 +72,7 @@ class User(Reply):
 
     id: int
     username: str
-    role: Literal["admin", "registrar", "investigator", "auditor"]
+    role: Literal["admin", "registrar", "investigator", "auditor", "supervisor"]
     language: str = Field(description="en, zh, or empty to follow the browser")
     created_at: str
     disabled: bool
@@ -255,6 +255,8 @@ class Case(Reply):
     created_at: str
     closed_at: str | None
     members: list[str]
+    region: str
+    region_code: str = Field(description="Its division code (service.supervision.regions); empty when none given")
 
 
 class CaseWithCounts(Case):

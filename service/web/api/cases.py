@@ -41,6 +41,11 @@ REPORT_TYPES = {"html": ("report.html", "text/html; charset=utf-8"), "pdf": ("re
 class NewCase(BaseModel):
     number: str = Field(max_length=120, description="The office's case number")
     title: str = Field(default="", max_length=300)
+    region: str = Field(
+        default="",
+        max_length=200,
+        description="Where the case belongs (浙江省杭州市, Hangzhou); its findings count there",
+    )
 
 
 class Share(BaseModel):
@@ -57,7 +62,7 @@ def list_cases(store: StoreDep, principal: Caller) -> dict[str, Any]:
 @router.post("", status_code=201, response_model=schemas.OneCase, summary="Open a case", **guard("cases"))
 def create_case(body: NewCase, store: StoreDep, gate: Gate, principal: Caller) -> dict[str, Any]:
     try:
-        case = casework.open_case(gate, store, principal.actor, principal.user.id, body.number, body.title)
+        case = casework.open_case(gate, store, principal.actor, principal.user.id, body.number, body.title, body.region)
     except CaseError as exc:
         raise HTTPException(422, str(exc)) from exc
     return {"case": case.to_json()}
