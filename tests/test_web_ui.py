@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.service_support import PASSWORD, served_over_http, suspects_zip
+from tests.service_support import PASSWORD, seed_two_months_of_sweeps, served_over_http, suspects_zip
 from tests.service_support import office as open_office
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -30,12 +30,13 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's ch
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any]]:
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Any, Any]]:
     with (
         open_office(tmp_path_factory.mktemp("office")) as (client, people, _),
         served_over_http(client.app) as base,
     ):
-        yield base, people
+        seed_two_months_of_sweeps(client.app.state.store)
+        yield base, people, client
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +75,7 @@ def sign_out(page: Any) -> None:
 
 
 def test_an_investigators_whole_path_and_a_colleague_kept_out(site: Any, browser: Any, tmp_path: Path) -> None:
-    base, _ = site
+    base, _, _ = site
     shots = shots_dir(tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     page = browser.new_page()
@@ -126,7 +127,7 @@ def test_an_investigators_whole_path_and_a_colleague_kept_out(site: Any, browser
 
 
 def test_the_main_pages_in_both_languages(site: Any, browser: Any, tmp_path: Path) -> None:
-    base, _ = site
+    base, _, _ = site
     shots = shots_dir(tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     page = browser.new_page()
@@ -155,4 +156,36 @@ def test_the_main_pages_in_both_languages(site: Any, browser: Any, tmp_path: Pat
             assert "依据" in page.locator("p.why").first.inner_text()
             page.screenshot(type="jpeg", quality=80, path=str(shots / "zh-finding.jpg"), full_page=True)
             sign_out(page)
+    page.close()
+
+
+def test_the_supervision_page_in_both_languages(site: Any, browser: Any, tmp_path: Path) -> None:
+    base, _, _ = site
+    shots = shots_dir(tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    page = browser.new_page()
+    for lang, heading, place, rising in (
+        ("zh", "监管", "浙江省 杭州市", "上升"),
+        ("en", "Supervision", "Zhejiang Hangzhou", "rising"),
+    ):
+        page.goto(f"{base}/language/{lang}?next=/login")
+        sign_in(page, base, "sun")
+        page.wait_for_url(re.compile(r"/supervision$"))  # a supervisor's home
+        page.goto(f"{base}/supervision?month=2026-11")
+        for chart in ("trend", "regions", "entities"):  # drawn by the ECharts this server serves
+            page.wait_for_selector(f"#{chart}-chart svg")
+        assert heading in page.locator("h1").inner_text()
+        first = page.locator("table.list tbody tr").first.inner_text()
+        assert place in first and rising in first  # 8 of 10 against 1 of 10, beyond chance
+        assert "hz1@taobao-demo" in page.locator("body").inner_text()  # the two shops are one entity
+        assert page.locator('a[href^="/supervision/evidence"]').count() == 0  # figures, never the findings
+        page.screenshot(type="jpeg", quality=80, path=str(shots / f"{lang}-supervision.jpg"), full_page=True)
+        sign_out(page)
+    sign_in(page, base, "audrey")
+    page.goto(f"{base}/supervision?month=2026-11")
+    page.locator('a[href^="/supervision/evidence"]').first.click()
+    page.wait_for_url(re.compile(r"/supervision/evidence"))
+    assert page.locator("table.list tbody tr").count() == 8
+    page.screenshot(type="jpeg", quality=80, path=str(shots / "en-supervision-evidence.jpg"), full_page=True)
+    sign_out(page)
     page.close()

@@ -24,7 +24,7 @@ from service.engine import Engine, EngineError
 from service.gate import EngineGate
 from service.scan_pool import PoolBusy, ScanPool
 from service.store import Store
-from service.web.api import accounts, cases, offenders, system, works
+from service.web.api import accounts, cases, offenders, supervision, system, works
 from service.web.jobs import JobRunner
 from service.web.limits import BodyCap, CredentialsFirst, RateLimit
 from service.web.metrics import ServiceMetrics
@@ -82,11 +82,12 @@ def create_app(settings: ServiceSettings, engine: Engine | None = None) -> FastA
     )
     app.state.settings = settings
     app.state.metrics = ServiceMetrics()
-    for router in (system.router, accounts.router, works.router, cases.router, offenders.router):
+    for router in (system.router, accounts.router, works.router, cases.router, offenders.router, supervision.router):
         app.include_router(router)
-    from service.web import pages
+    from service.web import pages, supervision_pages
 
     app.include_router(pages.router)
+    app.include_router(supervision_pages.router)
     pages.mount_static(app)
     _errors(app)
 

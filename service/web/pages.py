@@ -43,7 +43,13 @@ DISPLAY_SIDE = 1200
 """Longest side of a picture shown in a page: enough to judge a match on a large screen, small enough to be quick."""
 VERDICT_LABELS = {"copy": "copy", "derivative": "derivative", "no_match": "no match", "error": "unreadable"}
 """Verdicts as a person reads them (the JSON keeps its names); translated through the catalogue like any text."""
-HOME_PAGE = {"investigator": "/cases", "registrar": "/works", "auditor": "/audit", "admin": "/works"}
+HOME_PAGE = {
+    "investigator": "/cases",
+    "registrar": "/works",
+    "auditor": "/audit",
+    "admin": "/works",
+    "supervisor": "/supervision",
+}
 LOGIN_COOKIE = "semblance_login"
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=HERE / "templates")
