@@ -122,7 +122,7 @@ def test_a_service_database_of_version_3_keeps_its_people_and_keys_when_its_user
     store = Store.open(tmp_path)
     try:
         db = store.database.db
-        assert store.database.version() == 4
+        assert store.database.version() == STORE.version
         assert db.execute("PRAGMA foreign_keys").fetchone()[0] == 1  # back on after the rebuild
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []
         user = store.accounts.user(1)

@@ -4,6 +4,7 @@ filters. Rows are ingested as a sweep records them (service.store.listings), wit
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -66,7 +67,9 @@ def store(tmp_path: Path) -> Store:
         suspect = record_suspect(db, case, "ab" * 32, "seized.jpg", 10, "test", "")
         copy = {"verdict": "copy", "matches": [{"ref": "w1", "verdict": "copy", "score": 1}]}
         record_finding(db, suspect, case, copy, "case")
+        # as if it had been scanned on 20 November (the store records the time of the scan, and its hit with it)
         db.execute("UPDATE findings SET scanned_at='2026-11-20T10:00:00Z' WHERE suspect_id=?", (suspect,))
+        db.execute("UPDATE hit_facts SET seen_at='2026-11-20T10:00:00Z' WHERE case_id=?", (case,))
     return s
 
 
@@ -147,3 +150,23 @@ def test_two_regions_side_by_side(store: Store) -> None:
     c = result["comparison"]
     assert c["ratio"] == 4.0 and not c["beyond_chance"] and c["interval"][0] < 1 < c["interval"][1]
     assert result["case_comparison"]["current"] == 1 and not result["case_comparison"]["beyond_chance"]
+
+
+def test_a_database_from_before_the_supervision_tables_gets_them_filled_from_its_rows(store: Store) -> None:
+    before = _report(store)
+    home = store.home
+    store.close()
+    db = sqlite3.connect(home / "service.sqlite")
+    db.executescript(
+        "DROP TABLE hit_facts; DROP TABLE swept_monthly; DROP TABLE listing_months;"
+        "UPDATE meta SET value='4' WHERE key='schema_version';"
+    )
+    db.close()
+    again = Store.open(home)  # migration 5 fills them from the listings, images and findings already there
+    try:
+        after = _report(again)
+        assert after["totals"] == before["totals"]
+        assert after["rankings"]["region"][0]["hit_listings"] == before["rankings"]["region"][0]["hit_listings"]
+        assert after["entities"] == before["entities"]
+    finally:
+        again.close()

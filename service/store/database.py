@@ -15,6 +15,26 @@ from index.connections import ThreadConnections, durable_connection
 from index.migrations import Schema, SchemaVersionError, migrate, recorded_version
 from index.registry import utc_now as utc_now  # one timestamp format for every record
 
+SUPERVISION_BACKFILL = """
+INSERT INTO listing_months SELECT DISTINCT listing_id, substr(seen_at, 1, 7) FROM listing_images;
+INSERT INTO swept_monthly
+    SELECT m.month, l.marketplace, l.province_code, l.region_code, COUNT(*)
+    FROM listing_months m JOIN listings l ON l.id = m.listing_id GROUP BY 1, 2, 3, 4;
+INSERT OR IGNORE INTO hit_facts
+    SELECT f.id, fm.ref, fm.verdict, li.seen_at, l.province_code, l.region_code, l.marketplace, l.id, l.seller_id,
+           NULL, li.image_group
+    FROM listing_images li JOIN listings l ON l.id = li.listing_id
+    JOIN findings f ON f.suspect_id = li.suspect_id JOIN finding_matches fm ON fm.finding_id = f.id
+    WHERE fm.verdict IN ('copy', 'derivative');
+INSERT OR IGNORE INTO hit_facts
+    SELECT f.id, fm.ref, fm.verdict, f.scanned_at, c.province_code, c.region_code, '', NULL, NULL, c.id, ''
+    FROM findings f JOIN cases c ON c.id = f.case_id JOIN finding_matches fm ON fm.finding_id = f.id
+    WHERE fm.verdict IN ('copy', 'derivative');
+"""
+"""Fills the supervision tables (migration 5) from the listings, images and findings already in the store: run by
+the migration on an older store, and by scripts/benchmark_sweep.py on a store it filled in SQL. Part of migration 5,
+so never changed once released."""
+
 MIGRATIONS: dict[int, str] = {
     1: """
 CREATE TABLE users (
@@ -190,13 +210,48 @@ ALTER TABLE cases ADD COLUMN region_text TEXT NOT NULL DEFAULT '';
 ALTER TABLE cases ADD COLUMN province_code TEXT NOT NULL DEFAULT '';
 ALTER TABLE cases ADD COLUMN region_code TEXT NOT NULL DEFAULT '';
 """,
+    5: """
+CREATE TABLE listing_months (
+    listing_id INTEGER NOT NULL REFERENCES listings(id),
+    month TEXT NOT NULL,
+    PRIMARY KEY (listing_id, month)
+) WITHOUT ROWID;
+CREATE TABLE swept_monthly (
+    month TEXT NOT NULL,
+    marketplace TEXT NOT NULL,
+    province_code TEXT NOT NULL,
+    region_code TEXT NOT NULL,
+    listings INTEGER NOT NULL,
+    PRIMARY KEY (month, marketplace, province_code, region_code)
+) WITHOUT ROWID;
+CREATE TABLE hit_facts (
+    finding_id INTEGER NOT NULL REFERENCES findings(id),
+    ref TEXT NOT NULL,
+    verdict TEXT NOT NULL,
+    seen_at TEXT NOT NULL,
+    province_code TEXT NOT NULL,
+    region_code TEXT NOT NULL,
+    marketplace TEXT NOT NULL,
+    listing_id INTEGER,
+    seller_id INTEGER,
+    case_id INTEGER,
+    image_group TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (finding_id, ref)
+);
+CREATE INDEX hit_facts_seen ON hit_facts(seen_at);
+"""
+    + SUPERVISION_BACKFILL,
 }
 """Version -> the SQL that brings the service database from the version before it. 4: the supervision picture
 (#24): a `supervisor` role (the users table rebuilt, as SQLite cannot alter a CHECK); where a listing is offered
 from and a case belongs (the text as given, its province and most precise division code, service.supervision.
 regions); a shop's registered business name; the identifiers that link seller accounts to one entity (business
 licence number as given; contact and payment identifiers only as keyed hashes, service.supervision.identifiers);
-listing images indexed by when they were seen, for periods."""
+listing images indexed by when they were seen, for periods. 5: the supervision figures' own tables, kept by every
+write that changes them (service.store.listings, service.store.findings) and filled from the rows already there:
+each listing once per month it was swept (`listing_months`), listings swept per month, marketplace and region
+(`swept_monthly`, the denominators), and every hit with where and when it was seen (`hit_facts`): a supervision
+query reads these, never the tens of millions of listing images."""
 REBUILDS = frozenset({4})
 """Migrations that rebuild a table (run with foreign keys off, checked before commit: index.migrations)."""
 

@@ -170,6 +170,13 @@ def record_finding(
         "INSERT OR IGNORE INTO finding_matches (finding_id, ref, verdict, score) VALUES (?,?,?,?)",
         [(finding_id, str(m["ref"]), str(m["verdict"]), float(m["score"])) for m in matches if m.get("ref")],
     )
+    if case_id is not None:  # a case's hits count in the case's region (a sweep's: service.store.listings)
+        db.execute(
+            "INSERT OR IGNORE INTO hit_facts SELECT f.id, fm.ref, fm.verdict, f.scanned_at, c.province_code, "
+            "c.region_code, '', NULL, NULL, c.id, '' FROM findings f JOIN finding_matches fm ON fm.finding_id = f.id "
+            "JOIN cases c ON c.id = f.case_id WHERE f.id = ? AND fm.verdict IN ('copy', 'derivative')",
+            (finding_id,),
+        )
     return finding_id
 
 

@@ -10,6 +10,7 @@ of millions of listings keeps the evidence, not the haystack.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,4 +143,25 @@ class Listings:
                 "seen_at) VALUES (?,?,?,?,?,?,?,?)",
                 (listing_id, sweep_id, image.source, image.sha256, image.pdq, image.image_group, suspect_id, seen),
             )
+            _count_for_supervision(db, listing_id, seen, image.image_group, suspect_id)
         return True
+
+
+def _count_for_supervision(db: sqlite3.Connection, listing_id: int, seen: str, group: str, suspect_id: int) -> None:
+    """Inside the ingest's transaction: the listing counted once in its month's swept listings, under the region
+    and marketplace it has now, and each hit of the image recorded with where and when it was seen (the
+    supervision tables of migration 5)."""
+    month = seen[:7]
+    fresh = db.execute("INSERT OR IGNORE INTO listing_months VALUES (?, ?)", (listing_id, month)).rowcount
+    if fresh:
+        db.execute(
+            "INSERT INTO swept_monthly SELECT ?, marketplace, province_code, region_code, 1 FROM listings WHERE id=? "
+            "ON CONFLICT (month, marketplace, province_code, region_code) DO UPDATE SET listings = listings + 1",
+            (month, listing_id),
+        )
+    db.execute(
+        "INSERT OR IGNORE INTO hit_facts SELECT f.id, fm.ref, fm.verdict, ?, l.province_code, l.region_code, "
+        "l.marketplace, l.id, l.seller_id, NULL, ? FROM findings f JOIN finding_matches fm ON fm.finding_id = f.id "
+        "JOIN listings l ON l.id = ? WHERE f.suspect_id = ? AND fm.verdict IN ('copy', 'derivative')",
+        (seen, group, listing_id, suspect_id),
+    )

@@ -1,6 +1,11 @@
 """The rows the supervision picture is computed from (service.supervision.figures): every hit with where and when it
-was seen, the listings swept (the denominators), case findings with their case's region, and the identifiers that
-link seller accounts. Read-only; one indexed query each, filtered by period and marketplace in SQL.
+was seen (sweeps' and cases', `hit_facts`), the listings swept (the denominators, `swept_monthly`), and the
+identifiers that link seller accounts. These tables are kept on ingest (service.store.listings, findings), so a
+query reads a month's hits and a few hundred counters, never the listing images themselves: that is what keeps
+every figure under two seconds at ten million listings (scripts/benchmark_sweep.py). Read-only.
+
+A listing counts once in each month it was swept: over several months the unit is the listing-month, in the hits
+as in the denominator, so a rate stays a rate whatever the period.
 """
 
 from __future__ import annotations
@@ -35,6 +40,11 @@ class Hit:
     seller_id: int | None
     case_id: int | None
 
+    @property
+    def listing_month(self) -> tuple[int, str] | None:
+        """The unit a sweep's hit counts in: its listing, in the month it was seen; None for a case's finding."""
+        return None if self.listing_id is None else (self.listing_id, self.seen_at[:7])
+
 
 @dataclass(frozen=True)
 class Swept:
@@ -56,21 +66,15 @@ class Seller:
     province_code: str
 
 
-_SWEPT_HITS = """
-SELECT f.id, fm.ref, fm.verdict, li.seen_at, l.province_code, l.region_code, l.marketplace, l.id, l.seller_id, NULL
-FROM listing_images li
-JOIN listings l ON l.id = li.listing_id
-JOIN findings f ON f.suspect_id = li.suspect_id
-JOIN finding_matches fm ON fm.finding_id = f.id
-WHERE li.seen_at >= ? AND li.seen_at < ? AND fm.verdict IN ('copy', 'derivative')
-"""
-_CASE_HITS = """
-SELECT f.id, fm.ref, fm.verdict, f.scanned_at, c.province_code, c.region_code, '', NULL, NULL, c.id
-FROM findings f
-JOIN cases c ON c.id = f.case_id
-JOIN finding_matches fm ON fm.finding_id = f.id
-WHERE f.scanned_at >= ? AND f.scanned_at < ? AND fm.verdict IN ('copy', 'derivative')
-"""
+_HITS = """SELECT finding_id, ref, verdict, seen_at, province_code, region_code, marketplace, listing_id, seller_id,
+case_id FROM hit_facts WHERE seen_at >= ? AND seen_at < ?"""
+
+
+def whole_months(period: Period) -> tuple[str, str] | None:
+    """("2026-10", "2026-12") for a period of whole months [2026-10-01, 2026-12-01), else None."""
+    if period.start.endswith("-01") and period.end.endswith("-01") and len(period.start) == len(period.end) == 10:
+        return period.start[:7], period.end[:7]
+    return None
 
 
 class SupervisionRows:
@@ -79,45 +83,53 @@ class SupervisionRows:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def hits(self, period: Period, marketplace: str = "", cases: bool = True) -> list[Hit]:
+    def hits(self, period: Period, marketplace: str = "") -> list[Hit]:
         """Every hit seen in `period` (sweeps by when the image was seen, cases by when the suspect was scanned);
-        case findings only when no marketplace is asked for (a seized device has none)."""
+        with a marketplace, only that marketplace's (a seized device has none)."""
+        sql = _HITS
         args: tuple[str, ...] = (period.start, period.end)
-        sql = _SWEPT_HITS
         if marketplace:
-            sql += " AND l.marketplace = ?"
+            sql += " AND marketplace = ? AND case_id IS NULL"
             args += (marketplace,)
-        rows = self._db.db.execute(sql, args).fetchall()
-        if cases and not marketplace:
-            rows += self._db.db.execute(_CASE_HITS, (period.start, period.end)).fetchall()
-        return [Hit(*tuple(r)) for r in rows]
+        return [Hit(*tuple(r)) for r in self._db.db.execute(sql, args)]
 
     def swept(self, period: Period, marketplace: str = "") -> list[Swept]:
-        """Distinct listings with an image seen in `period`, by region and marketplace."""
-        sql = """SELECT l.province_code, l.region_code, l.marketplace, COUNT(DISTINCT l.id)
-                 FROM listing_images li JOIN listings l ON l.id = li.listing_id
-                 WHERE li.seen_at >= ? AND li.seen_at < ?"""
-        args: tuple[str, ...] = (period.start, period.end)
-        if marketplace:
-            sql += " AND l.marketplace = ?"
-            args += (marketplace,)
-        sql += " GROUP BY l.province_code, l.region_code, l.marketplace"
+        """Listings swept in `period` (each once per month it was swept), by region and marketplace: the counters
+        kept on ingest for whole months, else counted from the listing images."""
+        months = whole_months(period)
+        if months is not None:
+            sql = """SELECT province_code, region_code, marketplace, SUM(listings) FROM swept_monthly
+                     WHERE month >= ? AND month < ?"""
+            args: tuple[str, ...] = months
+            if marketplace:
+                sql += " AND marketplace = ?"
+                args += (marketplace,)
+            sql += " GROUP BY province_code, region_code, marketplace"
+        else:
+            sql = """SELECT l.province_code, l.region_code, l.marketplace,
+                            COUNT(DISTINCT li.listing_id || '/' || substr(li.seen_at, 1, 7))
+                     FROM listing_images li JOIN listings l ON l.id = li.listing_id
+                     WHERE li.seen_at >= ? AND li.seen_at < ?"""
+            args = (period.start, period.end)
+            if marketplace:
+                sql += " AND l.marketplace = ?"
+                args += (marketplace,)
+            sql += " GROUP BY l.province_code, l.region_code, l.marketplace"
         return [Swept(*tuple(r)) for r in self._db.db.execute(sql, args)]
 
     def swept_by_month(self, period: Period, marketplace: str = "", region: str = "") -> dict[str, int]:
-        """Distinct listings with an image seen in each month of `period` ("2026-11" -> count), of a marketplace
-        and a region (a province's or a prefecture's code) when given."""
-        sql = """SELECT substr(li.seen_at, 1, 7), COUNT(DISTINCT li.listing_id)
-                 FROM listing_images li JOIN listings l ON l.id = li.listing_id
-                 WHERE li.seen_at >= ? AND li.seen_at < ?"""
-        args: tuple[str, ...] = (period.start, period.end)
+        """Listings swept in each month `period` touches ("2026-11" -> count), of a marketplace and a region (a
+        province's or a prefecture's code) when given."""
+        last = self._db.db.execute("SELECT substr(date(?, '-1 day'), 1, 7)", (period.end,)).fetchone()[0]
+        sql = "SELECT month, SUM(listings) FROM swept_monthly WHERE month >= ? AND month <= ?"
+        args: tuple[str, ...] = (period.start[:7], str(last))
         if marketplace:
-            sql += " AND l.marketplace = ?"
+            sql += " AND marketplace = ?"
             args += (marketplace,)
         if region:
-            sql += " AND (l.province_code = ? OR l.region_code = ?)"
+            sql += " AND (province_code = ? OR region_code = ?)"
             args += (region, region)
-        return {str(m): int(n) for m, n in self._db.db.execute(sql + " GROUP BY 1", args)}
+        return {str(m): int(n) for m, n in self._db.db.execute(sql + " GROUP BY month", args)}
 
     def identifier_links(self, seller_ids: set[int]) -> list[tuple[str, str, list[int]]]:
         """(kind, stored value, the sellers sharing it) for each identifier shared by two or more sellers, at least
@@ -137,13 +149,9 @@ class SupervisionRows:
         """(image group, the sellers who offered it) for each infringing image offered by two or more sellers in
         `period`: the same picture, byte for byte or re-uploaded, under several accounts."""
         rows = self._db.db.execute(
-            """SELECT li.image_group, group_concat(DISTINCT l.seller_id) FROM listing_images li
-               JOIN listings l ON l.id = li.listing_id
-               JOIN findings f ON f.suspect_id = li.suspect_id
-               JOIN finding_matches fm ON fm.finding_id = f.id
-               WHERE li.seen_at >= ? AND li.seen_at < ? AND fm.verdict IN ('copy', 'derivative')
-                 AND l.seller_id IS NOT NULL
-               GROUP BY li.image_group HAVING COUNT(DISTINCT l.seller_id) > 1""",
+            """SELECT image_group, group_concat(DISTINCT seller_id) FROM hit_facts
+               WHERE seen_at >= ? AND seen_at < ? AND seller_id IS NOT NULL AND image_group <> ''
+               GROUP BY image_group HAVING COUNT(DISTINCT seller_id) > 1""",
             (period.start, period.end),
         ).fetchall()
         return [(str(g), sorted(int(i) for i in str(ids).split(","))) for g, ids in rows]
@@ -186,19 +194,5 @@ class SupervisionRows:
         return [dict(r) for r in rows]
 
     def marketplaces(self) -> list[str]:
-        return [str(r[0]) for r in self._db.db.execute("SELECT DISTINCT marketplace FROM listings ORDER BY 1")]
-
-    def first_seen(self) -> str:
-        """The earliest moment anything was seen (a sweep's image or a case's scan), "" when nothing was."""
-        row = self._db.db.execute(
-            "SELECT min(x) FROM (SELECT min(seen_at) AS x FROM listing_images UNION ALL "
-            "SELECT min(scanned_at) FROM findings)"
-        ).fetchone()
-        return str(row[0] or "")
-
-    def last_seen(self) -> str:
-        row = self._db.db.execute(
-            "SELECT max(x) FROM (SELECT max(seen_at) AS x FROM listing_images UNION ALL "
-            "SELECT max(scanned_at) FROM findings)"
-        ).fetchone()
-        return str(row[0] or "")
+        """Every marketplace swept."""
+        return [str(r[0]) for r in self._db.db.execute("SELECT DISTINCT marketplace FROM swept_monthly ORDER BY 1")]

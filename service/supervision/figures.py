@@ -1,10 +1,10 @@
 """The supervision figures, as pure functions over rows (service.store.supervision): rankings of regions,
 marketplaces, categories, rights holders and entities; monthly trends; entities that link seller accounts.
 
-Every count says what it counts. Sweeps count **hit listings** (distinct listings with an image matching a
-registered work as `copy` or `derivative`) over **swept listings** (distinct listings with an image seen in the
-period: the denominator, so a heavily swept region does not look riskier for being swept); cases from seized
-devices count **hit findings** (suspect images), under the case's region, and have no denominator. Each row keeps
+Every count says what it counts. Sweeps count **hit listings** (listings with an image matching a registered work
+as `copy` or `derivative`) over **swept listings** (listings with an image seen in the period: the denominator, so
+a heavily swept region does not look riskier for being swept), each listing once per month it was seen; cases from
+seized devices count **hit findings** (suspect images), under the case's region, and have no denominator. Each row keeps
 the findings behind it, and its comparison with another period (service.supervision.rates).
 """
 
@@ -155,7 +155,7 @@ def swept_keys(row: Swept, dimension: str) -> str:
 
 @dataclass
 class _Tally:
-    listings: set[int] = field(default_factory=set)
+    listings: set[tuple[int, str]] = field(default_factory=set)
     findings: set[int] = field(default_factory=set)
     case_findings: set[int] = field(default_factory=set)
     refs: set[str] = field(default_factory=set)
@@ -164,8 +164,8 @@ class _Tally:
     def add(self, hit: Hit) -> None:
         self.findings.add(hit.finding_id)
         self.refs.add(hit.ref)
-        if hit.listing_id is not None:
-            self.listings.add(hit.listing_id)
+        if hit.listing_month is not None:
+            self.listings.add(hit.listing_month)
         else:
             self.case_findings.add(hit.finding_id)
         if hit.seller_id is not None:

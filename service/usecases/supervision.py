@@ -9,8 +9,6 @@ for investigators and auditors). Reading the picture is audited, as reading the 
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
@@ -18,7 +16,6 @@ from typing import Any
 
 from index.audit import Action, Audit
 from index.registry import WorkRecord
-from service.safe_text import spreadsheet_text
 from service.store import Store
 from service.store.supervision import Hit, Period
 from service.supervision import categories as C
@@ -138,8 +135,8 @@ def totals(
     hits: list[Hit], previous: list[Hit], swept: list[Any], swept_before: list[Any], now: Period, before: Period
 ) -> dict[str, Any]:
     """The scope's totals and their comparison with the period before."""
-    listings = {h.listing_id for h in hits if h.listing_id is not None}
-    listings_before = {h.listing_id for h in previous if h.listing_id is not None}
+    listings = {h.listing_month for h in hits if h.listing_month is not None}
+    listings_before = {h.listing_month for h in previous if h.listing_month is not None}
     cases = {h.finding_id for h in hits if h.listing_id is None}
     cases_before = {h.finding_id for h in previous if h.listing_id is None}
     n_swept, n_before = sum(s.listings for s in swept), sum(s.listings for s in swept_before)
@@ -206,7 +203,7 @@ def _side(store: Store, scope: F.Scope, facts: dict[str, F.WorkFacts]) -> _Side:
     swept = [s for s in store.supervision.swept(scope.period, scope.marketplace) if scope.admits_swept(s)]
     return _Side(
         scope_json(scope, "en"),
-        len({h.listing_id for h in hits if h.listing_id is not None}),
+        len({h.listing_month for h in hits if h.listing_month is not None}),
         len({h.finding_id for h in hits if h.listing_id is None}),
         sum(s.listings for s in swept),
         len({h.ref for h in hits}),
@@ -237,50 +234,6 @@ def evidence(store: Store, finding_ids: list[int], user_id: int, sweeps_readable
     return {"evidence": shown, "withheld": len(withheld)}
 
 
-def ranking_rows(report: dict[str, Any]) -> list[dict[str, object]]:
-    """Every ranking row flat, with its dimension, figures and comparison: the CSV export's lines."""
-    out = []
-    for dimension, rows in report["rankings"].items():
-        for r in rows:
-            c = r["comparison"] or {}
-            share_low, share_high = r["share_interval"] or (None, None)
-            ratio_low, ratio_high = c.get("interval") or (None, None)
-            out.append(
-                {
-                    "dimension": dimension,
-                    "key": spreadsheet_text(str(r["key"])),
-                    "label": spreadsheet_text(str(r["label"])),
-                    "hit_listings": r["hit_listings"],
-                    "swept_listings": r["swept_listings"],
-                    "share": r["share"],
-                    "share_low": share_low,
-                    "share_high": share_high,
-                    "works": r["works"],
-                    "sellers": r["sellers"],
-                    "hit_findings": r["hit_findings"],
-                    "previous_hit_listings": r["previous"]["hit_listings"],
-                    "previous_swept_listings": r["previous"]["swept_listings"],
-                    "ratio": c.get("ratio"),
-                    "change_percent": c.get("change_percent"),
-                    "ratio_low": ratio_low,
-                    "ratio_high": ratio_high,
-                    "beyond_chance": c.get("beyond_chance"),
-                    "findings": " ".join(map(str, r["findings"])),
-                }
-            )
-    return out
-
-
-def rankings_csv(report: dict[str, Any]) -> str:
-    """`ranking_rows` as CSV text (the CLI's --csv and the API's export)."""
-    rows = ranking_rows(report)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["dimension"], lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def label(dimension: str, key: str, language: str) -> str:
     """How a row's key reads to a person: a region's name, a category's name, the key itself otherwise."""
     if dimension in ("province", "region"):
@@ -308,9 +261,10 @@ def scope_json(scope: F.Scope, language: str) -> dict[str, str]:
 
 
 DEFINITIONS = {
-    "hit_listings": "distinct listings with an image matching a registered work as copy or derivative, seen in the "
-    "period",
-    "swept_listings": "distinct listings with an image seen in the period (the denominator of share)",
+    "hit_listings": "listings with an image matching a registered work as copy or derivative, seen in the period; a "
+    "listing counts once in each month it was seen (over several months the unit is the listing-month)",
+    "swept_listings": "listings with an image seen in the period, counted as hit_listings are (the denominator of "
+    "share)",
     "share": "hit_listings / swept_listings, with its 95% Wilson interval",
     "hit_findings": "suspect images from cases (seized devices) matching a work, counted in the case's region; they "
     "have no denominator",
