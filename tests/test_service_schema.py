@@ -76,6 +76,8 @@ FILE_ANSWERS = {
     ("get", "/api/v1/cases/{case_id}/findings/{finding_id}/suspect"): "a suspect's file, exactly as received",
     ("get", "/api/v1/cases/{case_id}/findings/{finding_id}/report"): "an evidence report: html, pdf or a zip bundle",
     ("get", "/api/v1/supervision/export.csv"): "the supervision rankings, one CSV row per key",
+    ("get", "/api/v1/supervision/export.xlsx"): "the supervision totals and rankings as a workbook",
+    ("get", "/api/v1/supervision/brief.pdf"): "the one-page monthly supervision brief",
 }
 """The operations that answer with a file, not JSON, and what the file is."""
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from service.store.listings import SweptImage
 from tests.service_support import office as open_office
@@ -116,3 +118,28 @@ def test_a_bad_scope_is_a_422_that_says_why(office: Any, params: dict[str, str])
     client, people, _ = office
     r = client.get("/api/v1/supervision", params=params, headers=people.auth("sun"))
     assert r.status_code == 422 and r.json()["error"]
+
+
+def test_the_workbook_keeps_a_shop_name_as_text_and_counts_as_numbers(office: Any) -> None:
+    client, people, _ = office
+    r = client.get("/api/v1/supervision/export.xlsx", params={"month": "2026-11"}, headers=people.auth("sun"))
+    assert r.status_code == 200 and r.content[:2] == b"PK"
+    with zipfile.ZipFile(io.BytesIO(r.content)) as book:
+        names = book.namelist()
+        sheets = "".join(book.read(n).decode() for n in names if n.startswith("xl/worksheets/sheet"))
+        strings = book.read("xl/sharedStrings.xml").decode()
+    assert "<f>" not in sheets  # no formula anywhere, the marketplace named =HYPERLINK(1) included
+    assert "=HYPERLINK(1)" in strings
+    assert "<v>2</v>" in sheets  # hit listings written as a number
+
+
+@pytest.mark.parametrize(("language", "title"), [("en", "Monthly supervision brief"), ("zh", "监管月报")])
+def test_the_monthly_brief_is_one_page_in_either_language(office: Any, language: str, title: str) -> None:
+    client, people, _ = office
+    params = {"month": "2026-11", "language": language}
+    r = client.get("/api/v1/supervision/brief.pdf", params=params, headers=people.auth("sun"))
+    assert r.status_code == 200 and r.headers["content-type"] == "application/pdf"
+    pdf = PdfReader(io.BytesIO(r.content))
+    assert len(pdf.pages) == 1
+    text = pdf.pages[0].extract_text()
+    assert title in text and "2026-11" in text

@@ -49,6 +49,8 @@ def show(
     csv_out: Annotated[
         str, typer.Option("--csv", help="Write every ranking to this CSV file (- for standard output).")
     ] = "",
+    xlsx_out: Annotated[str, typer.Option("--xlsx", help="Write the totals and every ranking to this workbook.")] = "",
+    pdf_out: Annotated[str, typer.Option("--pdf", help="Write the one-page brief of the period to this PDF.")] = "",
     top: Annotated[int, typer.Option("--top", min=1, max=1000, help="Rows per ranking printed.")] = 10,
 ) -> None:
     """Totals, rankings (regions, marketplaces, categories, rights holders, entities) with the change from the
@@ -65,6 +67,8 @@ def show(
         _write_csv(report, csv_out)
         if csv_out == "-":
             return
+    if xlsx_out or pdf_out:
+        _write_files(report, xlsx_out, pdf_out, language)
     print_summary(report, top)
 
 
@@ -122,7 +126,7 @@ def _change(c: dict[str, Any]) -> str:
 
 
 def _write_csv(report: dict[str, Any], out: str) -> None:
-    from service.usecases.supervision import rankings_csv
+    from service.supervision.exports import rankings_csv
 
     text = rankings_csv(report)
     try:
@@ -134,6 +138,22 @@ def _write_csv(report: dict[str, Any], out: str) -> None:
         raise fail(f"{out}: cannot write ({exc.strerror})") from exc
     if out != "-":
         console.print(f"rankings written to {cell(out)}")
+
+
+def _write_files(report: dict[str, Any], xlsx_out: str, pdf_out: str, language: str) -> None:
+    from service.reports.pdf import ReportFontError
+    from service.supervision.exports import monthly_brief_pdf, rankings_xlsx
+
+    for out, make in ((xlsx_out, rankings_xlsx), (pdf_out, monthly_brief_pdf)):
+        if not out:
+            continue
+        try:
+            Path(out).write_bytes(make(report, language))
+        except ReportFontError as exc:
+            raise fail(str(exc)) from exc
+        except OSError as exc:
+            raise fail(f"{out}: cannot write ({exc.strerror})") from exc
+        console.print(f"written to {cell(out)}")
 
 
 @supervision_app.command("compare")

@@ -61,7 +61,7 @@ def cjk_font_file() -> Path:
     )
 
 
-def _styles(lang: str) -> tuple[ParagraphStyle, ParagraphStyle, ParagraphStyle, ParagraphStyle, dict[str, Any]]:
+def styles(lang: str) -> tuple[ParagraphStyle, ParagraphStyle, ParagraphStyle, ParagraphStyle, dict[str, Any]]:
     """Body, mono, key and note styles, and headings, in fonts that have the language's glyphs."""
     if lang == "en":
         return BODY, MONO, KEY, NOTE, {k: STYLES[k] for k in ("Title", "Heading2", "Heading3")}
@@ -126,7 +126,7 @@ def render_pdf(ev: dict[str, Any], images: dict[str, bytes]) -> bytes:
     """The report in the evidence's language (`ev["language"]`, English when absent)."""
     lang = ev.get("language", "en")
     _ = translator(lang)
-    body, mono, key, note, head = _styles(lang)
+    body, mono, key, note, head = styles(lang)
     fonts = (body, mono, key)
     buf = io.BytesIO()
     sus, method = ev["suspect"], ev["method"]

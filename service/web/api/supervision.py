@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
+from service.supervision import exports
 from service.usecases import supervision as usecase
 from service.web import schemas
 from service.web import supervision_schemas as models
@@ -118,7 +119,64 @@ def export_csv(
     report = usecase.supervision_report(store, gate.engine.works(), chosen, audit, language)
     name = f"supervision-{chosen.period.start[:7]}.csv"
     return Response(
-        usecase.rankings_csv(report).encode("utf-8-sig"),
+        exports.rankings_csv(report).encode("utf-8-sig"),
         media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+@router.get(
+    "/export.xlsx",
+    summary="The totals, what each figure counts, and every ranking of a month as a workbook",
+    response_class=Response,
+    responses=schemas.file_answer("A workbook: totals, then a sheet per ranking", XLSX),
+    **guard("supervision"),
+)
+def export_xlsx(
+    gate: Gate,
+    store: StoreDep,
+    audit: AuditDep,
+    month: Month = "",
+    marketplace: Text = "",
+    region: Text = "",
+    category: Text = "",
+    language: Language = "en",
+) -> Response:
+    chosen = scope(month, "", "", marketplace, region, category)
+    report = usecase.supervision_report(store, gate.engine.works(), chosen, audit, language)
+    name = f"supervision-{chosen.period.start[:7]}.xlsx"
+    return Response(
+        exports.rankings_xlsx(report, language),
+        media_type=XLSX,
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get(
+    "/brief.pdf",
+    summary="The one-page monthly supervision brief, in Chinese or English",
+    response_class=Response,
+    responses=schemas.file_answer("The brief", "application/pdf"),
+    **guard("supervision"),
+)
+def brief_pdf(
+    gate: Gate,
+    store: StoreDep,
+    audit: AuditDep,
+    month: Month = "",
+    marketplace: Text = "",
+    region: Text = "",
+    category: Text = "",
+    language: Language = "en",
+) -> Response:
+    chosen = scope(month, "", "", marketplace, region, category)
+    report = usecase.supervision_report(store, gate.engine.works(), chosen, audit, language)
+    name = f"supervision-brief-{chosen.period.start[:7]}-{language}.pdf"
+    return Response(
+        exports.monthly_brief_pdf(report, language),
+        media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
