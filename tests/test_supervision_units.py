@@ -93,3 +93,19 @@ def test_comparisons_with_nothing_before_say_so() -> None:
     assert not compare(0, 10, 0, 10).beyond_chance
     with pytest.raises(ValueError):
         compare(1, 0, 1, 1)
+
+
+def test_rankings_order_by_what_a_supervisor_asks_for() -> None:
+    from service.supervision.figures import SORTS, RankRow
+
+    def row(key: str, hits: int, swept: int, works: int, change: tuple[int, int, int, int]) -> RankRow:
+        return RankRow(key, hits, 0, works, 1, swept, 0, 0, 0, compare(*change), [])
+
+    busy = row("busy", 40, 400, 2, (40, 400, 30, 400))  # many hits, 10%, no clear change
+    rising = row("rising", 12, 20, 5, (12, 20, 1, 20))  # fewer hits, 60%, beyond chance
+    noisy = row("noisy", 2, 10, 1, (2, 10, 0, 10))  # new, two hits: its interval has no lower bound above 1
+    order = {name: [r.key for r in sorted([busy, rising, noisy], key=SORTS[name])] for name in SORTS}
+    assert order["hit_listings"] == ["busy", "rising", "noisy"]
+    assert order["works"] == ["rising", "busy", "noisy"]
+    assert order["share"] == ["rising", "noisy", "busy"]
+    assert order["change"] == ["rising", "busy", "noisy"]

@@ -52,14 +52,20 @@ def show(
     xlsx_out: Annotated[str, typer.Option("--xlsx", help="Write the totals and every ranking to this workbook.")] = "",
     pdf_out: Annotated[str, typer.Option("--pdf", help="Write the one-page brief of the period to this PDF.")] = "",
     top: Annotated[int, typer.Option("--top", min=1, max=1000, help="Rows per ranking printed.")] = 10,
+    sort: Annotated[
+        str, typer.Option("--sort", help="hit_listings | works | sellers | share | change (rises beyond chance first)")
+    ] = "hit_listings",
 ) -> None:
     """Totals, rankings (regions, marketplaces, categories, rights holders, entities) with the change from the
     period before and whether it is beyond chance, the entities linking seller accounts."""
+    from service.supervision.figures import SORTS
     from service.usecases.supervision import supervision_report
 
+    if sort not in SORTS:
+        raise fail(f"--sort is one of {', '.join(SORTS)}, not {sort!r}")
     scope = _scope(month, start, end, marketplace, region, category)
     with service_store() as (store, ws):
-        report = supervision_report(store, ws.registry.works(), scope, ws.registry.record, language)
+        report = supervision_report(store, ws.registry.works(), scope, ws.registry.record, language, sort)
     if as_json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return

@@ -11,9 +11,10 @@ the findings behind it, and its comparison with another period (service.supervis
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from detector.calibration.metrics import wilson
 from service.store.supervision import Hit, Period, Seller, Swept
@@ -200,10 +201,11 @@ def ranking(
     previous: tuple[list[Hit], list[Swept], Period],
     works: Mapping[str, WorkFacts],
     entity_of: Mapping[int, str],
+    sort: str = "hit_listings",
 ) -> list[RankRow]:
     """Each key of `dimension` with its figures in the current period and the previous one, and their comparison:
-    as rates over swept listings where there are sweeps, as rates per day for case findings alone. Ranked by hit
-    listings, then hit findings."""
+    as rates over swept listings where there are sweeps, as rates per day for case findings alone; ordered by
+    `sort` (SORTS)."""
     now, now_swept = tally(current[0], dimension, works, entity_of), denominators(current[1], dimension)
     before, before_swept = tally(previous[0], dimension, works, entity_of), denominators(previous[1], dimension)
     rows = []
@@ -231,8 +233,24 @@ def ranking(
                 findings=sorted(t.findings)[:EVIDENCE_PER_ROW],
             )
         )
-    rows.sort(key=lambda r: (-r.hit_listings, -r.hit_findings, -r.works, r.key))
+    rows.sort(key=SORTS[sort])
     return rows
+
+
+SORTS: dict[str, Callable[[RankRow], tuple[Any, ...]]] = {
+    "hit_listings": lambda r: (-r.hit_listings, -r.hit_findings, -r.works, r.key),
+    "works": lambda r: (-r.works, -r.hit_listings, r.key),
+    "sellers": lambda r: (-r.sellers, -r.hit_listings, r.key),
+    "share": lambda r: (-(r.share or 0.0), -r.hit_listings, r.key),
+    "change": lambda r: (
+        -(r.comparison.low if r.comparison and r.comparison.beyond_chance else 0.0),
+        -r.hit_listings,
+        r.key,
+    ),
+}
+"""How rankings may be ordered: by infringing listings (the default), distinct works, distinct sellers, share of
+listings swept, or rise (the lower bound of the rate ratio's interval, so a rise beyond chance ranks first and a
+large ratio on two hits does not)."""
 
 
 def months(period: Period) -> list[str]:

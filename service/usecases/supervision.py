@@ -74,9 +74,15 @@ def _hits(store: Store, scope: F.Scope, period: Period, works: dict[str, F.WorkF
 
 
 def supervision_report(
-    store: Store, works: Iterable[WorkRecord], scope: F.Scope, audit: Audit, language: str = "en"
+    store: Store,
+    works: Iterable[WorkRecord],
+    scope: F.Scope,
+    audit: Audit,
+    language: str = "en",
+    sort: str = "hit_listings",
 ) -> dict[str, Any]:
-    """The whole picture for `scope`: the body of `semblance supervision --json` and of the API."""
+    """The whole picture for `scope`, rankings ordered by `sort` (figures.SORTS): the body of `semblance
+    supervision show --json` and of the API."""
     facts = work_facts(works)
     before = F.previous_period(scope.period)
     hits = _hits(store, scope, scope.period, facts)
@@ -91,7 +97,7 @@ def supervision_report(
     current, earlier = (hits, swept, scope.period), (previous, swept_before, before)
     rankings = {}
     for dimension in RANKED:
-        rows = [r.to_json() for r in F.ranking(dimension, current, earlier, facts, entity_of)]
+        rows = [r.to_json() for r in F.ranking(dimension, current, earlier, facts, entity_of, sort)]
         for row in rows:
             row["label"] = label(dimension, str(row["key"]), language)
         rankings[dimension] = rows

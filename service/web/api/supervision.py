@@ -3,7 +3,7 @@ row only for those who may read them (a sweep's: investigators and auditors; a c
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
@@ -52,9 +52,10 @@ def picture(
     region: Text = "",
     category: Text = "",
     language: Language = "en",
+    sort: Annotated[Literal["hit_listings", "works", "sellers", "share", "change"], Query()] = "hit_listings",
 ) -> dict[str, Any]:
     chosen = scope(month, start, end, marketplace, region, category)
-    return usecase.supervision_report(store, gate.engine.works(), chosen, audit, language)
+    return usecase.supervision_report(store, gate.engine.works(), chosen, audit, language, sort)
 
 
 @router.get(
