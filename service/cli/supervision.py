@@ -126,8 +126,10 @@ def _change(c: dict[str, Any]) -> str:
     interval of the ratio and whether the change is beyond chance."""
     if c["ratio"] is None:
         return "new" if c["current"] else ""
+    from service.supervision.rates import bound
+
     low, high = c["interval"]
-    span = f"{low:.2g}-{high:.2g}" if high is not None else f">{low:.2g}"
+    span = f"{bound(low)}-{bound(high)}" if high is not None else f">{bound(low)}"
     return f"{c['ratio']:.2f}-fold {c['change_percent']:+.0f}% ({span}) {c['direction']}"
 
 

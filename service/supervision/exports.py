@@ -22,6 +22,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from service.i18n import translator
 from service.reports.pdf import styles
 from service.safe_text import printable, spreadsheet_text
+from service.supervision.rates import bound
 
 RANKING_TITLES = {
     "region": "Regions",
@@ -214,5 +215,5 @@ def change_text(c: dict[str, Any], _: Any) -> str:
     if c["ratio"] is None:
         return _("new") if c["current"] else ""
     low, high = c["interval"]
-    span = f"{low:.2g}-{high:.2g}" if high is not None else f">{low:.2g}"
+    span = f"{bound(low)}-{bound(high)}" if high is not None else f">{bound(low)}"
     return f"{c['ratio']:.2f}× ({c['change_percent']:+.0f}%), 95% {span}, {_(c['direction'])}"

@@ -131,3 +131,8 @@ def _beta_fraction(x: float, a: float, b: float) -> float:
         if abs(d * c - 1.0) < eps:
             break
     return h
+
+
+def bound(x: float) -> str:
+    """An interval's bound, or a ratio, with the digits that matter to a reader: 0.072, 1.47, 14.2, 350."""
+    return f"{x:.0f}" if x >= 100 else f"{x:.1f}" if x >= 10 else f"{x:.2f}" if x >= 0.1 else f"{x:.2g}"
