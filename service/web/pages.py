@@ -227,9 +227,9 @@ def cases_page(request: Request, store: StoreDep) -> Response:
 async def create_case(request: Request, gate: Gate, store: StoreDep) -> Response:
     principal = person(request, "cases")
     form = await checked_form(request, principal)
-    number, title = form.get("number", ""), form.get("title", "")
+    number, title, region = form.get("number", ""), form.get("title", ""), form.get("region", "")[:200]
     try:
-        case = casework.open_case(gate, store, principal.actor, principal.user.id, number, title)
+        case = casework.open_case(gate, store, principal.actor, principal.user.id, number, title, region)
     except CaseError as exc:
         rows = [(c, store.findings.counts(c.id)) for c in store.cases.of_user(principal.user.id)]
         return render(request, "cases.html", principal, {"cases": rows, "error": str(exc)}, 422)
