@@ -138,8 +138,10 @@ def test_filters_narrow_every_figure(store: Store) -> None:
     assert market["totals"]["hit_listings"] == 0 and market["totals"]["hit_findings"] == 0
     with pytest.raises(ScopeError, match="may be"):
         month_scope("2026-11", region="Taizhou")
-    with pytest.raises(ScopeError):
+    with pytest.raises(ScopeError, match="start before it ends"):
         scope_of("2026-11-30", "2026-11-01")
+    with pytest.raises(ScopeError, match="YYYY-MM-DD"):
+        scope_of("2026-11-31", "2026-12-01")
 
 
 def test_two_regions_side_by_side(store: Store) -> None:

@@ -37,10 +37,11 @@ def scope_of(start: str, end: str, marketplace: str = "", region: str = "", cate
     """A checked scope: ISO dates with start before end; a region given by code or by name (placed on the table);
     a category by key or name."""
     try:
-        if date.fromisoformat(start) >= date.fromisoformat(end):
-            raise ScopeError(f"the period must start before it ends ({start} .. {end})")
+        first, after = date.fromisoformat(start), date.fromisoformat(end)
     except ValueError as exc:
         raise ScopeError(f"a period is two dates, YYYY-MM-DD: {exc}") from exc
+    if first >= after:
+        raise ScopeError(f"the period must start before it ends ({start} .. {end})")
     code = ""
     if region:
         table = region_table()
