@@ -320,32 +320,36 @@ def link_entities(
     return sorted((e for e in entities.values() if len(e.seller_ids) > 1), key=lambda e: e.entity_id)
 
 
+def top_entities(entities: list[Entity], hits: Iterable[Hit], limit: int) -> list[Entity]:
+    """The `limit` entities whose accounts offered most in the period, then the largest."""
+    counts = tally(hits, "entity", {}, {s: e.entity_id for e in entities for s in e.seller_ids})
+    empty = _Tally()
+    return sorted(
+        entities, key=lambda e: (-len(counts.get(e.entity_id, empty).listings), -len(e.seller_ids), e.entity_id)
+    )[:limit]
+
+
 def entity_rows(entities: list[Entity], sellers: Mapping[int, Seller], hits: Iterable[Hit]) -> list[dict[str, object]]:
-    """Each entity with its accounts, marketplaces, provinces, links and what its accounts offered in the period."""
+    """Each entity, in the order given, with its accounts, marketplaces, provinces, links and what it offered."""
     of = {s: e.entity_id for e in entities for s in e.seller_ids}
     t = tally(hits, "entity", {}, of)
-    rows: list[tuple[tuple[int, int, str], dict[str, object]]] = []
+    empty = _Tally()
+    rows: list[dict[str, object]] = []
     for e in entities:
-        counts = t.get(e.entity_id, _Tally())
+        counts = t.get(e.entity_id, empty)
         accounts = [sellers[s] for s in e.seller_ids if s in sellers]
         names = Counter(a.business_name for a in accounts if a.business_name)
-        order = (-len(counts.listings), -len(accounts), e.entity_id)
         rows.append(
-            (
-                order,
-                {
-                    "entity_id": e.entity_id,
-                    "name": names.most_common(1)[0][0] if names else (accounts[0].name if accounts else ""),
-                    "accounts": [asdict(a) for a in accounts],
-                    "marketplaces": sorted({a.marketplace for a in accounts}),
-                    "provinces": sorted({a.province_code for a in accounts if a.province_code}),
-                    "links": sorted(
-                        e.links, key=lambda link: (LINK_KINDS.index(str(link["kind"])), str(link["value"]))
-                    ),
-                    "hit_listings": len(counts.listings),
-                    "works": len(counts.refs),
-                    "findings": sorted(counts.findings)[:EVIDENCE_PER_ROW],
-                },
-            )
+            {
+                "entity_id": e.entity_id,
+                "name": names.most_common(1)[0][0] if names else (accounts[0].name if accounts else ""),
+                "accounts": [asdict(a) for a in accounts],
+                "marketplaces": sorted({a.marketplace for a in accounts}),
+                "provinces": sorted({a.province_code for a in accounts if a.province_code}),
+                "links": sorted(e.links, key=lambda link: (LINK_KINDS.index(str(link["kind"])), str(link["value"]))),
+                "hit_listings": len(counts.listings),
+                "works": len(counts.refs),
+                "findings": sorted(counts.findings)[:EVIDENCE_PER_ROW],
+            }
         )
-    return [row for _, row in sorted(rows, key=lambda r: r[0])]
+    return rows

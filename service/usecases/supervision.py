@@ -27,6 +27,8 @@ RANKED = ("region", "province", "marketplace", "category", "rights_holder", "ent
 """The rankings a report carries."""
 TRENDS = ("province", "category", "marketplace", "verdict")
 """The monthly series a report carries."""
+ENTITIES_SHOWN = 100
+"""Entities a report describes in full (those whose accounts offered most); all of them are in the entity ranking."""
 
 
 class ScopeError(ValueError):
@@ -102,7 +104,8 @@ def supervision_report(
         for row in rows:
             row["label"] = label(dimension, str(row["key"]), language)
         rankings[dimension] = rows
-    sellers = store.supervision.sellers({s for e in entities for s in e.seller_ids})
+    shown = F.top_entities(entities, hits, ENTITIES_SHOWN)
+    sellers = store.supervision.sellers({s for e in shown for s in e.seller_ids})
     report = {
         "scope": scope_json(scope, language),
         "previous_period": {"start": before.start, "end": before.end},
@@ -110,7 +113,8 @@ def supervision_report(
         "totals": totals(hits, previous, swept, swept_before, scope.period, before),
         "rankings": rankings,
         "trend": {d: F.trend(hits, d, scope.period, facts, entity_of) for d in TRENDS},
-        "entities": F.entity_rows(entities, sellers, hits),
+        "entities": F.entity_rows(shown, sellers, hits),
+        "entities_total": len(entities),
         "unplaced_hits": sum(1 for h in hits if not h.province_code),
     }
     audit(Action.SUPERVISION, {"scope": report["scope"]})

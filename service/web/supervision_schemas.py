@@ -117,7 +117,8 @@ class SupervisionReport(Reply):
     totals: Totals
     rankings: dict[str, list[RankRow]]
     trend: dict[str, Trend]
-    entities: list[Entity]
+    entities: list[Entity] = Field(description="The 100 entities whose accounts offered most in the period")
+    entities_total: int = Field(description="Entities in all (every one is in rankings.entity)")
     unplaced_hits: int
 
 
