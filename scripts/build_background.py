@@ -16,16 +16,17 @@ import hashlib
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from evaluate import REPO, read_manifest
 
 from detector.background import load_background, packaged_path, save_background
 from detector.calibration.splits import distractor_split, redistributable
 from detector.embedders import load_embedder
 from detector.intake import IntakeError, decode_image
 from detector.signals import build_signals
+from service.engine import EngineError
+from service.labelled_set import read_manifest
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
@@ -35,7 +36,11 @@ def main() -> None:
     ap.add_argument("--embedder", default="effnet-lite0")
     ap.add_argument("--out", default=None, help="Default: the packaged detector/background/<embedder>.npz")
     args = ap.parse_args()
-    manifest, root, rows = read_manifest(args.manifest, args.root, "build_background")
+    manifest = Path(args.manifest)
+    try:
+        root, rows = read_manifest(manifest, Path(args.root) if args.root else None)
+    except EngineError as exc:
+        sys.exit(f"build_background: {exc}")
     chosen = [
         r
         for r in rows

@@ -18,7 +18,6 @@ written beside them are measured on the other, with 95% Wilson intervals. The ru
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import tempfile
@@ -44,7 +43,7 @@ from index.audit import Action
 from index.registry import WorkRecord
 from service.engine import Engine, EngineError
 from service.inputs import InputError, InputItem, expand
-from service.labelled_scan import scan_labelled
+from service.labelled_set import constant, read_manifest, scan_labelled
 
 MIN_WORKS = 4
 """Fewer works leave too few pairs to fit eight weights; the intervals in the file say how many were used."""
@@ -114,13 +113,12 @@ def _transformed(engine: Engine, work: WorkRecord, family: str, seed: int, k: in
     return read
 
 
-def manifest_queries(engine: Engine, manifest: Path, root: Path) -> tuple[list[LabelledQuery], list[InputItem]]:
-    """Positives (derivatives of originals that are registered works) and distractors of a labelled manifest."""
-    with open(manifest, newline="", encoding="utf-8-sig") as f:
-        rows = list(csv.DictReader(f))
-    missing = {"path", "role", "pair_id"} - set(rows[0] if rows else {})
-    if missing:
-        raise EngineError(f"{manifest}: not a labelled manifest (missing columns: {', '.join(sorted(missing))})")
+def manifest_queries(
+    engine: Engine, manifest: Path, root: Path | None = None
+) -> tuple[list[LabelledQuery], list[InputItem]]:
+    """Positives (derivatives of originals that are registered works) and distractors of a labelled manifest
+    (service.labelled_set.read_manifest; its paths relative to `root`, else to its own folder)."""
+    root, rows = read_manifest(manifest, root)
     by_sha = {w.sha256: w for w in engine.works()}
     ref_of: dict[str, str] = {}
     for r in rows:
@@ -142,10 +140,6 @@ def manifest_queries(engine: Engine, manifest: Path, root: Path) -> tuple[list[L
         elif r["role"] == "distractor":
             distractors.append(InputItem(r["path"], reader=p.read_bytes, source_path=str(p)))
     return queries, distractors
-
-
-def _constant(data: bytes) -> Callable[[], bytes]:
-    return lambda: data
 
 
 def background_from(engine: Engine, items: Sequence[InputItem]) -> tuple[bytes | None, int, list[LabelledQuery]]:
@@ -170,12 +164,12 @@ def background_from(engine: Engine, items: Sequence[InputItem]) -> tuple[bytes |
             hashes.append(image.sha256)
             continue
         half = half_of(image.sha256)
-        negatives.append(LabelledQuery(f"negative:{item.name}", _constant(data), frozenset(), "negative", half))
+        negatives.append(LabelledQuery(f"negative:{item.name}", constant(data), frozenset(), "negative", half))
         family = FAMILIES[len(negatives) % len(FAMILIES)]
         rng = np.random.default_rng(int(image.sha256[:8], 16))
         transformed = _jpeg(S.SINGLE[family](image.rgb, rng).image)
         negatives.append(
-            LabelledQuery(f"negative:{item.name}:{family}", _constant(transformed), frozenset(), "negative", half)
+            LabelledQuery(f"negative:{item.name}:{family}", constant(transformed), frozenset(), "negative", half)
         )
     if not hashes or not descriptors:
         return None, 0, negatives
@@ -197,7 +191,7 @@ def calibrate(
     if engine.workspace.registry.count() < MIN_WORKS:
         raise EngineError(f"calibrating needs at least {MIN_WORKS} registered works; register the works first")
     if manifest is not None:
-        queries, unrelated = manifest_queries(engine, manifest, root or manifest.parent)
+        queries, unrelated = manifest_queries(engine, manifest, root)
         source = f"labelled manifest {manifest}"
     else:
         queries = synthetic_queries(engine, per_work, seed)
