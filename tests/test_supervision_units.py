@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 
+from service.supervision import identifiers
 from service.supervision.rates import beta_quantile, compare, incomplete_beta
 from service.supervision.regions import region_table
 
@@ -109,3 +111,31 @@ def test_rankings_order_by_what_a_supervisor_asks_for() -> None:
     assert order["works"] == ["rising", "busy", "noisy"]
     assert order["share"] == ["rising", "noisy", "busy"]
     assert order["change"] == ["rising", "busy", "noisy"]
+
+
+def test_a_contact_and_a_payment_account_are_hashed_before_a_sweep_keeps_anything(tmp_path: Path) -> None:
+    from service.sweep.listings import read_listings
+    from service.sweep.run import entity_fields
+
+    listings = tmp_path / "l.csv"
+    listings.write_text(
+        "listing_id,seller_id,region,business_licence,contact,payment_account,path\n"
+        "1,a,浙江省杭州市,91330106 ma2h00001x,+86 138-0000-0001,alipay:x@example.com,p.jpg\n"
+        "2,b,Hangzhou,,13800000001,,p.jpg\n"
+        "3,c,Taizhou,,,,p.jpg\n",
+        encoding="utf-8",
+    )
+    read = list(read_listings(str(listings)))
+    assert "contact" not in read[0].fields and "13800000001" not in str(read[0].to_json())
+    problems = entity_fields(read, b"k" * 32)
+    one, two, three = (r.to_json() for r in read)
+    assert one["contact_hash"] == two["contact_hash"]  # one phone number, however it was written
+    assert len(one["contact_hash"]) == 32 and one["payment_hash"] != one["contact_hash"]
+    assert one["business_licence"] == "91330106MA2H00001X"
+    assert "138" not in str([one, two]) and "example.com" not in str(one)
+    assert (
+        entity_fields([], b"other key") == []
+        and identifiers.keyed(b"other key", "contact", "13800000001") != (one["contact_hash"])
+    )  # a hash means nothing without this workspace's key
+    assert len(problems) == 1 and "Taizhou" in problems[0] and "counted under no region" in problems[0]
+    assert three["region"] == "Taizhou"
