@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
-import torch
 from PIL import Image
 
 from detector.embedders.base import Embedder, NeuralFeatures, file_sha256, l2_normalise
@@ -86,7 +85,8 @@ class ClipEmbedder(Embedder):
     """open_clip image tower; global embedding plus a 2x2 grid of crop embeddings."""
 
     def __init__(self, model: str, source: str, threads: int | None = None) -> None:
-        import open_clip
+        import open_clip  # torch and open_clip load with the model, not with every command that names this module
+        import torch
 
         if threads:
             torch.set_num_threads(threads)
@@ -125,6 +125,8 @@ class ClipEmbedder(Embedder):
         self.dim = int(self.model.visual.output_dim)
 
     def features(self, rgb: np.ndarray) -> NeuralFeatures:
+        import torch
+
         h, w = rgb.shape[:2]
         crops = []
         for b in CROP_BOXES:

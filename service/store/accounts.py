@@ -14,6 +14,7 @@ import secrets
 import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -29,8 +30,14 @@ USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,64}$")
 KEY_PREFIX = "smb"
 
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash("not a password of anyone")
-"""Verified against when the user does not exist, so a failed sign-in takes as long either way."""
+
+
+@cache
+def dummy_hash() -> str:
+    """Verified against when the user does not exist, so a failed sign-in takes as long either way; made on the
+    first use, not when a command imports this module (an argon2 hash is ~0.15 s); the web app makes it as it
+    starts, so that even its first failed sign-in takes as long as any other."""
+    return _hasher.hash("not a password of anyone")
 
 
 class AccountError(ValueError):
@@ -196,7 +203,7 @@ class Accounts:
     def check_password(self, username: str, password: str) -> User | None:
         """The user, if `password` is theirs and they are not disabled; None otherwise (same time either way)."""
         row = self._db.db.execute("SELECT * FROM users WHERE username=?", (username,)).fetchone()
-        stored = row["password_hash"] if row is not None else _DUMMY_HASH
+        stored = row["password_hash"] if row is not None else dummy_hash()
         try:
             _hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):

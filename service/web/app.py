@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
@@ -24,6 +25,7 @@ from service.engine import Engine, EngineError
 from service.gate import EngineGate
 from service.scan_pool import PoolBusy, ScanPool
 from service.store import Store
+from service.store.accounts import dummy_hash
 from service.web.api import accounts, cases, offenders, supervision, system, works
 from service.web.jobs import JobRunner
 from service.web.limits import BodyCap, CredentialsFirst, RateLimit
@@ -59,6 +61,7 @@ def create_app(settings: ServiceSettings, engine: Engine | None = None) -> FastA
                             settings.scan_queue)  # fmt: skip
         app.state.gate = EngineGate(opened, pool)
         app.state.store = Store.open(settings.home)
+        await run_in_threadpool(dummy_hash)
         app.state.runner = JobRunner(app.state.store, app.state.gate, app.state.metrics)
         app.state.runner.start()
         try:
