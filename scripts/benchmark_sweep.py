@@ -8,11 +8,15 @@ same listing images (150 dev derivatives and distractors, one listing each, four
 sweep` and scanned with `semblance scan`, each as one process from start to finish (start-up included), and swept
 once more in-process to time its stages. Target: the sweep at >= 80% of the scan's rate.
 
-Offender queries: a synthetic findings store (service/store, the real schema and indexes) with --rows listings,
-each with one image, its suspect and its finding, 200,000 sellers over 5 marketplaces, 1% of the images hits
-(a third of them re-uploaded by another seller, so accounts link), filled by SQLite itself (recursive CTEs); then
-each query of `semblance offenders` is timed. Writes docs/sweep-benchmark.json; scripts/benchmark.py quotes it in
-docs/PERFORMANCE.md.
+Offender queries: a synthetic findings store (service/store, the real schema and indexes) with --rows listings, each
+with one image, its suspect and its finding, 200,000 sellers over 5 marketplaces, 1% of the images hits (a third of
+them re-uploaded by another seller, so accounts link), filled by SQLite itself (recursive CTEs); then each query of
+`semblance offenders` is timed; then listings get regions (120 prefectures, a few far more often than the rest), one
+seller in 25 shares a contact with another, the supervision tables are filled as ingest keeps them, and every
+supervision query is timed for combinations of the page's filters (target: <= 2 s each; every hit falls on
+marketplace m0, as i % 100 = 0 implies i % 5 = 0, so the marketplace filter names m0), and the page and the API's
+picture through the web app (target: the page <= 3 s). Writes docs/sweep-benchmark.json; scripts/benchmark.py quotes
+it in docs/PERFORMANCE.md.
 """
 
 from __future__ import annotations
@@ -35,10 +39,15 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from benchmark import real_files  # noqa: E402
 
+from index.migrations import statements  # noqa: E402
+from index.registry import WorkRecord  # noqa: E402
 from service.engine import Engine  # noqa: E402
 from service.store import Store  # noqa: E402
+from service.store.database import SUPERVISION_BACKFILL  # noqa: E402
+from service.supervision.regions import region_table  # noqa: E402
 from service.sweep.listings import read_listings  # noqa: E402
 from service.sweep.run import SweepOptions, sweep_local  # noqa: E402
+from service.usecases import supervision as S  # noqa: E402
 
 SEMBLANCE = [sys.executable, "-m", "service.cli"]
 DEMO = REPO / "samples" / "demo"
@@ -108,14 +117,20 @@ def offender_store(home: Path, rows: int) -> dict[str, float]:
     db = store.database.db
     times: dict[str, float] = {}
     sellers = 200_000
+    db.execute("CREATE TEMP TABLE places (k INTEGER PRIMARY KEY, province_code TEXT, region_code TEXT)")
+    prefectures = [r for r in region_table().regions.values() if r.level == "prefecture"][:PLACES]
+    db.executemany("INSERT INTO temp.places VALUES (?,?,?)", [(k, r.parent, r.code) for k, r in enumerate(prefectures)])
     hit_every = 100  # 1% of images are hits
     steps = [
         ("sweeps", "i, 'bench-' || i, 'synthetic', '2026-01-01T00:00:00Z'", 1),
-        ("sellers", "i, 'm' || (i % 5), 's' || i, 'seller ' || i", sellers),
+        ("sellers", "i, 'm' || (i % 5), 's' || i, 'seller ' || i, ''", sellers),
         (
             "listings",
             f"i, 'm' || (i % 5), 'L' || i, 1 + (i * 7919) % {sellers}, '', '', '', '', "
-            "'2026-0' || (1 + i % 9) || '-01T00:00:00Z', '2026-0' || (1 + i % 9) || '-02T00:00:00Z'",
+            "'2026-0' || (1 + i % 9) || '-01T00:00:00Z', '2026-0' || (1 + i % 9) || '-02T00:00:00Z', "
+            # where each listing is offered from: PLACES prefectures, a few of them much more often than the rest
+            f"'', (SELECT province_code FROM temp.places WHERE k = ((i % 997) * (i % 997)) % {PLACES}), "
+            f"(SELECT region_code FROM temp.places WHERE k = ((i % 997) * (i % 997)) % {PLACES})",
             rows,
         ),
         ("suspects", "i, NULL, printf('%064x', i), 'img' || i, 1000, '2026-01-01T00:00:00Z', 'sweep 1', ''", rows),
@@ -146,10 +161,123 @@ def offender_store(home: Path, rows: int) -> dict[str, float]:
     db.execute("BEGIN")
     db.execute("INSERT INTO finding_matches SELECT id, top_ref, 'copy', 0.99 FROM findings WHERE verdict = 'copy'")
     db.execute("COMMIT")
-    db.execute("ANALYZE")
     times["finding_matches"] = round(time.perf_counter() - t0, 1)
+    # every 50th seller account shares a contact (a keyed hash) with the next: the entities supervision links
+    t0 = time.perf_counter()
+    db.execute("BEGIN")
+    db.execute(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :sellers) "
+        "INSERT INTO seller_identifiers SELECT i, 'contact', printf('%032x', i / 2), '2026-01-01' FROM n "
+        "WHERE i % 50 < 2",
+        {"sellers": sellers},
+    )
+    for statement in statements(SUPERVISION_BACKFILL):  # what ingest keeps up to date, filled at once here
+        db.execute(statement)
+    db.execute("COMMIT")
+    times["supervision tables"] = round(time.perf_counter() - t0, 1)
+    db.execute("ANALYZE")
     store.close()
     return times
+
+
+PLACES = 120
+"""Prefectures the synthetic listings are offered from."""
+WORKS = [
+    WorkRecord(f"work{i}", f"{i:064x}", 1, 1, 1, "JPEG", "", rights_holder=f"holder {i % 50}",
+               categories=("painting", "illustration", "photography", "animation_character")[i % 4])
+    for i in range(5000)
+]  # fmt: skip
+"""The registry the synthetic hits refer to (work0 .. work4999): 50 rights holders, four priority areas."""
+
+
+def supervision_queries(home: Path) -> dict[str, float]:
+    """Each query the supervision page and `semblance supervision` make, for combinations of its filters, timed on
+    the synthetic store (the best of two runs: the first also warms SQLite's page cache)."""
+    store = Store.open(home)
+    out: dict[str, float] = {}
+    audit: Any = lambda *_: None  # noqa: E731
+    cases = {
+        "one month, no filter": lambda: S.supervision_report(store, WORKS, S.month_scope("2026-05"), audit),
+        "one month, a province": lambda: S.supervision_report(
+            store, WORKS, S.month_scope("2026-05", region="330000"), audit
+        ),
+        "one month, a marketplace": lambda: S.supervision_report(
+            store, WORKS, S.month_scope("2026-05", marketplace="m0"), audit
+        ),
+        "one month, a category": lambda: S.supervision_report(
+            store, WORKS, S.month_scope("2026-05", category="painting"), audit
+        ),
+        "one month, marketplace + province + category": lambda: S.supervision_report(
+            store, WORKS, S.month_scope("2026-05", "m0", "330000", "painting"), audit
+        ),
+        "a quarter, no filter": lambda: S.supervision_report(
+            store, WORKS, S.scope_of("2026-04-01", "2026-07-01"), audit
+        ),
+        "14 days (not whole months), no filter": lambda: S.supervision_report(
+            store, WORKS, S.scope_of("2026-05-01", "2026-05-15"), audit
+        ),
+        "two provinces side by side": lambda: S.side_by_side(
+            store, WORKS, S.month_scope("2026-05", region="330000"), S.month_scope("2026-05", region="440000"), audit
+        ),
+        "the page: a month and its 12-month trend": lambda: (
+            S.supervision_report(store, WORKS, S.month_scope("2026-05"), audit),
+            S.monthly_trend(store, WORKS, S.month_scope("2026-05")),
+        ),
+    }
+    try:
+        for name, fn in cases.items():
+            best = min(_timed(fn) for _ in range(2))
+            out[name] = round(best, 2)
+            print(f"supervision, {name}: {out[name]} s", flush=True)
+    finally:
+        store.close()
+    return out
+
+
+def supervision_page(home: Path) -> dict[str, float]:
+    """The supervision page and the API's picture as a browser and a client get them: the web app (its real
+    routes, templates and serialisation) over the synthetic store, through its ASGI interface; each the best of
+    two loads. The workspace is made beside the store with no works registered."""
+    from fastapi.testclient import TestClient
+
+    from service.web.app import create_app
+    from service.web.auth import SESSION_COOKIE
+    from service.web.settings import ServiceSettings
+
+    engine = Engine.init(str(home), ["auto"])
+    store = Store.open(home)
+    user = store.accounts.add_user("supervisor", "a long enough password", "supervisor")
+    token, _ = store.accounts.start_session(user)
+    key, _ = store.accounts.create_key(user.id, "benchmark")
+    store.close()
+    out: dict[str, float] = {}
+    try:
+        with TestClient(create_app(ServiceSettings(home=home), engine=engine)) as client:
+            client.cookies.set(SESSION_COOKIE, token)
+            for name, path, headers in (
+                ("the page (/supervision), one month", "/supervision?month=2026-05", {}),
+                ("the page, a province and a marketplace", "/supervision?month=2026-05&region=330000&marketplace=m0",
+                 {}),
+                ("the API's picture (/api/v1/supervision), one month", "/api/v1/supervision?month=2026-05",
+                 {"Authorization": f"Bearer {key}"}),
+            ):  # fmt: skip
+                times = []
+                for _ in range(2):
+                    t0 = time.perf_counter()
+                    r = client.get(path, headers=headers)
+                    times.append(time.perf_counter() - t0)
+                    assert r.status_code == 200, (path, r.status_code, r.text[:300])
+                out[name] = round(min(times), 2)
+                print(f"supervision, {name}: {out[name]} s ({len(r.content):,} bytes)", flush=True)
+    finally:
+        engine.close()
+    return out
+
+
+def _timed(fn: Any) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def offender_queries(home: Path) -> dict[str, float]:
@@ -201,6 +329,10 @@ def main() -> None:
                 "fill_s": fill,
                 "database_gb": round(size / 1e9, 2),
                 "query_s": offender_queries(home),
+            }
+            report["supervision"] = {
+                "rows": args.rows,
+                "query_s": supervision_queries(home) | supervision_page(home),
             }
     path.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {path}")
