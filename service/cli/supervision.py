@@ -24,14 +24,10 @@ Language = Annotated[str, typer.Option("--language", help="Names of regions and 
 
 
 def _scope(month: str, start: str, end: str, marketplace: str, region: str, category: str) -> Any:
-    from service.usecases.supervision import ScopeError, month_scope, scope_of
+    from service.usecases.supervision import ScopeError, asked_scope
 
     try:
-        if start or end:
-            if month or not (start and end):
-                raise ScopeError("give --month, or both --from and --to")
-            return scope_of(start, end, marketplace, region, category)
-        return month_scope(month, marketplace, region, category)
+        return asked_scope(month, start, end, marketplace, region, category)
     except ScopeError as exc:
         raise fail(str(exc)) from exc
 

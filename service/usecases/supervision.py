@@ -68,6 +68,18 @@ def month_scope(month: str = "", marketplace: str = "", region: str = "", catego
     return scope_of(first.isoformat(), after.isoformat(), marketplace, region, category)
 
 
+def asked_scope(
+    month: str = "", start: str = "", end: str = "", marketplace: str = "", region: str = "", category: str = ""
+) -> F.Scope:
+    """The scope a person asked for, as both doors take it: a month (default: the current one), or a period from
+    `start` to `end`; ScopeError when both or half of a period are given."""
+    if start or end:
+        if month or not (start and end):
+            raise ScopeError("give a month, or both the first day (from) and the day after the last (to)")
+        return scope_of(start, end, marketplace, region, category)
+    return month_scope(month, marketplace, region, category)
+
+
 def work_facts(works: Iterable[WorkRecord]) -> dict[str, F.WorkFacts]:
     return {w.ref: F.WorkFacts(tuple(C.split(w.categories)), w.rights_holder) for w in works}
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 
 from service.supervision import exports
+from service.supervision.figures import Scope
 from service.usecases import supervision as usecase
 from service.web import schemas
 from service.web import supervision_schemas as models
@@ -17,22 +18,38 @@ from service.web.deps import AuditDep, Caller, Gate, StoreDep
 
 router = APIRouter(prefix="/api/v1/supervision", tags=["supervision"], responses=schemas.ERRORS)
 
-Month = Annotated[str, Query(max_length=7, description="YYYY-MM (default: the current month)")]
-Day = Annotated[str, Query(max_length=10, description="YYYY-MM-DD")]
 Text = Annotated[str, Query(max_length=200)]
-Language = Annotated[str, Query(pattern="^(en|zh)$", description="Names of regions and categories")]
+Language = Annotated[Literal["en", "zh"], Query(description="Names of regions and categories")]
+Sort = Annotated[Literal["hit_listings", "works", "sellers", "share", "change"], Query()]
+Day = Annotated[str, Query(max_length=10, description="YYYY-MM-DD")]
 
 
-def scope(month: str, start: str, end: str, marketplace: str, region: str, category: str) -> Any:
+def _scope(
+    month: Annotated[str, Query(max_length=7, description="YYYY-MM (default: the current month)")] = "",
+    start: Annotated[str, Query(alias="from", max_length=10, description="First day, YYYY-MM-DD")] = "",
+    end: Annotated[str, Query(alias="to", max_length=10, description="The day after the last, YYYY-MM-DD")] = "",
+    marketplace: Text = "",
+    region: Annotated[str, Query(max_length=200, description="A division's code, or its name (浙江, Hangzhou)")] = "",
+    category: Annotated[str, Query(max_length=200, description="A priority area: painting, illustration, ...")] = "",
+) -> Scope:
     """The scope asked for, or 422 saying what is wrong with it."""
     try:
-        if start or end:
-            if month or not (start and end):
-                raise usecase.ScopeError("give month, or both from and to")
-            return usecase.scope_of(start, end, marketplace, region, category)
-        return usecase.month_scope(month, marketplace, region, category)
+        return usecase.asked_scope(month, start, end, marketplace, region, category)
     except usecase.ScopeError as exc:
         raise HTTPException(422, str(exc)) from exc
+
+
+AskedScope = Annotated[Scope, Depends(_scope)]
+"""The period and filters of a supervision request (a month, or from and to; marketplace, region, category)."""
+
+
+def _report(gate: Gate, store: StoreDep, audit: AuditDep, scope: AskedScope, language: Language = "en",
+            sort: Sort = "hit_listings") -> dict[str, Any]:  # fmt: skip
+    return usecase.supervision_report(store, gate.engine.works(), scope, audit, language, sort)
+
+
+Report = Annotated[dict[str, Any], Depends(_report)]
+"""The supervision picture of the asked scope (usecases.supervision.supervision_report), audited as read."""
 
 
 @router.get(
@@ -41,21 +58,8 @@ def scope(month: str, start: str, end: str, marketplace: str, region: str, categ
     summary="Totals, rankings with the change from the period before, trends and entities of a period",
     **guard("supervision"),
 )
-def picture(
-    gate: Gate,
-    store: StoreDep,
-    audit: AuditDep,
-    month: Month = "",
-    start: Annotated[str, Query(alias="from", max_length=10)] = "",
-    end: Annotated[str, Query(alias="to", max_length=10)] = "",
-    marketplace: Text = "",
-    region: Text = "",
-    category: Text = "",
-    language: Language = "en",
-    sort: Annotated[Literal["hit_listings", "works", "sellers", "share", "change"], Query()] = "hit_listings",
-) -> dict[str, Any]:
-    chosen = scope(month, start, end, marketplace, region, category)
-    return usecase.supervision_report(store, gate.engine.works(), chosen, audit, language, sort)
+def picture(report: Report) -> dict[str, Any]:
+    return report
 
 
 @router.get(
@@ -79,8 +83,8 @@ def side_by_side(
     a_marketplace: Text = "",
     b_marketplace: Text = "",
 ) -> dict[str, Any]:
-    a = scope("", a_from, a_to, a_marketplace, a_region, a_category)
-    b = scope("", b_from or a_from, b_to or a_to, b_marketplace, b_region, b_category)
+    a = _scope("", a_from, a_to, a_marketplace, a_region, a_category)
+    b = _scope("", b_from or a_from, b_to or a_to, b_marketplace, b_region, b_category)
     return usecase.side_by_side(store, gate.engine.works(), a, b, audit)
 
 
@@ -99,6 +103,24 @@ def evidence(
     return usecase.evidence(store, finding, principal.user.id, allowed(principal, "offenders"), audit)
 
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+FILES = {
+    "export.csv": ("text/csv; charset=utf-8", lambda report, _lang: exports.rankings_csv(report).encode("utf-8-sig")),
+    "export.xlsx": (XLSX, exports.rankings_xlsx),
+    "brief.pdf": ("application/pdf", exports.monthly_brief_pdf),
+}
+"""The files a scope's picture is exported as: media type and maker."""
+
+
+def _file(name: str, report: dict[str, Any], language: str) -> Response:
+    media, make = FILES[name]
+    scope = report["scope"]
+    stem, suffix = name.rsplit(".", 1)
+    filename = f"supervision-{stem}-{scope['start']}-{scope['end']}-{language}.{suffix}"
+    return Response(make(report, language), media_type=media,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})  # fmt: skip
+
+
 @router.get(
     "/export.csv",
     summary="Every ranking row of a period as CSV (UTF-8 with BOM, for spreadsheets)",
@@ -106,78 +128,27 @@ def evidence(
     responses=schemas.file_answer("The rankings, one row per key", "text/csv"),
     **guard("supervision"),
 )
-def export_csv(
-    gate: Gate,
-    store: StoreDep,
-    audit: AuditDep,
-    month: Month = "",
-    marketplace: Text = "",
-    region: Text = "",
-    category: Text = "",
-    language: Language = "en",
-) -> Response:
-    chosen = scope(month, "", "", marketplace, region, category)
-    report = usecase.supervision_report(store, gate.engine.works(), chosen, audit, language)
-    name = f"supervision-{chosen.period.start[:7]}.csv"
-    return Response(
-        exports.rankings_csv(report).encode("utf-8-sig"),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
-
-
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+def export_csv(report: Report, language: Language = "en") -> Response:
+    return _file("export.csv", report, language)
 
 
 @router.get(
     "/export.xlsx",
-    summary="The totals, what each figure counts, and every ranking of a month as a workbook",
+    summary="The totals, what each figure counts, and every ranking of a period as a workbook",
     response_class=Response,
     responses=schemas.file_answer("A workbook: totals, then a sheet per ranking", XLSX),
     **guard("supervision"),
 )
-def export_xlsx(
-    gate: Gate,
-    store: StoreDep,
-    audit: AuditDep,
-    month: Month = "",
-    marketplace: Text = "",
-    region: Text = "",
-    category: Text = "",
-    language: Language = "en",
-) -> Response:
-    chosen = scope(month, "", "", marketplace, region, category)
-    report = usecase.supervision_report(store, gate.engine.works(), chosen, audit, language)
-    name = f"supervision-{chosen.period.start[:7]}.xlsx"
-    return Response(
-        exports.rankings_xlsx(report, language),
-        media_type=XLSX,
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+def export_xlsx(report: Report, language: Language = "en") -> Response:
+    return _file("export.xlsx", report, language)
 
 
 @router.get(
     "/brief.pdf",
-    summary="The one-page monthly supervision brief, in Chinese or English",
+    summary="The one-page supervision brief of a period (a month), in Chinese or English",
     response_class=Response,
     responses=schemas.file_answer("The brief", "application/pdf"),
     **guard("supervision"),
 )
-def brief_pdf(
-    gate: Gate,
-    store: StoreDep,
-    audit: AuditDep,
-    month: Month = "",
-    marketplace: Text = "",
-    region: Text = "",
-    category: Text = "",
-    language: Language = "en",
-) -> Response:
-    chosen = scope(month, "", "", marketplace, region, category)
-    report = usecase.supervision_report(store, gate.engine.works(), chosen, audit, language)
-    name = f"supervision-brief-{chosen.period.start[:7]}-{language}.pdf"
-    return Response(
-        exports.monthly_brief_pdf(report, language),
-        media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+def brief_pdf(report: Report, language: Language = "en") -> Response:
+    return _file("brief.pdf", report, language)
