@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from service.safe_text import spreadsheet_text as _cell
 from service.sweep.listings import ImageRef, read_listings
-from service.sweep.outputs import _cell
 from service.sweep.stages import acquire
 from service.untrusted import printable
 
