@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from service.safe_text import spreadsheet_text as _cell
+from service.safe_text import spreadsheet_text
 from service.sweep.listings import ImageRef, read_listings
 from service.sweep.stages import acquire
 from service.untrusted import printable
@@ -36,8 +36,9 @@ def test_a_hostile_path_is_an_items_error_not_a_crash() -> None:
 
 
 def test_listing_text_cannot_become_a_spreadsheet_formula() -> None:
-    assert _cell('=HYPERLINK("http://x","click")') == '\'=HYPERLINK("http://x","click")'
-    assert _cell("+1") == "'+1" and _cell("@SUM(A1)") == "'@SUM(A1)" and _cell("plain") == "plain"
+    assert spreadsheet_text('=HYPERLINK("http://x","click")') == '\'=HYPERLINK("http://x","click")'
+    assert spreadsheet_text("+1") == "'+1" and spreadsheet_text("@SUM(A1)") == "'@SUM(A1)"
+    assert spreadsheet_text("plain") == "plain"
 
 
 def test_archive_member_names_lose_control_and_bidi_characters() -> None:
