@@ -107,11 +107,11 @@ def test_a_release_1_trail_is_chained_as_it_was(tmp_path: Path) -> None:
         trail = engine.audit()
     finally:
         engine.close()
-    # opening it migrates the schema three times and computes the learned matcher's descriptor it predates
-    assert chain.intact and chain.entries == 5
+    # opening it migrates the schema four times and computes the learned matcher's descriptor it predates
+    assert chain.intact and chain.entries == 6
     assert trail[0]["who"] == "unknown (before the audit chain)" and trail[0]["action"] == "register"
-    assert [t["action"] for t in trail[1:]] == ["migrate"] * 3 + ["backfill"]
-    assert trail[4]["details"]["signal"] == "learned_match"
+    assert [t["action"] for t in trail[1:]] == ["migrate"] * 4 + ["backfill"]
+    assert trail[5]["details"]["signal"] == "learned_match"
 
 
 def test_a_command_line_scan_records_what_it_examined(trail_home: Path, tmp_path: Path) -> None:
