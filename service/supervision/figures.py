@@ -28,6 +28,12 @@ BY_PLACE = frozenset({"province", "region", "marketplace"})
 entity or verdict belongs to a work or a finding, so its denominator is every listing swept in the scope."""
 UNPLACED = ""
 """Key of hits whose listing or case names no region that could be placed."""
+PLACEHOLDERS = {
+    "uncategorised": ("no category given", "未分类"),
+    "(none given)": ("no rights holder given", "未注明权利人"),
+    "(case)": ("cases (seized devices)", "案件（扣押设备）"),
+}
+"""Keys of hits that have no category, rights holder or marketplace, and how they read (English, Chinese)."""
 EVIDENCE_PER_ROW = 20
 """Finding ids kept with each row (the evidence endpoint lists them all)."""
 LINK_KINDS = ("licence", "contact", "payment", "image")

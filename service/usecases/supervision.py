@@ -262,11 +262,13 @@ def label(dimension: str, key: str, language: str) -> str:
     if dimension in ("province", "region"):
         region = region_table().get(key)
         if region is None:
-            return "未定位" if language.startswith("zh") else "region not given or not placed"
+            return "未注明或无法确定地区" if language.startswith("zh") else "region not given or not placed"
         if region.level == "prefecture":
             parent = region_table().get(region.parent)
             return f"{parent.name(language) if parent else ''} {region.name(language)}".strip()
         return region.name(language)
+    if key in F.PLACEHOLDERS:
+        return F.PLACEHOLDERS[key][1 if language.startswith("zh") else 0]
     if dimension == "category":
         return C.label(key, language)
     return key
