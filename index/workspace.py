@@ -22,13 +22,15 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
 from index.registry import Registry, RegistryVersionError, utc_now
-from index.search_index import INDEX_FORMAT, RECALL_SAMPLE, SignalIndex, file_sha256, write_state
 from index.vault import Vault
+
+if TYPE_CHECKING:  # the search index (faiss) loads with the first search, not with every command that reads records
+    from index.search_index import SignalIndex
 
 DEFAULT_HOME = "semblance-data"
 
@@ -240,6 +242,8 @@ class Workspace:
     # -- search-index caches ------------------------------------------------------------------------
     def indexes(self, layout: dict[str, tuple[str, int]], decode: IndexRowsFn) -> dict[str, SignalIndex]:
         """Search indexes for `layout` {signal key: (kind, dim)}, loaded from cache or rebuilt if stale."""
+        from index.search_index import INDEX_FORMAT, SignalIndex, file_sha256
+
         generation = self.registry.generation()
         cached = self._indexes
         if cached is not None and self._index_generation == generation and layout.keys() <= cached.keys():
@@ -261,6 +265,8 @@ class Workspace:
         return loaded
 
     def _rebuild(self, key: str, kind: str, dim: int, decode: IndexRowsFn) -> SignalIndex:
+        from index.search_index import SignalIndex
+
         def chunks(size: int = 2000) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
             rows: list[np.ndarray] = []
             works: list[np.ndarray] = []
@@ -279,13 +285,16 @@ class Workspace:
         return SignalIndex.build(kind, dim, chunks)
 
     def _check_recall(
-        self, key: str, idx: SignalIndex, decode: IndexRowsFn, sample: int = RECALL_SAMPLE, retrain: bool = True
+        self, key: str, idx: SignalIndex, decode: IndexRowsFn, sample: int | None = None, retrain: bool = True
     ) -> None:
         """Measure a compact index's self-recall on a seeded sample of registered works' rows (their exact vectors
         from the registry), and train it again from the registry when it has dropped or the index outgrew its
         lists (SignalIndex.needs_training); a fresh one is measured, never retrained again. Call under the lock."""
+        from index.search_index import RECALL_SAMPLE
+
         if not idx.recall_stale():
             return
+        sample = sample or RECALL_SAMPLE
         works = np.unique(idx.work_ids)
         rng = np.random.default_rng(len(idx))
         chosen = rng.choice(works, min(len(works), max(1, sample // 8)), replace=False)
@@ -328,6 +337,8 @@ class Workspace:
 
         The files are caches of the registry: when they cannot be written (a full disk), the next run rebuilds them,
         so that failure is announced, not raised."""
+        from index.search_index import INDEX_FORMAT, write_state
+
         if self.read_only is not None or self._indexes is None or self._index_generation != self.registry.generation():
             return
         if decode is not None:
@@ -355,6 +366,8 @@ class Workspace:
     def index_description(self) -> dict[str, object]:
         """Which index answers a scan, for evidence: the saved state when it matches the registry's generation (the
         files' SHA-256 then identify it), else the in-memory index built from the registry at this generation."""
+        from index.search_index import INDEX_FORMAT
+
         state = self._state()
         generation = self.registry.generation()
         if state.get("generation") == generation:

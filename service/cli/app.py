@@ -13,12 +13,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from service.engine import Engine, EngineError
 from service.safe_text import cell, markup_safe
 from service.time_budget import DEFAULT_ITEM_SECONDS
 
 if TYPE_CHECKING:
     from index.workspace import Workspace
+    from service.engine import Engine
     from service.store import Store
 
 app = typer.Typer(
@@ -77,7 +77,11 @@ def notice(message: str) -> None:
 
 @contextmanager
 def engine(embedder: str | None = None, item_seconds: float = DEFAULT_ITEM_SECONDS) -> Iterator[Engine]:
-    """The workspace's engine; a read-only workspace is stated once, and waits for its lock are announced."""
+    """The workspace's engine; a read-only workspace is stated once, and waits for its lock are announced. The
+    engine (and the model stacks it brings) is imported here, by the commands that scan or register, not by
+    `--help` or the commands that only read records (`workspace`)."""
+    from service.engine import Engine, EngineError
+
     try:
         e = Engine.open(STATE["home"], embedder)
     except EngineError as exc:
@@ -104,6 +108,22 @@ def progress() -> Progress:
         transient=True,
         disable=not err.is_terminal,
     )
+
+
+@contextmanager
+def workspace() -> Iterator[Workspace]:
+    """The workspace's records (registry, vault, audit trail) without the engine: what `works list | show`, `audit`
+    and `offenders` read, so they start without importing a model stack."""
+    from index.workspace import Workspace, WorkspaceError, resolve_home
+
+    try:
+        ws = Workspace(resolve_home(STATE["home"]))
+    except WorkspaceError as exc:
+        raise fail(str(exc)) from exc
+    try:
+        yield ws
+    finally:
+        ws.close()
 
 
 @contextmanager

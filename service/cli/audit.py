@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from service.cli.app import audit_app, console, engine, err
+from service.cli.app import audit_app, console, err, workspace
 from service.safe_text import cell
 
 
@@ -19,8 +19,8 @@ def audit_show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Every audit entry in order: when, what, which file, who and from where, and its hash."""
-    with engine() as e:
-        trail = e.audit(ref)
+    with workspace() as ws:
+        trail = ws.registry.audit_trail(ref)
     if as_json:
         print(json.dumps(trail, indent=2, ensure_ascii=False))
         return
@@ -34,8 +34,8 @@ def audit_show(
 def audit_verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Check the audit trail's hash chain: exit 0 when intact, 1 when an entry was edited, deleted, reordered or cut
     off (each problem is named)."""
-    with engine() as e:
-        chain = e.workspace.registry.verify_audit()
+    with workspace() as ws:
+        chain = ws.registry.verify_audit()
     if as_json:
         print(json.dumps({"intact": chain.intact, "entries": chain.entries, "problems": chain.problems}))
     elif chain.intact:

@@ -9,10 +9,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from detector.intake import IntakeError
 from service.cli.app import STATE, UNTRUSTED_KEY_EXIT, app, console, engine, err, fail, notice
-from service.engine import EngineError
-from service.inputs import InputError, expand
 from service.safe_text import cell, markup_safe
 
 
@@ -35,7 +32,9 @@ def report(
     language: Annotated[str, typer.Option("--language", help="Language of report.html and report.pdf: en, zh.")] = "en",
 ) -> None:
     """Scan one suspect and write a signed evidence bundle: report.html, report.pdf, evidence.json, inputs."""
+    from detector.intake import IntakeError
     from service.i18n import LANGUAGES
+    from service.inputs import InputError, expand
     from service.reports.bundle import CaseInfo, build_bundle
     from service.reports.pdf import ReportFontError, cjk_font_file
 
@@ -165,6 +164,7 @@ def _trusted_keys(fingerprints: list[str], trusted_file: str | None) -> dict[str
 def reproduce(bundle: Annotated[str, typer.Argument(help="An evidence bundle folder.")]) -> None:
     """Recompute every match of a bundle from its own input files; exit 1 if any number differs."""
     from service.reports.bundle import reproduce_bundle
+    from service.results import EngineError
 
     try:
         result = reproduce_bundle(Path(bundle))

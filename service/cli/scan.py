@@ -6,17 +6,18 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 from rich.table import Table
 
-from index.audit import Action
 from service.cli.app import ItemTimeoutOption, app, console, engine, fail, progress
-from service.engine import ScanResult
-from service.inputs import IMAGE_SUFFIXES, InputError, InputItem, expand, from_manifest
 from service.safe_text import cell
 from service.time_budget import DEFAULT_ITEM_SECONDS
+
+if TYPE_CHECKING:  # the engine and its inputs load with the scan, not with `semblance --help`
+    from service.inputs import InputItem
+    from service.results import ScanResult
 
 
 @app.command()
@@ -38,6 +39,9 @@ def scan(
     item_timeout: ItemTimeoutOption = DEFAULT_ITEM_SECONDS,
 ) -> None:
     """Scan suspect images against the registered works."""
+    from index.audit import Action
+    from service.inputs import InputError, expand, from_manifest
+
     if bool(paths) == bool(manifest):
         raise fail("give suspect PATHs or --manifest, not both or neither")
     try:
@@ -87,6 +91,8 @@ def _custody(results: list[ScanResult]) -> dict[str, object]:
 def _check_output(target: str, items: list[InputItem], extra_inputs: list[str], force: bool) -> None:
     """Refuse an output file that is an input, looks like evidence (an image or archive), or exists (without
     --force): scanning must never destroy what it was given."""
+    from service.inputs import IMAGE_SUFFIXES
+
     suffix = Path(target).suffix.lower()
     if suffix in IMAGE_SUFFIXES or suffix == ".zip":
         raise fail(f"{target}: refusing to write JSON lines over a file named like an image or archive (evidence?)")

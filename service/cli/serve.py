@@ -10,7 +10,6 @@ import typer
 from index.workspace import WorkspaceError
 from service.cli.app import app, console, engine, fail, notice, service_store
 from service.safe_text import markup_safe
-from service.scan_pool import usable_cores
 from service.web.settings import ServiceSettings
 
 
@@ -39,6 +38,7 @@ def serve(
     """Start the web service (API under /api/v1, web UI at /) over this workspace."""
     import uvicorn
 
+    from service.scan_pool import usable_cores  # the engine's stack loads when the server starts, not at --help
     from service.web.app import create_app
     from service.web.tls import self_signed
 

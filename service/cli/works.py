@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -22,12 +22,13 @@ from service.cli.app import (
     models_app,
     progress,
     works_app,
+    workspace,
 )
-from service.engine import Engine, EngineError, RegisterOutcome, WorkMetadata
-from service.inputs import InputError, display, expand, from_manifest
 from service.safe_text import cell, markup_safe
 from service.time_budget import DEFAULT_ITEM_SECONDS
-from service.usecases.registration import metadata_from_row
+
+if TYPE_CHECKING:
+    from service.results import RegisterOutcome
 
 
 @app.command()
@@ -42,6 +43,8 @@ def init(
     max_pixels: Annotated[int, typer.Option(help="Refuse images with more pixels (decompression bombs).")] = 80_000_000,
 ) -> None:
     """Create a workspace."""
+    from service.engine import Engine, EngineError
+
     try:
         e = Engine.init(STATE["home"], embedder or ["auto"], max_pixels)
     except (EngineError, RuntimeError, OSError) as exc:
@@ -74,6 +77,10 @@ def register(
 ) -> None:
     """Register original works (duplicates by SHA-256 are reported, not stored twice). Each outcome is printed as
     soon as it is committed."""
+    from service.inputs import InputError, display, expand, from_manifest
+    from service.results import WorkMetadata
+    from service.usecases.registration import metadata_from_row
+
     if bool(paths) == bool(manifest):
         raise fail("give image PATHs or --manifest, not both or neither")
     try:
@@ -121,8 +128,8 @@ def _print_registration(o: RegisterOutcome, as_json: bool) -> None:
 @works_app.command("list")
 def works_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List registered works."""
-    with engine() as e:
-        works = e.works()
+    with workspace() as ws:
+        works = ws.registry.works()
     if as_json:
         print(json.dumps([w.to_json() for w in works], indent=2, ensure_ascii=False))
         return
@@ -140,10 +147,10 @@ def works_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
 @works_app.command("show")
 def works_show(ref: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show one work's registration record and audit trail."""
-    with engine() as e:
-        w = e.work(ref)
-        trail = e.audit(ref)
-        vault = str(e.workspace.vault.path(w.sha256)) if w else ""
+    with workspace() as ws:
+        w = ws.registry.work_by("ref", ref)
+        trail = ws.registry.audit_trail(ref)
+        vault = str(ws.vault.path(w.sha256)) if w else ""
     if w is None:
         raise fail(f"no registered work with ref '{ref}'")
     record = {**w.to_json(), "vault_path": vault, "audit": trail}
