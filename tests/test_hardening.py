@@ -28,6 +28,7 @@ import pytest
 from helpers_clip import REPO, offline_env
 from PIL import Image, PngImagePlugin
 
+from index.keys import load_or_create
 from service.engine import Engine, WorkMetadata
 from service.inputs import InputItem, expand
 
@@ -347,11 +348,20 @@ def test_report_never_replaces_a_bundle_and_verify_names_the_key(
 
 def test_a_read_only_home_lists_scans_and_reports_elsewhere(home: Path, env: dict[str, str], tmp_path: Path) -> None:
     shutil.copytree(home, tmp_path / "src")
+    keys = tmp_path / "src" / "keys"
+    shutil.rmtree(keys, ignore_errors=True)  # as if it had never signed a report
     (tmp_path / "ro").mkdir()
     mount_or_skip("--bind", str(tmp_path / "src"), str(tmp_path / "ro"))
     try:
         mount_or_skip("-o", "remount,bind,ro", str(tmp_path / "ro"))
         ro = tmp_path / "ro"
+        unsigned = semblance(ro, "report", str(NIGHT_CAFE), "--out", str(tmp_path / "early"), env=env)
+        no_traceback(unsigned)
+        assert unsigned.returncode == 2 and "signing key cannot be made" in unsigned.stderr
+        subprocess.run(["umount", str(ro)], check=True)
+        load_or_create(tmp_path / "src")  # the key a first report made while the workspace was writable
+        mount_or_skip("--bind", str(tmp_path / "src"), str(ro))
+        mount_or_skip("-o", "remount,bind,ro", str(ro))
         listed = semblance(ro, "works", "list", env=env)
         assert listed.returncode == 0 and "vangogh-night-cafe" in listed.stdout
         assert listed.stderr.count("read-only") == 1

@@ -120,6 +120,8 @@ def workspace() -> Iterator[Workspace]:
         ws = Workspace(resolve_home(STATE["home"]))
     except WorkspaceError as exc:
         raise fail(str(exc)) from exc
+    if ws.read_only is not None:  # stated once, as the engine states it
+        notice(ws.read_only_notice())
     try:
         yield ws
     finally:

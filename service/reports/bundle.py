@@ -38,7 +38,7 @@ from detector.views import views_of
 from index.audit import Action
 from index.keys import fingerprint, load_or_create, load_public, public_pem
 from index.registry import utc_now
-from service.engine import Engine, MatchResult
+from service.engine import Engine, EngineError, MatchResult
 from service.i18n import LANGUAGES
 from service.inputs import InputItem
 from service.reports import figures
@@ -200,7 +200,13 @@ def _write_bundle(
     if recorded is not None:
         evidence["recorded_finding"] = _recorded_finding(engine, bundle, recorded, found)
     (bundle / "evidence.json").write_text(json.dumps(evidence, indent=2, ensure_ascii=False, default=str))
-    key = load_or_create(engine.workspace.home)
+    try:
+        key = load_or_create(engine.workspace.home)
+    except OSError as exc:  # a read-only workspace that has never signed a report has no key to sign with
+        raise EngineError(
+            f"{engine.workspace.home}: the workspace's signing key cannot be made ({exc.strerror}); a report is "
+            "signed with it, so make the first report where the workspace is writable"
+        ) from exc
     evidence["signing_key_fingerprint"] = fingerprint(key.public_key())
     (bundle / "report.html").write_text(render_html(evidence, images), encoding="utf-8")
     (bundle / "report.pdf").write_bytes(render_pdf(evidence, images))
