@@ -112,7 +112,15 @@ def test_the_csv_export_is_text_to_a_spreadsheet(office: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "params", [{"month": "2026-13"}, {"from": "2026-11-02", "to": "2026-11-01"}, {"region": "Suzhou"}, {"to": "x"}]
+    "params",
+    [
+        {"month": "2026-13"},
+        {"from": "2026-11-02", "to": "2026-11-01"},
+        {"region": "Suzhou"},
+        {"to": "x"},
+        {"month": "9999-12"},  # the month after it, and so the period, cannot be a date
+        {"from": "0001-01-05", "to": "0001-02-01"},  # nor the period before it
+    ],
 )
 def test_a_bad_scope_is_a_422_that_says_why(office: Any, params: dict[str, str]) -> None:
     client, people, _ = office
@@ -143,3 +151,10 @@ def test_the_monthly_brief_is_one_page_in_either_language(office: Any, language:
     assert len(pdf.pages) == 1
     text = pdf.pages[0].extract_text()
     assert title in text and "2026-11" in text
+
+
+def test_finding_ids_no_store_could_hold_name_nothing(office: Any) -> None:
+    client, people, _ = office
+    params = {"finding": ["99999999999999999999", "0"]}
+    r = client.get("/api/v1/supervision/evidence", params=params, headers=people.auth("audrey"))
+    assert r.status_code == 200 and r.json() == {"evidence": [], "withheld": 0}

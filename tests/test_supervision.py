@@ -28,12 +28,13 @@ WORKS = [_work("w1", "painting", "Museum A"), _work("w2", "illustration,painting
 
 
 def _listing(store: Store, sweep: int, n: int, seen: str, region: tuple[str, str, str], seller: str,
-             market: str = "m1", ref: str = "", contact: str = "", group: str = "") -> None:  # fmt: skip
+             market: str = "m1", ref: str = "", contact: str = "", group: str = "",
+             more: tuple[tuple[str, str], ...] = ()) -> None:  # fmt: skip
     result: dict[str, Any] = {"verdict": None, "matches": []}
     if ref:
         result = {"verdict": "copy", "matches": [{"ref": ref, "verdict": "copy", "score": 0.9}]}
     text, province, code = region
-    ident = (("contact", identifiers.keyed(KEY, "contact", contact)),) if contact else ()
+    ident = ((("contact", identifiers.keyed(KEY, "contact", contact)),) if contact else ()) + more
     store.listings.ingest(
         sweep,
         SweptImage(f"L{n}", f"img{n}.jpg", f"{n:064x}", "", group or f"g{n}", result, market, seller, seller,
@@ -172,3 +173,29 @@ def test_a_database_from_before_the_supervision_tables_gets_them_filled_from_its
         assert after["entities"] == before["entities"]
     finally:
         again.close()
+
+
+def test_a_chain_of_shared_identifiers_is_one_entity_whoever_offered_something(store: Store) -> None:
+    # x1 (a hit) shares a licence with x2 (no hit this month), x2 a payment account with x3 (a hit)
+    sweep = store.listings.sweep("chain", "test")
+    licence, account = ("licence", "91330106MA2H00001X"), ("payment", identifiers.keyed(KEY, "payment", "acct-77"))
+    _listing(store, sweep, 900, "2026-11-20T09:00:00Z", HZ, "x1", "m2", "w1", more=(licence,))
+    _listing(store, sweep, 901, "2026-11-20T09:00:00Z", HZ, "x2", "m3", more=(licence, account))
+    _listing(store, sweep, 902, "2026-11-20T09:00:00Z", SZ, "x3", "m4", "w2", more=(account,))
+    report = _report(store)
+    chain = [e for e in report["entities"] if "x1" in {a["seller_key"] for a in e["accounts"]}]
+    assert len(chain) == 1 and {a["seller_key"] for a in chain[0]["accounts"]} == {"x1", "x2", "x3"}
+    assert {link["kind"] for link in chain[0]["links"]} == {"licence", "payment"}
+    assert chain[0]["marketplaces"] == ["m2", "m3", "m4"] and chain[0]["hit_listings"] == 2
+
+
+def test_a_region_whose_hits_fell_to_none_is_still_ranked_as_falling() -> None:
+    from service.store.supervision import Hit, Period, Swept
+    from service.supervision.figures import ranking
+
+    now, before = Period("2026-11-01", "2026-12-01"), Period("2026-10-01", "2026-11-01")
+    hits_before = [Hit(n, "w1", "copy", "2026-10-05", "440000", "440300", "m", n, 1, None) for n in range(10)]
+    swept = [Swept("440000", "440300", "m", 20)]
+    (row,) = ranking("region", ([], swept, now), (hits_before, swept, before), {}, {})
+    assert (row.key, row.hit_listings, row.previous_hit_listings) == ("440300", 0, 10)
+    assert row.comparison is not None and row.comparison.direction == "falling"

@@ -122,13 +122,15 @@ def test_a_contact_and_a_payment_account_are_hashed_before_a_sweep_keeps_anythin
         "listing_id,seller_id,region,business_licence,contact,payment_account,path\n"
         "1,a,浙江省杭州市,91330106 ma2h00001x,+86 138-0000-0001,alipay:x@example.com,p.jpg\n"
         "2,b,Hangzhou,,13800000001,,p.jpg\n"
-        "3,c,Taizhou,,,,p.jpg\n",
+        "3,c,Taizhou,,,,p.jpg\n"
+        "4,d,,,无,-,p.jpg\n",
         encoding="utf-8",
     )
     read = list(read_listings(str(listings)))
     assert "contact" not in read[0].fields and "13800000001" not in str(read[0].to_json())
     problems = entity_fields(read, b"k" * 32)
-    one, two, three = (r.to_json() for r in read)
+    one, two, three, four = (r.to_json() for r in read)
+    assert "contact_hash" not in four and "payment_hash" not in four  # placeholders link nobody
     assert one["contact_hash"] == two["contact_hash"]  # one phone number, however it was written
     assert len(one["contact_hash"]) == 32 and one["payment_hash"] != one["contact_hash"]
     assert one["business_licence"] == "91330106MA2H00001X"
@@ -139,3 +141,13 @@ def test_a_contact_and_a_payment_account_are_hashed_before_a_sweep_keeps_anythin
     )  # a hash means nothing without this workspace's key
     assert len(problems) == 1 and "Taizhou" in problems[0] and "counted under no region" in problems[0]
     assert three["region"] == "Taizhou"
+
+
+def test_a_seen_at_that_is_not_an_iso_time_is_replaced_by_the_sweeps_and_said(tmp_path: Path) -> None:
+    from service.sweep.listings import read_listings
+
+    listings = tmp_path / "l.csv"
+    listings.write_text("listing_id,seen_at,path\n1,05.11.2026,p.jpg\n2,2026-11-05T09:00:00Z,p.jpg\n", encoding="utf-8")
+    dotted, iso = read_listings(str(listings))
+    assert "seen_at" not in dotted.fields and "not an ISO date" in dotted.problems[0]  # it would count in no month
+    assert iso.fields["seen_at"] == "2026-11-05T09:00:00Z" and not iso.problems

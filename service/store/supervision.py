@@ -131,19 +131,15 @@ class SupervisionRows:
             args += (region, region)
         return {str(m): int(n) for m, n in self._db.db.execute(sql + " GROUP BY month", args)}
 
-    def identifier_links(self, seller_ids: set[int]) -> list[tuple[str, str, list[int]]]:
-        """(kind, stored value, the sellers sharing it) for each identifier shared by two or more sellers, at least
-        one of them in `seller_ids`."""
+    def identifier_links(self) -> list[tuple[str, str, list[int]]]:
+        """(kind, stored value, the sellers sharing it) for each identifier shared by two or more sellers: all of
+        them, so that a chain of accounts (A shares a licence with B, B a phone with C) holds whichever of them
+        offered something in a period."""
         rows = self._db.db.execute(
             """SELECT kind, value, json_group_array(seller_id) FROM seller_identifiers
                GROUP BY kind, value HAVING COUNT(*) > 1"""
         ).fetchall()
-        out = []
-        for kind, value, ids in rows:
-            sellers = sorted(int(i) for i in json.loads(ids))
-            if seller_ids.intersection(sellers):
-                out.append((str(kind), str(value), sellers))
-        return out
+        return [(str(kind), str(value), sorted(int(i) for i in json.loads(ids))) for kind, value, ids in rows]
 
     def image_links(self, period: Period) -> list[tuple[str, list[int]]]:
         """(image group, the sellers who offered it) for each infringing image offered by two or more sellers in

@@ -215,12 +215,12 @@ def ranking(
     now, now_swept = tally(current[0], dimension, works, entity_of), denominators(current[1], dimension)
     before, before_swept = tally(previous[0], dimension, works, entity_of), denominators(previous[1], dimension)
     rows = []
-    for key, t in now.items():
-        b = before.get(key, _Tally())
+    for key in now.keys() | before.keys():  # a key with hits before and none now is the clearest fall
+        t, b = now.get(key, _Tally()), before.get(key, _Tally())
         swept = now_swept[0].get(key, 0) if dimension in BY_PLACE else now_swept[1]
         swept_before = before_swept[0].get(key, 0) if dimension in BY_PLACE else before_swept[1]
         comparison = None
-        if t.listings and swept and swept_before:
+        if (t.listings or b.listings) and swept and swept_before:
             comparison = compare(len(t.listings), swept, len(b.listings), swept_before)
         elif not t.listings and (t.case_findings or b.case_findings):
             comparison = compare(len(t.case_findings), days(current[2]), len(b.case_findings), days(previous[2]))

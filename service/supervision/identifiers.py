@@ -30,6 +30,19 @@ def normalised(kind: str, value: str) -> str:
     return text.upper() if kind == "licence" else text
 
 
+PLACEHOLDERS = frozenset({"na", "none", "null", "nil", "unknown", "无", "暂无", "没有", "不详", "未知", "空"})
+"""What a listing writes where it has no contact or account: never an identifier, or every such shop would link."""
+MIN_CHARACTERS = 5
+"""Letters and digits an identifier has at least (a phone number 11, a licence 18): fewer is a placeholder or a
+typo, and would link unrelated accounts."""
+
+
+def meaningful(kind: str, value: str) -> bool:
+    """Whether `value` can identify an account: not a placeholder, and at least MIN_CHARACTERS letters or digits."""
+    text = normalised(kind, value)
+    return text.casefold() not in PLACEHOLDERS and sum(c.isalnum() for c in text) >= MIN_CHARACTERS
+
+
 def keyed(key: bytes, kind: str, value: str) -> str:
     """The stored form of an identifier: a licence as normalised, a contact or payment account as its keyed hash
     (hex, 32 characters: 128 bits, enough that two different accounts never collide)."""

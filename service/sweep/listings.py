@@ -8,6 +8,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 LISTING_FIELDS = (
@@ -91,6 +92,21 @@ def read_listings(target: str) -> Iterator[Listing]:
             raise ListingError(f"{f}: a listing file is .csv or .jsonl")
 
 
+def _checked_time(listing: Listing) -> Listing:
+    """A `seen_at` that is not an ISO date or time is dropped with a problem line (the sweep's own time is used):
+    periods are read from its first characters, so "05.11.2026" would count in no month at all."""
+    value = listing.fields.get("seen_at", "")
+    if value:
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            listing.problems.append(
+                f"seen_at {value!r} is not an ISO date or time (2026-11-05T09:00:00Z); the sweep's time is used"
+            )
+            del listing.fields["seen_at"]
+    return listing
+
+
 def _clean(value: object) -> str:
     return str(value if value is not None else "").strip()[:MAX_FIELD]
 
@@ -134,7 +150,7 @@ def _csv(path: Path) -> Iterator[Listing]:
         if len(listing.images) > MAX_IMAGES_PER_LISTING:
             listing.problems.append(f"{len(listing.images)} images; the first {MAX_IMAGES_PER_LISTING} are swept")
             del listing.images[MAX_IMAGES_PER_LISTING:]
-        yield listing
+        yield _checked_time(listing)
 
 
 def _jsonl(path: Path) -> Iterator[Listing]:
@@ -164,4 +180,4 @@ def _jsonl(path: Path) -> Iterator[Listing]:
         if not listing.images:
             listing.problems.append("no image_url or path")
         del listing.images[MAX_IMAGES_PER_LISTING:]
-        yield listing
+        yield _checked_time(listing)

@@ -359,10 +359,12 @@ def entity_fields(listings: list[Listing], key: bytes) -> list[str]:
     for listing in listings:
         for column, value in listing.identifiers.items():
             kind = identifiers.LISTING_COLUMNS[column]
-            listing.fields[f"{kind}_hash"] = identifiers.keyed(key, kind, value)
+            if identifiers.meaningful(kind, value):  # "无", "-", "N/A" would link every shop that wrote them
+                listing.fields[f"{kind}_hash"] = identifiers.keyed(key, kind, value)
         listing.identifiers = {}
-        if listing.fields.get("business_licence"):
-            listing.fields["business_licence"] = identifiers.normalised("licence", listing.fields["business_licence"])
+        licence = listing.fields.pop("business_licence", "")
+        if licence and identifiers.meaningful("licence", licence):
+            listing.fields["business_licence"] = identifiers.normalised("licence", licence)
         given = [listing.fields.get(k, "") for k in ("region", "province", "city")]
         if any(given):
             placed = region_table().place(*given)

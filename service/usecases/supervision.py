@@ -31,6 +31,11 @@ ENTITIES_SHOWN = 100
 """Entities a report describes in full (those whose accounts offered most); all of them are in the entity ranking."""
 
 
+YEARS = (1901, 9998)
+"""The years a period may lie in: room for the period before it and the twelve months a trend shows, inside what
+dates can hold (years 1-9999), so no filter can make a date overflow."""
+
+
 class ScopeError(ValueError):
     """A filter a person must correct (a date that is not one, a region or category that does not exist)."""
 
@@ -42,6 +47,8 @@ def scope_of(start: str, end: str, marketplace: str = "", region: str = "", cate
         first, after = date.fromisoformat(start), date.fromisoformat(end)
     except ValueError as exc:
         raise ScopeError(f"a period is two dates, YYYY-MM-DD: {exc}") from exc
+    if not (YEARS[0] <= first.year and after.year <= YEARS[1]):
+        raise ScopeError(f"a period lies within the years {YEARS[0]}-{YEARS[1]} ({start} .. {end})")
     if first >= after:
         raise ScopeError(f"the period must start before it ends ({start} .. {end})")
     code = ""
@@ -64,6 +71,8 @@ def month_scope(month: str = "", marketplace: str = "", region: str = "", catego
         first = date.fromisoformat(f"{month}-01") if month else today.replace(day=1)
     except ValueError as exc:
         raise ScopeError(f"a month is YYYY-MM, not {month!r}") from exc
+    if not YEARS[0] <= first.year <= YEARS[1]:
+        raise ScopeError(f"a month lies within the years {YEARS[0]}-{YEARS[1]}, not {month!r}")
     after = first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(month=first.month + 1)
     return scope_of(first.isoformat(), after.isoformat(), marketplace, region, category)
 
@@ -105,7 +114,7 @@ def supervision_report(
     swept = [s for s in store.supervision.swept(scope.period, scope.marketplace) if scope.admits_swept(s)]
     swept_before = [s for s in store.supervision.swept(before, scope.marketplace) if scope.admits_swept(s)]
     entities = F.link_entities(
-        store.supervision.identifier_links({h.seller_id for h in hits if h.seller_id is not None}),
+        store.supervision.identifier_links(),
         store.supervision.image_links(scope.period),
     )
     entity_of = {s: e.entity_id for e in entities for s in e.seller_ids}
@@ -243,7 +252,8 @@ def evidence(store: Store, finding_ids: list[int], user_id: int, sweeps_readable
     """The findings behind a row, as far as the caller may read them: a sweep's findings for those who read the
     offender database, a case's only for the investigators it is shared with. The others are counted as withheld,
     never described."""
-    rows = store.supervision.evidence(sorted(set(finding_ids))[:MAX_EVIDENCE])
+    ids = sorted({i for i in finding_ids if 1 <= i < 2**63})[:MAX_EVIDENCE]  # others name no finding (SQLite ints)
+    rows = store.supervision.evidence(ids)
     shown, withheld = [], set()
     for row in rows:
         case_id = row["case_id"]
