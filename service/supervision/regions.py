@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -97,32 +98,12 @@ class RegionTable:
 
     def _chinese_names(self, text: str) -> list[set[str]]:
         """The codes each Chinese name in `text` may mean, longest names first, left to right."""
-        out, i = [], 0
-        while i < len(text):
-            for n in range(min(self._zh_longest, len(text) - i), 1, -1):
-                codes = self._zh.get(text[i : i + n])
-                if codes:
-                    out.append(codes)
-                    i += n
-                    break
-            else:
-                i += 1
-        return out
+        return _longest_matches(list(text), self._zh_longest, lambda chars: self._zh.get("".join(chars)))
 
     def _english_names(self, text: str) -> list[set[str]]:
         """The codes each English name in `text` may mean (names of up to three words: "Inner Mongolia")."""
         words = _WORD.findall(text.lower().replace("’", "'"))
-        out, i = [], 0
-        while i < len(words):
-            for n in (3, 2, 1):
-                codes = self._en.get(_english_key(" ".join(words[i : i + n]))) if i + n <= len(words) else None
-                if codes:
-                    out.append(codes)
-                    i += n
-                    break
-            else:
-                i += 1
-        return out
+        return _longest_matches(words, 3, lambda run: self._en.get(_english_key(" ".join(run))))
 
     def _resolve(self, text: str, found: list[set[str]]) -> Placement:
         provinces = {c for codes in found if len(codes) == 1 for c in codes if self.regions[c].level == "province"}
@@ -158,6 +139,24 @@ class RegionTable:
         """A prefecture as told apart from its namesakes: "Taizhou (台州市, Zhejiang)"."""
         r = self.regions[code]
         return f"{r.name_en} ({r.name_zh}, {self.regions[r.parent].name_en})"
+
+
+def _longest_matches(
+    parts: Sequence[str], longest: int, codes_of: Callable[[Sequence[str]], set[str] | None]
+) -> list[set[str]]:
+    """Scan `parts` (characters or words) left to right, taking at each place the longest run of at most `longest`
+    parts that names a division (`codes_of`), and skipping a part that starts none."""
+    out, i = [], 0
+    while i < len(parts):
+        for n in range(min(longest, len(parts) - i), 0, -1):
+            codes = codes_of(parts[i : i + n])
+            if codes:
+                out.append(codes)
+                i += n
+                break
+        else:
+            i += 1
+    return out
 
 
 def _english_key(name: str) -> str:
