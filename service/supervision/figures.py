@@ -161,12 +161,21 @@ def swept_keys(row: Swept, dimension: str) -> str:
 
 
 @dataclass
-class _Tally:
+class Tally:
+    """What a set of hits amounts to: the listing-months and case findings hit, the findings, works and sellers."""
+
     listings: set[tuple[int, str]] = field(default_factory=set)
     findings: set[int] = field(default_factory=set)
     case_findings: set[int] = field(default_factory=set)
     refs: set[str] = field(default_factory=set)
     sellers: set[int] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, hits: Iterable[Hit]) -> Tally:
+        tally = cls()
+        for hit in hits:
+            tally.add(hit)
+        return tally
 
     def add(self, hit: Hit) -> None:
         self.findings.add(hit.finding_id)
@@ -181,8 +190,8 @@ class _Tally:
 
 def tally(
     hits: Iterable[Hit], dimension: str, works: Mapping[str, WorkFacts], entity_of: Mapping[int, str]
-) -> dict[str, _Tally]:
-    out: dict[str, _Tally] = defaultdict(_Tally)
+) -> dict[str, Tally]:
+    out: dict[str, Tally] = defaultdict(Tally)
     for hit in hits:
         for key in keys_of(hit, dimension, works, entity_of):
             if key or dimension != "entity":
@@ -216,7 +225,7 @@ def ranking(
     before, before_swept = tally(previous[0], dimension, works, entity_of), denominators(previous[1], dimension)
     rows = []
     for key in now.keys() | before.keys():  # a key with hits before and none now is the clearest fall
-        t, b = now.get(key, _Tally()), before.get(key, _Tally())
+        t, b = now.get(key, Tally()), before.get(key, Tally())
         swept = now_swept[0].get(key, 0) if dimension in BY_PLACE else now_swept[1]
         swept_before = before_swept[0].get(key, 0) if dimension in BY_PLACE else before_swept[1]
         comparison = None
@@ -329,7 +338,7 @@ def link_entities(
 def top_entities(entities: list[Entity], hits: Iterable[Hit], limit: int) -> list[Entity]:
     """The `limit` entities whose accounts offered most in the period, then the largest."""
     counts = tally(hits, "entity", {}, {s: e.entity_id for e in entities for s in e.seller_ids})
-    empty = _Tally()
+    empty = Tally()
     return sorted(
         entities, key=lambda e: (-len(counts.get(e.entity_id, empty).listings), -len(e.seller_ids), e.entity_id)
     )[:limit]
@@ -339,7 +348,7 @@ def entity_rows(entities: list[Entity], sellers: Mapping[int, Seller], hits: Ite
     """Each entity, in the order given, with its accounts, marketplaces, provinces, links and what it offered."""
     of = {s: e.entity_id for e in entities for s in e.seller_ids}
     t = tally(hits, "entity", {}, of)
-    empty = _Tally()
+    empty = Tally()
     rows: list[dict[str, object]] = []
     for e in entities:
         counts = t.get(e.entity_id, empty)

@@ -167,27 +167,24 @@ def totals(
     hits: list[Hit], previous: list[Hit], swept: list[Any], swept_before: list[Any], now: Period, before: Period
 ) -> dict[str, Any]:
     """The scope's totals and their comparison with the period before."""
-    listings = {h.listing_month for h in hits if h.listing_month is not None}
-    listings_before = {h.listing_month for h in previous if h.listing_month is not None}
-    cases = {h.finding_id for h in hits if h.listing_id is None}
-    cases_before = {h.finding_id for h in previous if h.listing_id is None}
+    t, b = F.Tally.of(hits), F.Tally.of(previous)
     n_swept, n_before = sum(s.listings for s in swept), sum(s.listings for s in swept_before)
     return {
-        "hit_listings": len(listings),
+        "hit_listings": len(t.listings),
         "swept_listings": n_swept,
-        "hit_findings": len(cases),
-        "works": len({h.ref for h in hits}),
-        "sellers": len({h.seller_id for h in hits if h.seller_id is not None}),
+        "hit_findings": len(t.case_findings),
+        "works": len(t.refs),
+        "sellers": len(t.sellers),
         "previous": {
-            "hit_listings": len(listings_before),
+            "hit_listings": len(b.listings),
             "swept_listings": n_before,
-            "hit_findings": len(cases_before),
+            "hit_findings": len(b.case_findings),
         },
-        "comparison": compare(len(listings), n_swept, len(listings_before), n_before).to_json()
+        "comparison": compare(len(t.listings), n_swept, len(b.listings), n_before).to_json()
         if n_swept and n_before
         else None,
-        "case_comparison": compare(len(cases), F.days(now), len(cases_before), F.days(before)).to_json()
-        if cases or cases_before
+        "case_comparison": compare(len(t.case_findings), F.days(now), len(b.case_findings), F.days(before)).to_json()
+        if t.case_findings or b.case_findings
         else None,
     }
 
@@ -231,15 +228,15 @@ class _Side:
 
 def _side(store: Store, scope: F.Scope, facts: dict[str, F.WorkFacts]) -> _Side:
     """One side of a comparison: its totals."""
-    hits = _hits(store, scope, scope.period, facts)
+    t = F.Tally.of(_hits(store, scope, scope.period, facts))
     swept = [s for s in store.supervision.swept(scope.period, scope.marketplace) if scope.admits_swept(s)]
     return _Side(
         scope_json(scope, "en"),
-        len({h.listing_month for h in hits if h.listing_month is not None}),
-        len({h.finding_id for h in hits if h.listing_id is None}),
+        len(t.listings),
+        len(t.case_findings),
         sum(s.listings for s in swept),
-        len({h.ref for h in hits}),
-        len({h.seller_id for h in hits if h.seller_id is not None}),
+        len(t.refs),
+        len(t.sellers),
         F.days(scope.period),
     )
 
