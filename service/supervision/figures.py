@@ -123,9 +123,14 @@ def previous_period(period: Period) -> Period:
     start, end = date.fromisoformat(period.start), date.fromisoformat(period.end)
     if start.day == 1 and end.day == 1:
         span = (end.year - start.year) * 12 + end.month - start.month
-        index = start.year * 12 + start.month - 1 - span
-        return Period(date(index // 12, index % 12 + 1, 1).isoformat(), period.start)
+        return Period(month_start(start, -span).isoformat(), period.start)
     return Period((start - (end - start)).isoformat(), period.start)
+
+
+def month_start(day: date, months: int) -> date:
+    """The first day of the month `months` after `day`'s (before it, when negative)."""
+    index = day.year * 12 + day.month - 1 + months
+    return date(index // 12, index % 12 + 1, 1)
 
 
 def days(period: Period) -> int:

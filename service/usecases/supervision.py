@@ -73,8 +73,7 @@ def month_scope(month: str = "", marketplace: str = "", region: str = "", catego
         raise ScopeError(f"a month is YYYY-MM, not {month!r}") from exc
     if not YEARS[0] <= first.year <= YEARS[1]:
         raise ScopeError(f"a month lies within the years {YEARS[0]}-{YEARS[1]}, not {month!r}")
-    after = first.replace(year=first.year + 1, month=1) if first.month == 12 else first.replace(month=first.month + 1)
-    return scope_of(first.isoformat(), after.isoformat(), marketplace, region, category)
+    return scope_of(first.isoformat(), F.month_start(first, 1).isoformat(), marketplace, region, category)
 
 
 def asked_scope(
@@ -153,9 +152,7 @@ def monthly_trend(
     with the listings swept each month, so a rise in hits can be read against a rise in sweeping."""
     end = date.fromisoformat(scope.period.end)
     last = end.replace(day=1) if end.day == 1 else end
-    index = last.year * 12 + last.month - 1 - months
-    start = date(index // 12, index % 12 + 1, 1).isoformat()
-    period = Period(start, scope.period.end)
+    period = Period(F.month_start(last, -months).isoformat(), scope.period.end)
     facts = work_facts(works)
     hits = _hits(store, scope, period, facts)
     series = {d: F.trend(hits, d, period, facts, {}) for d in TRENDS}
