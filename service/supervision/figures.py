@@ -140,10 +140,8 @@ def days(period: Period) -> int:
 def keys_of(hit: Hit, dimension: str, works: Mapping[str, WorkFacts], entity_of: Mapping[int, str]) -> tuple[str, ...]:
     """The keys a hit counts under in `dimension` (a work in two categories counts in both)."""
     facts = works.get(hit.ref)
-    if dimension == "province":
-        return (hit.province_code or UNPLACED,)
-    if dimension == "region":
-        return (hit.region_code or hit.province_code or UNPLACED,)
+    if dimension in ("province", "region"):
+        return (place_key(dimension, hit.province_code, hit.region_code),)
     if dimension == "marketplace":
         return (hit.marketplace or "(case)",)
     if dimension == "category":
@@ -158,11 +156,18 @@ def keys_of(hit: Hit, dimension: str, works: Mapping[str, WorkFacts], entity_of:
 
 
 def swept_keys(row: Swept, dimension: str) -> str:
-    if dimension == "province":
-        return row.province_code or UNPLACED
-    if dimension == "region":
-        return row.region_code or row.province_code or UNPLACED
+    """The key listings swept count under in a place dimension (BY_PLACE)."""
+    if dimension in ("province", "region"):
+        return place_key(dimension, row.province_code, row.region_code)
     return row.marketplace
+
+
+def place_key(dimension: str, province_code: str, region_code: str) -> str:
+    """A place's key: its province, or for `region` the most precise division placed; UNPLACED when none. Hits and
+    listings swept are keyed by this one rule, so every count meets its own denominator."""
+    if dimension == "province":
+        return province_code or UNPLACED
+    return region_code or province_code or UNPLACED
 
 
 @dataclass
