@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -19,36 +20,38 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 def load_or_create(home: Path) -> Ed25519PrivateKey:
     path = home / "keys" / "ed25519.pem"
-    if path.is_file():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
-            raise ValueError(f"{path} is not an Ed25519 private key")
-        return key
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(pem)
-    os.replace(tmp, path)
+    pem = _secret_file(
+        path,
+        lambda: Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ),
+    )
+    key = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} is not an Ed25519 private key")
     return key
 
 
 def identifier_key(home: Path) -> bytes:
     """The workspace's secret for keyed hashes of sellers' contacts and payment accounts (`keys/identifiers.key`,
     32 random bytes, mode 0600, made on first use): the same value hashes alike in every sweep of this workspace."""
-    path = home / "keys" / "identifiers.key"
+    return _secret_file(home / "keys" / "identifiers.key", lambda: os.urandom(32))
+
+
+def _secret_file(path: Path, make: Callable[[], bytes]) -> bytes:
+    """The bytes of a workspace secret, made by `make` on first use: written to a private temporary file (mode
+    0600, fsynced) and linked into place, so a key another process made first is never replaced (what it signed
+    or hashed must stay checkable) and a crash never leaves half a key."""
     if path.is_file():
         return path.read_bytes()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(os.urandom(32))
+        f.write(make())
         f.flush()
         os.fsync(f.fileno())
-    with contextlib.suppress(FileExistsError):  # never replace a key another process made first
+    with contextlib.suppress(FileExistsError):
         os.link(tmp, path)
     tmp.unlink()
     return path.read_bytes()
