@@ -291,7 +291,7 @@ class Sweep:
                 counts.near_duplicates += 1
             self.near.add(pdq, group)
         listing = item.listing
-        placed = region_table().place(*(listing.get(k, "") for k in ("region", "province", "city")))
+        placed = region_table().place(*(listing.get(k, "") for k in REGION_FIELDS))
         image = SweptImage(
             listing_key=listing.get("listing_id", item.listing_key),
             source=item.source,
@@ -307,7 +307,7 @@ class Sweep:
             currency=listing.get("currency", ""),
             listing_url=listing.get("listing_url", ""),
             seen_at=listing.get("seen_at", ""),
-            region_text=" ".join(listing[k] for k in ("region", "province", "city") if listing.get(k)),
+            region_text=" ".join(listing[k] for k in REGION_FIELDS if listing.get(k)),
             province_code=placed.province.code if placed.province else "",
             region_code=placed.code,
             business_name=listing.get("business_name", ""),
@@ -347,6 +347,8 @@ class Sweep:
         return self.counts
 
 
+REGION_FIELDS = ("region", "province", "city")
+"""The listing fields that say where it is offered from, read together (service.supervision.regions)."""
 STORED_IDENTIFIERS = {"business_licence": "licence", "contact_hash": "contact", "payment_hash": "payment"}
 """Listing field (after `entity_fields`) -> identifier kind recorded with the seller."""
 
@@ -365,7 +367,7 @@ def entity_fields(listings: list[Listing], key: bytes) -> list[str]:
         licence = listing.fields.pop("business_licence", "")
         if licence and identifiers.meaningful("licence", licence):
             listing.fields["business_licence"] = identifiers.normalised("licence", licence)
-        given = [listing.fields.get(k, "") for k in ("region", "province", "city")]
+        given = [listing.fields.get(k, "") for k in REGION_FIELDS]
         if any(given):
             placed = region_table().place(*given)
             if placed.problem:
