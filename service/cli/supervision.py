@@ -54,11 +54,14 @@ def show(
 ) -> None:
     """Totals, rankings (regions, marketplaces, categories, rights holders, entities) with the change from the
     period before and whether it is beyond chance, the entities linking seller accounts."""
+    from service.i18n import LANGUAGES
     from service.supervision.figures import SORTS
     from service.usecases.supervision import supervision_report
 
     if sort not in SORTS:
         raise fail(f"--sort is one of {', '.join(SORTS)}, not {sort!r}")
+    if language not in LANGUAGES:
+        raise fail(f"--language {language}: one of {', '.join(LANGUAGES)}")
     scope = _scope(month, start, end, marketplace, region, category)
     with service_store() as (store, ws):
         report = supervision_report(store, ws.registry.works(), scope, ws.registry.record, language, sort)

@@ -64,7 +64,7 @@ def supervision_page(
                 "category": category,
             },
             "marketplaces": store.supervision.marketplaces(),
-            "chart_json": json.dumps(chart, ensure_ascii=False).replace("</", "<\\/"),
+            "chart_json": json.dumps(chart, ensure_ascii=False),  # an attribute, escaped by the template
             "may_evidence": allowed(principal, "supervision.evidence"),
         },
     )
