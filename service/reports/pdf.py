@@ -79,7 +79,8 @@ def styles(lang: str) -> tuple[ParagraphStyle, ParagraphStyle, ParagraphStyle, P
     )
 
 
-def _p(text: object, style: ParagraphStyle = BODY) -> Paragraph:
+def paragraph(text: object, style: ParagraphStyle = BODY) -> Paragraph:
+    """Text (or a value, as JSON) as a paragraph: escaped for reportlab's markup, control and bidi characters shown."""
     s = text if isinstance(text, str) else json.dumps(text, ensure_ascii=False, default=str)
     return Paragraph(escape(printable(s, keep_lines=True)), style)  # control and bidi characters shown, not obeyed
 
@@ -93,7 +94,7 @@ def _table(
     data = []
     for k, v in rows:
         mono = k in mono_keys or k.lower().endswith(("sha256", "sha-256", "md5", "fingerprint", "commit"))
-        data.append([_p(k, key), _p(v, mono_style if mono or not isinstance(v, str) else body)])
+        data.append([paragraph(k, key), paragraph(v, mono_style if mono or not isinstance(v, str) else body)])
     t = Table(data, colWidths=[WIDTH * 0.27, WIDTH * 0.73])
     t.setStyle(
         TableStyle(
@@ -148,34 +149,34 @@ def render_pdf(ev: dict[str, Any], images: dict[str, bytes]) -> bytes:
 
     s: list[Any] = [
         h("Title", _("Technical comparison report")),
-        _p(sections.generated_line(ev, _), body),
+        paragraph(sections.generated_line(ev, _), body),
     ]
     s += [h("Heading2", _("Case")), _table(sections.case_rows(ev, _), fonts=fonts)]
     s += [
         h("Heading2", _("Finding")),
-        _p(f"{_('Overall technical verdict')}: {_(ev['overall_verdict'])}", body),
-        _p(sections.conclusion(ev, _), body),
+        paragraph(f"{_('Overall technical verdict')}: {_(ev['overall_verdict'])}", body),
+        paragraph(sections.conclusion(ev, _), body),
         Spacer(1, 3 * mm),
-        _p(_(ev["legal_note"]), note),
+        paragraph(_(ev["legal_note"]), note),
     ]
     recorded = sections.recorded_lines(ev, _)
     if recorded:
-        s += [h("Heading2", _("The finding as recorded")), *(_p(x, body) for x in recorded)]
+        s += [h("Heading2", _("The finding as recorded")), *(paragraph(x, body) for x in recorded)]
     s += [h("Heading2", _("Suspect file")), _table(sections.suspect_rows(ev, _), fonts=fonts)]
     meta = sus.get("metadata") or {}
     s += [
         h("Heading3", _("Metadata found in the file")),
-        _table(list(meta.items()), fonts=fonts) if meta else _p(_(sections.NO_METADATA), body),
+        _table(list(meta.items()), fonts=fonts) if meta else paragraph(_(sections.NO_METADATA), body),
     ]
     s.append(h("Heading3", _("AI-generation indicators")))
     s += _indicators(ev, fonts)
-    s.append(_p(_(ev["ai_indicators_note"]), note))
+    s.append(paragraph(_(ev["ai_indicators_note"]), note))
     for m in ev["matches"]:
         s.append(
             KeepTogether(
                 [
                     h("Heading2", sections.match_heading(m, _)),
-                    _p(
+                    paragraph(
                         f"{_('Verdict')} {_(m['verdict'])}, {_('fused score')} {m['score']:.4f}: "
                         + sections.match_reading(m, _),
                         body,
@@ -186,14 +187,14 @@ def render_pdf(ev: dict[str, Any], images: dict[str, bytes]) -> bytes:
         s.append(_table(sections.work_rows(m, _), fonts=fonts))
         for name, caption in sections.figures(m, _):
             if name in images:
-                s += [Spacer(1, 2 * mm), KeepTogether([_image(images[name]), _p(caption, body)])]
+                s += [Spacer(1, 2 * mm), KeepTogether([_image(images[name]), paragraph(caption, body)])]
         s += [h("Heading3", _("Signals")), _table(sections.signal_rows(m, _), fonts=fonts)]
-        s += [_p(f"{_(n)}: {m['readings'].get(n, '')}", body) for n in m["signals"]]
+        s += [paragraph(f"{_(n)}: {m['readings'].get(n, '')}", body) for n in m["signals"]]
         if lang != "en":
-            s.append(_p(_(sections.READINGS_IN_ENGLISH), body))
-        s.append(_p(sections.region_sentence(m, _), body))
+            s.append(paragraph(_(sections.READINGS_IN_ENGLISH), body))
+        s.append(paragraph(sections.region_sentence(m, _), body))
     s += [h("Heading2", _("Method")), _table(sections.method_rows(ev, _), fonts=fonts)]
-    s += [h("Heading3", _("Known limitations"))] + [_p(f"- {_(x)}", body) for x in method["limitations"]]
-    s += [h("Heading2", _("Integrity")), _p(sections.integrity_text(ev, _), body)]
+    s += [h("Heading3", _("Known limitations"))] + [paragraph(f"- {_(x)}", body) for x in method["limitations"]]
+    s += [h("Heading2", _("Integrity")), paragraph(sections.integrity_text(ev, _), body)]
     doc.build(s)
     return buf.getvalue()

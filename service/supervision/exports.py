@@ -11,7 +11,6 @@ import csv
 import io
 import re
 from typing import Any
-from xml.sax.saxutils import escape
 
 import xlsxwriter
 from reportlab.lib import colors
@@ -20,7 +19,7 @@ from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from service.i18n import translator
-from service.reports.pdf import styles
+from service.reports.pdf import paragraph, styles
 from service.safe_text import printable, spreadsheet_text
 from service.supervision.rates import bound
 
@@ -148,7 +147,7 @@ def monthly_brief_pdf(report: dict[str, Any], language: str) -> bytes:
     scope, t = report["scope"], report["totals"]
 
     def p(text: object, style: Any = body) -> Paragraph:
-        return Paragraph(escape(printable(text)), style)
+        return paragraph(text, style)
 
     where = " · ".join(x for x in (scope["region_name"], scope["marketplace"], scope["category"]) if x)
     story: list[Any] = [
