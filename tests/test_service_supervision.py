@@ -158,3 +158,12 @@ def test_finding_ids_no_store_could_hold_name_nothing(office: Any) -> None:
     params = {"finding": ["99999999999999999999", "0"]}
     r = client.get("/api/v1/supervision/evidence", params=params, headers=people.auth("audrey"))
     assert r.status_code == 200 and r.json() == {"evidence": [], "withheld": 0}
+
+
+def test_the_api_offers_every_order_a_ranking_has(office: Any) -> None:
+    from service.supervision.figures import SORTS
+
+    client, _, _ = office
+    op = client.get("/openapi.json").json()["paths"]["/api/v1/supervision"]["get"]
+    (sort,) = [p for p in op["parameters"] if p["name"] == "sort"]
+    assert sort["schema"]["enum"] == list(SORTS)
