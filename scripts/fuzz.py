@@ -1,13 +1,14 @@
 """Fuzz the CLI with a seeded corpus of hostile files (scripts/hostile_files.py) and check the batch promise.
 
-    python scripts/fuzz.py [--n 3000] [--seed 1] [--write-docs]
+    python scripts/fuzz.py [--n 3000] [--seed 1] [--write-docs] [--json report.json] [--work DIR]
 
 Builds the corpus, registers the bundled demo originals, scans the corpus with `semblance scan` and registers it
 into a second workspace with `semblance register`, each one real CLI process. It checks: one result line per
 input, no traceback, exit 0; the good pictures mixed in are judged exactly as when scanned alone; the registry
 that took the corpus is consistent (SQLite integrity, vault files intact, descriptors, audit and index in step).
 `--write-docs` puts the figures in docs/RELIABILITY.md. `make test` runs the same checks on a few hundred inputs
-(tests/test_fuzz.py); this script is the nightly run, in the thousands.
+(tests/test_fuzz.py runs this script with `--json` and reads its report); this script is the nightly run, in the
+thousands.
 """
 
 from __future__ import annotations
@@ -44,6 +45,18 @@ class FuzzReport:
     register_outcomes: collections.Counter[str]
     tracebacks: int
     problems: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, object]:
+        """The report as plain JSON (dataclasses.asdict would rebuild each Counter from its (key, count) pairs)."""
+        return {
+            "inputs": self.inputs,
+            "lines": self.lines,
+            "seconds": self.seconds,
+            "scan_outcomes": {family: dict(counts) for family, counts in self.scan_outcomes.items()},
+            "register_outcomes": dict(self.register_outcomes),
+            "tracebacks": self.tracebacks,
+            "problems": self.problems,
+        }
 
 
 def cli(home: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -223,11 +236,19 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=3000, help="corpus entries (at least the ~60 fixed cases)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--write-docs", action="store_true", help="put the figures in docs/RELIABILITY.md")
+    parser.add_argument("--json", type=Path, help="also write the report here as JSON (what the test reads)")
+    parser.add_argument("--work", type=Path, help="build the corpus and workspaces here (default: a temporary folder)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="semblance-fuzz-") as tmp:
-        report = run(args.n, args.seed, Path(tmp))
+    if args.work is not None:
+        args.work.mkdir(parents=True, exist_ok=True)
+        report = run(args.n, args.seed, args.work)
+    else:
+        with tempfile.TemporaryDirectory(prefix="semblance-fuzz-") as tmp:
+            report = run(args.n, args.seed, Path(tmp))
     text = markdown(report, args.n, args.seed)
     print(text)
+    if args.json is not None:
+        args.json.write_text(json.dumps(report.to_json(), indent=2, sort_keys=True), encoding="utf-8")
     if args.write_docs:
         doc = DOC.read_text(encoding="utf-8")
         start, end = doc.index(BEGIN), doc.index(END) + len(END)

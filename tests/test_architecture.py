@@ -8,7 +8,9 @@ when it imports that module, so an import of `a.b.c` counts as an import of `a` 
 
 from __future__ import annotations
 
+import ast
 import graphlib
+from pathlib import Path
 
 import grimp
 import pytest
@@ -101,3 +103,24 @@ def test_doors_and_sweeps_stay_apart(imports: dict[str, set[str]]) -> None:
             if not any(_within(module, d) for d in DOORS) and any(_within(t, d) for d in DOORS):
                 wrong.append(f"{module} -> {t} (the application reaching up into a door)")
     assert not wrong, "\n".join(sorted(wrong))
+
+
+def test_tests_never_import_scripts() -> None:
+    """Scripts are commands at the edge: a test runs one as a subprocess, never imports it (nor puts scripts/ on the
+    import path), so what a test relies on lives in a package and a script stays free to change its internals."""
+    tests = Path(__file__).resolve().parent
+    scripts = {p.stem for p in (tests.parent / "scripts").glob("*.py")} | {"scripts"}
+    wrong = []
+    for path in sorted(tests.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                wrong += [f"{path.name}: imports {a.name}" for a in node.names if a.name.split(".")[0] in scripts]
+            elif isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] in scripts:
+                wrong.append(f"{path.name}: imports {node.module}")
+            elif (
+                isinstance(node, ast.Call)
+                and ast.unparse(node.func).startswith("sys.path.")
+                and "scripts" in (ast.unparse(node))
+            ):
+                wrong.append(f"{path.name}: puts scripts/ on sys.path")
+    assert not wrong, "\n".join(wrong)
