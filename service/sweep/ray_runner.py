@@ -14,10 +14,12 @@ listens on the network nor reaches outside hosts; on a cluster, set RAY_ADDRESS 
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,7 @@ from service.store import Store
 from service.sweep import stages
 from service.sweep.fetch import Fetcher, FetchPolicy
 from service.sweep.listings import ImageRef, Listing
-from service.sweep.run import Counts, Sweep, SweepOptions
+from service.sweep.run import Counts, Item, Sweep, SweepOptions
 
 SHARDS = "shards"
 FETCH_BATCH = 8
@@ -104,6 +106,7 @@ def sweep_ray(
     shards = folder / SHARDS
     shutil.rmtree(shards, ignore_errors=True)  # a killed attempt's partial shards: its items are still pending
     if sweep.firsts:
+        ray.data.DataContext.get_current().execution_options.preserve_order = True  # shards in item order
         ds = ray.data.from_items([{"seq": i.seq, "source": i.source, "is_url": i.is_url} for i in sweep.firsts])
         fetched = ds.map_batches(
             FetchStage,
@@ -125,22 +128,58 @@ def sweep_ray(
     return sweep.end(engine, "ray")
 
 
-def _ingest(sweep: Sweep, shards: Path, options: SweepOptions) -> None:
-    """Record the shards' results in item order through the local runner's own path."""
-    import pyarrow.parquet as pq
+INGEST_BATCH = 5000
+"""Items the driver records per transaction: one fsync and a few statements per table for thousands of images
+(scripts/benchmark_ingest.py measures the rate), while a crash redoes at most one batch's worth."""
 
-    rows: dict[int, dict[str, Any]] = {}
-    for shard in sorted(shards.glob("*.parquet")) if shards.is_dir() else []:
-        for r in pq.read_table(shard).to_pylist():
-            rows[int(r["seq"])] = r
-    for item in sweep.firsts:
-        r = rows.get(item.seq)
-        if r is None:
-            continue  # not produced (a failed shard): stays pending for the next run
+
+def _ingest(sweep: Sweep, shards: Path, options: SweepOptions) -> None:
+    """Record the shards' results in item order, INGEST_BATCH items per transaction, through the local runner's
+    own path (`Sweep.record_many`). Items with no row (a failed shard) stay pending for the next run."""
+    items = {item.seq: item for item in sweep.firsts}
+    batch: list[tuple[Item, stages.Acquired, tuple[dict[str, Any], str] | None]] = []
+    for r in rows_in_order(sorted(shards.glob("*.parquet")) if shards.is_dir() else []):
+        item = items.get(int(r["seq"]))
+        if item is None:
+            continue
         provenance = json.loads(r["provenance"])
         if r["error"]:
-            sweep.record(None, item, stages.Acquired(item.source, None, "", provenance, r["error"]), options)
-            continue
-        result = json.loads(r["result"]) | {"path": item.source}
-        got = stages.Acquired(item.source, bytes(r["data"] or b""), r["sha256"], provenance)
-        sweep.record(None, item, got, options, scanned=(result, r["pdq"]))
+            batch.append((item, stages.Acquired(item.source, None, "", provenance, r["error"]), None))
+        else:
+            result = json.loads(r["result"]) | {"path": item.source}
+            got = stages.Acquired(item.source, bytes(r["data"] or b""), r["sha256"], provenance)
+            batch.append((item, got, (result, r["pdq"])))
+        if len(batch) >= INGEST_BATCH:
+            sweep.record_many(None, batch, options)
+            batch = []
+    if batch:
+        sweep.record_many(None, batch, options)
+
+
+def rows_in_order(shards: list[Path]) -> Iterator[dict[str, Any]]:
+    """The shards' rows by item number, a record batch at a time. Ray Data writes the dataset's blocks in order
+    (`preserve_order`), so shards hold runs of item numbers that do not overlap and are read one after another;
+    shards that do overlap (written otherwise) are merged, each sorted first, so the order never depends on how
+    the cluster split the work."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    spans = []
+    for shard in shards:
+        seqs = pq.read_table(shard, columns=["seq"]).column("seq")
+        if len(seqs):
+            span = pc.min_max(seqs).as_py()
+            spans.append((int(span["min"]), int(span["max"]), shard))
+    spans.sort()
+    disjoint = all(a[1] < b[0] for a, b in itertools.pairwise(spans))
+
+    def rows(shard: Path) -> Iterator[dict[str, Any]]:
+        table = pq.read_table(shard).sort_by("seq")
+        for part in table.to_batches(max_chunksize=INGEST_BATCH):
+            yield from part.to_pylist()
+
+    if disjoint:
+        for _, _, shard in spans:
+            yield from rows(shard)
+    else:
+        yield from heapq.merge(*(rows(shard) for _, _, shard in spans), key=lambda r: int(r["seq"]))

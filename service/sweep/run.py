@@ -10,11 +10,12 @@ end, atomically, so a finished run's files always agree with its record.
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,10 +29,11 @@ from service.engine import Engine
 from service.store import Store
 from service.store.listings import SweptImage
 from service.supervision import identifiers
-from service.supervision.regions import region_table
+from service.supervision.regions import Placement, region_table
 from service.sweep import stages
 from service.sweep.fetch import Fetcher, FetchPolicy
 from service.sweep.listings import ImageRef, Listing
+from service.sweep.near_duplicates import NearDuplicates
 
 RUN_DB = "run.sqlite"
 SCHEMA = """
@@ -153,14 +155,21 @@ class RunFolder:
         ).fetchall()
         return [Item(r[0], r[1], r[2], r[3], bool(r[4]), json.loads(r[5])) for r in rows]
 
-    def first_with(self, sha256: str) -> tuple[int, dict[str, Any], str, str] | None:
-        """The first done, scanned (not duplicate) item with these bytes: its seq, result, PDQ and group."""
-        row = self.db.execute(
-            "SELECT seq, result_json, pdq, image_group FROM items WHERE sha256=? AND state='done' "
-            "AND duplicate_of IS NULL AND result_json <> '' ORDER BY seq LIMIT 1",
-            (sha256,),
-        ).fetchone()
-        return None if row is None else (row[0], json.loads(row[1]), row[2], row[3])
+    def firsts_with(self, shas: set[str]) -> dict[str, tuple[int, dict[str, Any], str, str]]:
+        """For each of these SHA-256s met before, the first done, scanned (not duplicate) item with those bytes:
+        its seq, result, PDQ and group. A few hundred at a time on the SHA-256 index."""
+        found: dict[str, tuple[int, str, str, str]] = {}
+        wanted = sorted(shas)
+        for start in range(0, len(wanted), 500):
+            part = wanted[start : start + 500]
+            for sha, seq, result, pdq, group in self.db.execute(
+                "SELECT sha256, seq, result_json, pdq, image_group FROM items WHERE sha256 IN "
+                f"({','.join('?' * len(part))}) AND state='done' AND duplicate_of IS NULL AND result_json <> ''",
+                part,
+            ):
+                if sha not in found or seq < found[sha][0]:
+                    found[sha] = (seq, result, pdq, group)
+        return {sha: (seq, json.loads(result), pdq, group) for sha, (seq, result, pdq, group) in found.items()}
 
     def done_sources(self) -> set[str]:
         return {r[0] for r in self.db.execute("SELECT DISTINCT source FROM items WHERE state='done'")}
@@ -182,29 +191,30 @@ class RunFolder:
             "SELECT pdq, image_group FROM items WHERE state='done' AND duplicate_of IS NULL AND pdq <> '' ORDER BY seq"
         )
 
-    def finish(
-        self,
-        item: Item,
-        result: dict[str, Any],
-        provenance: dict[str, Any],
-        sha256: str = "",
-        pdq: str = "",
-        group: str = "",
-        duplicate_of: int | None = None,
-    ) -> None:
-        self.db.execute(
-            "UPDATE items SET state='done', result_json=?, provenance_json=?, sha256=?, pdq=?, image_group=?, "
-            "duplicate_of=? WHERE seq=?",
-            (
-                json.dumps(result, ensure_ascii=False),
-                json.dumps(provenance, ensure_ascii=False),
-                sha256,
-                pdq,
-                group,
-                duplicate_of,
-                item.seq,
-            ),
-        )
+    def finish_many(self, outcomes: Sequence[_Outcome]) -> None:
+        """Mark a batch's items done with their results, in one transaction."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.executemany(
+                "UPDATE items SET state='done', result_json=?, provenance_json=?, sha256=?, pdq=?, image_group=?, "
+                "duplicate_of=? WHERE seq=?",
+                [
+                    (
+                        o.result_json(),
+                        json.dumps(o.got.provenance, ensure_ascii=False),
+                        "" if o.unobtained else o.got.sha256,
+                        o.pdq,
+                        o.group,
+                        o.duplicate_of,
+                        o.item.seq,
+                    )
+                    for o in outcomes
+                ],
+            )
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
 
     def rows(self) -> Iterator[dict[str, Any]]:
         """Every item in order, as the outputs need them."""
@@ -245,9 +255,8 @@ class Sweep:
         self.counts.problems = self.run.plan(listing_list) + placing
         self.run_key = self.run.run_key
         self.sweep_id = store.listings.sweep(self.run_key, source)
-        self.near = stages.NearDuplicates()
-        for pdq, group in self.run.groups():
-            self.near.add(pdq, group)
+        self.near = NearDuplicates()
+        self.near.extend(self.run.groups())
         todo = self.run.pending()
         self.total = int(self.run.db.execute("SELECT COUNT(*) FROM items").fetchone()[0])
         self.counts.images = self.total
@@ -264,65 +273,77 @@ class Sweep:
     ) -> None:
         """Scan (or reuse the scan of identical bytes, or take `scanned`, a runner's own scan of these bytes),
         ingest, then mark the item done: in that order, which is what makes a kill at any moment safe."""
-        run, counts = self.run, self.counts
-        counts.done += 1
-        first = run.first_with(got.sha256) if got.sha256 else None
-        if first is None and got.data is None:
-            result: dict[str, Any] = {"path": item.source, "sha256": "", "verdict": None, "error": got.error}
-            run.finish(item, result, got.provenance)
-            counts.errors += 1
-            return
-        duplicate_of = None
-        if first is not None:
-            duplicate_of, result, pdq, group = first
-            result = result | {"path": item.source}
-            counts.duplicates += 1
-        else:
-            assert got.data is not None
-            if scanned is None:
-                assert engine is not None, "an item without a runner's scan needs the engine"
-                t = time.perf_counter()
-                scanned = stages.scan(engine, item.source, got.data, options.top_k)
-                counts.spent("scanning (engine)", t)
-            result, pdq = scanned
-            earlier = self.near.group_of(pdq)
-            group = earlier or got.sha256
-            if earlier is not None:
-                counts.near_duplicates += 1
-            self.near.add(pdq, group)
-        listing = item.listing
-        placed = region_table().place(*(listing.get(k, "") for k in REGION_FIELDS))
-        image = SweptImage(
-            listing_key=listing.get("listing_id", item.listing_key),
-            source=item.source,
-            sha256=got.sha256,
-            pdq=pdq,
-            image_group=group,
-            result=result,
-            marketplace=listing.get("marketplace", ""),
-            seller_key=listing.get("seller_id", "") or listing.get("seller", ""),
-            seller_name=listing.get("seller", ""),
-            title=listing.get("title", ""),
-            price=listing.get("price", ""),
-            currency=listing.get("currency", ""),
-            listing_url=listing.get("listing_url", ""),
-            seen_at=listing.get("seen_at", ""),
-            region_text=" ".join(listing[k] for k in REGION_FIELDS if listing.get(k)),
-            province_code=placed.province.code if placed.province else "",
-            region_code=placed.code,
-            business_name=listing.get("business_name", ""),
-            identifiers=tuple((kind, listing[name]) for name, kind in STORED_IDENTIFIERS.items() if listing.get(name)),
-            data=got.data,
-        )
+        self.record_many(engine, [(item, got, scanned)], options)
+
+    def record_many(
+        self,
+        engine: Engine | None,
+        entries: Sequence[tuple[Item, stages.Acquired, tuple[dict[str, Any], str] | None]],
+        options: SweepOptions,
+    ) -> None:
+        """`record` for a batch of items in order, as recording them one by one would: one store transaction and
+        one run-record transaction for all of them (a cluster driver ingests a shard's thousands at once)."""
+        counts = self.counts
+        counts.done += len(entries)
+        outcomes: list[_Outcome] = []
+        firsts: dict[str, int] = {}  # SHA-256 -> position in this batch of the item that scans those bytes
+        stored = self.run.firsts_with({got.sha256 for _, got, _ in entries if got.sha256})
+        for item, got, scanned in entries:
+            outcome = self._outcome(engine, item, got, scanned, options, firsts.get(got.sha256), stored.get(got.sha256))
+            if outcome.scanned_here:
+                firsts[got.sha256] = len(outcomes)
+            outcomes.append(outcome)
+        fresh = [o for o in outcomes if o.scanned_here]
+        for o, (group, near) in zip(fresh, self.near.assign([(o.pdq, o.got.sha256) for o in fresh]), strict=True):
+            o.group = group
+            counts.near_duplicates += near
+        for o in outcomes:
+            if o.first_here is not None:  # identical bytes met earlier in this batch: its scan and group
+                first = outcomes[o.first_here]
+                o.result = first.result | {"path": o.item.source}
+                o.pdq, o.group, o.duplicate_of = first.pdq, first.group, first.item.seq
         t = time.perf_counter()
-        self.store.listings.ingest(self.sweep_id, image)
-        run.finish(item, result, got.provenance, got.sha256, pdq, group, duplicate_of)
+        self.store.listings.ingest_many(self.sweep_id, [_swept(o) for o in outcomes if not o.unobtained])
+        self.run.finish_many(outcomes)
         counts.spent("recording (store and run)", t)
-        verdict = result.get("verdict")
-        counts.errors += verdict is None
-        counts.hits += verdict in ("copy", "derivative")
-        counts.copies += verdict == "copy"
-        counts.derivatives += verdict == "derivative"
+        for o in outcomes:
+            if o.unobtained:
+                counts.errors += 1
+                continue
+            verdict = o.result.get("verdict")
+            counts.errors += verdict is None
+            counts.hits += verdict in ("copy", "derivative")
+            counts.copies += verdict == "copy"
+            counts.derivatives += verdict == "derivative"
+
+    def _outcome(
+        self,
+        engine: Engine | None,
+        item: Item,
+        got: stages.Acquired,
+        scanned: tuple[dict[str, Any], str] | None,
+        options: SweepOptions,
+        first_here: int | None,
+        stored: tuple[int, dict[str, Any], str, str] | None,
+    ) -> _Outcome:
+        """What one item of a batch is: a repeat of bytes met before (earlier in this batch, at `first_here`, or
+        in the run record: `stored`), bytes not obtained, or a scan (the runner's, or the engine's now)."""
+        if first_here is not None:
+            self.counts.duplicates += 1
+            return _Outcome(item, got, {}, first_here=first_here)
+        if stored is not None:
+            self.counts.duplicates += 1
+            seq, result, pdq, group = stored
+            return _Outcome(item, got, result | {"path": item.source}, pdq, group, duplicate_of=seq)
+        if got.data is None:
+            error = {"path": item.source, "sha256": "", "verdict": None, "error": got.error}
+            return _Outcome(item, got, error, unobtained=True)
+        if scanned is None:
+            assert engine is not None, "an item without a runner's scan needs the engine"
+            t = time.perf_counter()
+            scanned = stages.scan(engine, item.source, got.data, options.top_k)
+            self.counts.spent("scanning (engine)", t)
+        return _Outcome(item, got, scanned[0], scanned[1], scanned_here=True)
 
     def record_repeats(self, engine: Engine, options: SweepOptions, progress: ProgressFn | None = None) -> None:
         """The items naming a URL or file met before in this run: fetched or read once, recorded for each."""
@@ -345,6 +366,67 @@ class Sweep:
             },
         )
         return self.counts
+
+
+@dataclass
+class _Outcome:
+    """One item of `Sweep.record_many`: its result, PDQ and group, and where they came from."""
+
+    item: Item
+    got: stages.Acquired
+    result: dict[str, Any]
+    pdq: str = ""
+    group: str = ""
+    duplicate_of: int | None = None
+    """The seq of the first item with these bytes, whose scan this one reuses."""
+    first_here: int | None = None
+    """That first item's position in the same batch (its group is known once the batch's groups are assigned)."""
+    scanned_here: bool = False
+    unobtained: bool = False
+    """No bytes were obtained: recorded in the run with its error, not ingested."""
+    _json: str = ""
+
+    def result_json(self) -> str:
+        """The result as JSON, encoded once for the store and the run record."""
+        if not self._json:
+            self._json = json.dumps(self.result, ensure_ascii=False)
+        return self._json
+
+
+def _swept(o: _Outcome) -> SweptImage:
+    """The store's row for an item recorded now."""
+    listing = o.item.listing
+    region = tuple(listing.get(k, "") for k in REGION_FIELDS)
+    placed = _placed(region)
+    return SweptImage(
+        listing_key=listing.get("listing_id", o.item.listing_key),
+        source=o.item.source,
+        sha256=o.got.sha256,
+        pdq=o.pdq,
+        image_group=o.group,
+        result=o.result,
+        marketplace=listing.get("marketplace", ""),
+        seller_key=listing.get("seller_id", "") or listing.get("seller", ""),
+        seller_name=listing.get("seller", ""),
+        title=listing.get("title", ""),
+        price=listing.get("price", ""),
+        currency=listing.get("currency", ""),
+        listing_url=listing.get("listing_url", ""),
+        seen_at=listing.get("seen_at", ""),
+        region_text=" ".join(text for text in region if text),
+        province_code=placed.province.code if placed.province else "",
+        region_code=placed.code,
+        business_name=listing.get("business_name", ""),
+        identifiers=tuple((kind, listing[name]) for name, kind in STORED_IDENTIFIERS.items() if listing.get(name)),
+        data=o.got.data,
+        result_json=o.result_json(),
+    )
+
+
+@functools.lru_cache(maxsize=65536)
+def _placed(texts: tuple[str, ...]) -> Placement:
+    """Where a listing's region fields place it (cached: a sweep's listings name a few hundred places)."""
+    return region_table().place(*texts)
 
 
 REGION_FIELDS = ("region", "province", "city")

@@ -8,19 +8,12 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from detector.signals.pdq import PDQ_MIN_QUALITY, pdq_of
 from service.engine import Engine
 from service.inputs import InputError, InputItem, expand
 from service.sweep.fetch import Fetcher, now
 from service.sweep.listings import ImageRef
 from service.untrusted import IMAGE_KINDS, sniff
-
-NEAR_DUPLICATE_BITS = 10
-"""PDQ bits apart at most for two images to count as one re-uploaded image: re-encoding and resizing move a PDQ
-hash a few bits, different pictures are ~128 apart, and PDQ's own 'same picture' line (31) also admits heavy edits,
-which are findings in their own right, not re-uploads."""
 
 
 @dataclass
@@ -71,30 +64,3 @@ def scan(engine: Engine, source: str, data: bytes, top_k: int) -> tuple[dict[str
         packed, quality = pdq_of(result.image.rgb)
         pdq = packed.hex() if quality >= PDQ_MIN_QUALITY else ""
     return result.to_json(), pdq
-
-
-class NearDuplicates:
-    """PDQ hashes seen so far in a run, each with its group (the SHA-256 of the group's first image)."""
-
-    def __init__(self) -> None:
-        self._hashes = np.zeros((1024, 32), dtype=np.uint8)  # grown by doubling: adding stays O(1) amortised
-        self._groups: list[str] = []
-
-    def add(self, pdq: str, group: str) -> None:
-        if not pdq:
-            return
-        n = len(self._groups)
-        if n == len(self._hashes):
-            self._hashes = np.vstack([self._hashes, np.zeros_like(self._hashes)])
-        self._hashes[n] = np.frombuffer(bytes.fromhex(pdq), dtype=np.uint8)
-        self._groups.append(group)
-
-    def group_of(self, pdq: str) -> str | None:
-        """The group of the nearest earlier hash within NEAR_DUPLICATE_BITS, if any."""
-        if not pdq or not self._groups:
-            return None
-        query = np.frombuffer(bytes.fromhex(pdq), dtype=np.uint8)
-        seen = self._hashes[: len(self._groups)]
-        distance = np.unpackbits(np.bitwise_xor(seen, query), axis=1).sum(axis=1)
-        best = int(np.argmin(distance))
-        return self._groups[best] if int(distance[best]) <= NEAR_DUPLICATE_BITS else None
