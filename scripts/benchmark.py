@@ -622,6 +622,34 @@ def sweep_section(path: Path) -> list[str]:
     return out
 
 
+def ingest_section(path: Path) -> list[str]:
+    """A cluster sweep's bulk ingest (scripts/benchmark_ingest.py), when it was measured."""
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text())
+    rate, slowest = data["images_per_s"], data["slowest_sweep_images_per_s"]
+    last = data["sweeps"][-1]
+    return [
+        "## A cluster sweep's ingest (`python scripts/benchmark_ingest.py`)",
+        "",
+        f"The Ray driver's own ingest (Parquet shards in item order, {data['sweeps'][0]['images']:,} images a sweep, "
+        f"5,000 a transaction) on {data['machine']}, {data['date']}, {len(data['sweeps'])} sweeps into one store: "
+        f"{data['images']:,} listing images ({last['listing_rows_after']:,} distinct listings), "
+        f"{data['database_gb']} GB. {rate:,} images/s overall, the slowest sweep {slowest:,}/s (target ≥ 20,000/s: "
+        f"{'met' if slowest >= 20_000 else '**not met**'}); 100M images at the slowest rate: "
+        f"{data['hours_for_100m_at_slowest']} hours. {data.get('note', '')}",
+        "",
+        "| sweep | images | listings after | planning, s | ingest, s | images/s |",
+        "|---|---|---|---|---|---|",
+        *[
+            f"| {r['sweep']} | {r['images']:,} | {r['listing_rows_after']:,} | {r['plan_s']} | {r['ingest_s']} | "
+            f"{r['images_per_s']:,} |"
+            for r in data["sweeps"]
+        ],
+        "",
+    ]
+
+
 def cli_section(path: Path) -> list[str]:
     """The command line's start-up (scripts/benchmark_cli.py), when it was measured."""
     if not path.is_file():
@@ -634,7 +662,7 @@ def cli_section(path: Path) -> list[str]:
         f"Whole processes, start-up included, median of {data['runs']} on {data['machine']}; a workspace with the "
         f"four demo works. `semblance --help` {help_s} s (target ≤ 0.3 s on a quiet machine: "
         f"{'met' if help_s <= 0.3 else '**not met**'}). The commands that only read records import no model stack "
-        "(tests/test_cli_startup.py); `info` and scans load the engine.",
+        "(tests/test_cli_startup.py); `info` and scans load the engine (`info` without torch since this release).",
         "",
         "| command | min | median | max |",
         "|---|---|---|---|",
@@ -732,6 +760,7 @@ def write_report(
         ]
     lines += service_section(out.parent / "service-latency.json")
     lines += sweep_section(out.parent / "sweep-benchmark.json")
+    lines += ingest_section(out.parent / "ingest-benchmark.json")
     lines += cli_section(out.parent / "cli-startup.json")
     out.write_text("\n".join(lines) + "\n")
     print(f"wrote {out}")
