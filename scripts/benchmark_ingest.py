@@ -150,6 +150,27 @@ def write_shards(sweep: Sweep, folder: Path, rng: random.Random, hits: list[dict
     return written
 
 
+def write_report(rows: list[dict[str, Any]], database_bytes: int, args: argparse.Namespace) -> None:
+    """--out from the sweeps measured so far (written after each, so a run stopped early keeps its figures)."""
+    total_images = sum(r["images"] for r in rows)
+    total_s = sum(r["ingest_s"] for r in rows)
+    slowest = min(r["images_per_s"] for r in rows)
+    report = {
+        "machine": f"{os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}",
+        "date": time.strftime("%Y-%m-%d"),
+        "command": f"python scripts/benchmark_ingest.py --sweeps {args.sweeps} --images {args.images}",
+        "sweeps": rows,
+        "images": total_images,
+        "ingest_s": round(total_s, 1),
+        "images_per_s": round(total_images / total_s),
+        "slowest_sweep_images_per_s": slowest,
+        "database_gb": round(database_bytes / 1e9, 2),
+        "hours_for_100m_at_slowest": round(100e6 / slowest / 3600, 2),
+        "note": args.note,
+    }
+    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sweeps", type=int, default=10)
@@ -157,10 +178,21 @@ def main() -> None:
     ap.add_argument("--work", help="Folder for the store and run folders (default: a temporary one).")
     ap.add_argument("--out", default=str(REPO / "docs" / "ingest-benchmark.json"))
     ap.add_argument("--note", default="", help="What else ran on the machine, said beside the figures.")
+    ap.add_argument(
+        "--from-log",
+        help="Write --out from the sweep lines an earlier run printed (one stopped before this version wrote --out "
+        "after each sweep); --database names its store file for the size.",
+    )
+    ap.add_argument("--database", help="With --from-log: that run's service.sqlite.")
     args = ap.parse_args()
+    if args.from_log:
+        logged = [json.loads(x) for x in Path(args.from_log).read_text().splitlines() if x.startswith('{"sweep"')]
+        write_report(logged, Path(args.database).stat().st_size if args.database else 0, args)
+        print(f"wrote {args.out} from {len(logged)} sweeps of {args.from_log}")
+        return
     rng = random.Random(20261207)
     hits, misses = templates()
-    rows = []
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
         home = Path(tmp)
         store = Store.open(home)
@@ -190,26 +222,9 @@ def main() -> None:
                 }
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-            size = (home / "service.sqlite").stat().st_size
+                write_report(rows, (home / "service.sqlite").stat().st_size, args)
         finally:
             store.close()
-    total_images = sum(r["images"] for r in rows)
-    total_s = sum(r["ingest_s"] for r in rows)
-    report = {
-        "machine": f"{os.cpu_count()} cores ({platform.machine()}), Python {platform.python_version()}",
-        "date": time.strftime("%Y-%m-%d"),
-        "command": f"python scripts/benchmark_ingest.py --sweeps {args.sweeps} --images {args.images}",
-        "sweeps": rows,
-        "images": total_images,
-        "ingest_s": round(total_s, 1),
-        "images_per_s": round(total_images / total_s),
-        "slowest_sweep_images_per_s": min(r["images_per_s"] for r in rows),
-        "database_gb": round(size / 1e9, 2),
-        "hours_for_100m_at_slowest": round(100e6 / min(r["images_per_s"] for r in rows) / 3600, 2),
-        "note": args.note,
-    }
-    Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
-    print(json.dumps({k: v for k, v in report.items() if k != "sweeps"}, indent=1))
     print(f"wrote {args.out}")
 
 
