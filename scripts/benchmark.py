@@ -662,7 +662,7 @@ def cli_section(path: Path) -> list[str]:
         f"Whole processes, start-up included, median of {data['runs']} on {data['machine']}; a workspace with the "
         f"four demo works. `semblance --help` {help_s} s (target ≤ 0.3 s on a quiet machine: "
         f"{'met' if help_s <= 0.3 else '**not met**'}). The commands that only read records import no model stack "
-        "(tests/test_cli_startup.py); `info` and scans load the engine (`info` without torch since this release).",
+        "(tests/test_cli_startup.py); `info` and scans load the engine.",
         "",
         "| command | min | median | max |",
         "|---|---|---|---|",
