@@ -252,29 +252,18 @@ class _Batch:
 
     def _recorded(self, listing_ids: list[int]) -> set[tuple[int, str]]:
         """(listing, image source) pairs this sweep has already recorded among these listings."""
-        out: set[tuple[int, str]] = set()
-        for part in _chunks(listing_ids):
-            out.update(
-                (int(r[0]), str(r[1]))
-                for r in self._tuples(
-                    f"SELECT listing_id, source FROM listing_images WHERE sweep_id=? AND listing_id IN "
-                    f"({','.join('?' * len(part))})",
-                    (self.sweep_id, *part),
-                )
-            )
-        return out
+        return self._listing_pairs("source FROM listing_images WHERE sweep_id=? AND", (self.sweep_id,), listing_ids)
 
     def _months(self, listing_ids: list[int]) -> set[tuple[int, str]]:
         """(listing, month) pairs already counted among the months' swept listings."""
+        return self._listing_pairs("month FROM listing_months WHERE", (), listing_ids)
+
+    def _listing_pairs(self, rest: str, leading: tuple[Any, ...], listing_ids: list[int]) -> set[tuple[int, str]]:
+        """(listing id, a text column) for these listings: `SELECT listing_id, {rest} listing_id IN (...)`."""
         out: set[tuple[int, str]] = set()
         for part in _chunks(listing_ids):
-            out.update(
-                (int(r[0]), str(r[1]))
-                for r in self._tuples(
-                    f"SELECT listing_id, month FROM listing_months WHERE listing_id IN ({','.join('?' * len(part))})",
-                    part,
-                )
-            )
+            sql = f"SELECT listing_id, {rest} listing_id IN ({','.join('?' * len(part))})"
+            out.update((int(r[0]), str(r[1])) for r in self._tuples(sql, (*leading, *part)))
         return out
 
     def _findings_and_images(self, rows: list[_Row]) -> None:
