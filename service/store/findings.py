@@ -138,6 +138,19 @@ def record_suspect(
     return int(cur.lastrowid or 0)
 
 
+def headline(result: dict[str, Any]) -> tuple[str | None, str, float | None]:
+    """A scan result's verdict and its best match (ref, score): the finding's columns to sort and count by."""
+    matches = result.get("matches") or []
+    top = matches[0] if matches else {}
+    return result.get("verdict"), str(top.get("ref", "")), top.get("score")
+
+
+def matched_works(result: dict[str, Any]) -> list[tuple[str, str, float]]:
+    """(ref, verdict, score) of each match that names a work, in the result's order: the finding_matches rows (a
+    work named twice keeps its first row)."""
+    return [(str(m["ref"]), str(m["verdict"]), float(m["score"])) for m in result.get("matches") or [] if m.get("ref")]
+
+
 def record_finding(
     db: sqlite3.Connection,
     suspect_id: int,
@@ -148,27 +161,15 @@ def record_finding(
 ) -> int:
     """Inside the caller's transaction: the suspect's finding (the first one stays) and its matched works, one row
     each, for the offender queries; returns the finding's id."""
-    matches = result.get("matches") or []
-    top = matches[0] if matches else {}
     db.execute(
         "INSERT OR IGNORE INTO findings (suspect_id, case_id, source, verdict, top_ref, top_score, result_json, "
         "scanned_at, job_id) VALUES (?,?,?,?,?,?,?,?,?)",
-        (
-            suspect_id,
-            case_id,
-            source,
-            result.get("verdict"),
-            str(top.get("ref", "")),
-            top.get("score"),
-            json.dumps(result, ensure_ascii=False),
-            utc_now(),
-            job_id,
-        ),
+        (suspect_id, case_id, source, *headline(result), json.dumps(result, ensure_ascii=False), utc_now(), job_id),
     )
     finding_id = int(db.execute("SELECT id FROM findings WHERE suspect_id=?", (suspect_id,)).fetchone()[0])
     db.executemany(
         "INSERT OR IGNORE INTO finding_matches (finding_id, ref, verdict, score) VALUES (?,?,?,?)",
-        [(finding_id, str(m["ref"]), str(m["verdict"]), float(m["score"])) for m in matches if m.get("ref")],
+        [(finding_id, *work) for work in matched_works(result)],
     )
     if case_id is not None:  # a case's hits count in the case's region (a sweep's: service.store.listings)
         db.execute(

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from service.store.database import Database, utc_now
-from service.store.findings import Findings
+from service.store.findings import Findings, headline, matched_works
 
 UNKNOWN = "unknown"
 """Marketplace or seller of a listing that did not name one."""
@@ -290,23 +290,21 @@ class _Batch:
                 for n, r in enumerate(rows)
             ],
         )
-        findings, matches = [], []
-        for n, r in enumerate(rows):
-            image = r.image
-            found = image.result.get("matches") or []
-            top = found[0] if found else {}
-            findings.append(
-                (finding_base + n, suspect_base + n, "sweep", image.result.get("verdict"), str(top.get("ref", "")),
-                 top.get("score"), image.result_json or json.dumps(image.result, ensure_ascii=False), self.now)
-            )  # fmt: skip
-            matches += [(finding_base + n, str(m["ref"]), str(m["verdict"]), float(m["score"])) for m in found
-                        if m.get("ref")]  # fmt: skip
+        works = [matched_works(r.image.result) for r in rows]
+        findings = [
+            (finding_base + n, suspect_base + n, "sweep", *headline(r.image.result),
+             r.image.result_json or json.dumps(r.image.result, ensure_ascii=False), self.now)
+            for n, r in enumerate(rows)
+        ]  # fmt: skip
         self.db.executemany(
             "INSERT INTO findings (id, suspect_id, case_id, source, verdict, top_ref, top_score, result_json, "
             "scanned_at, job_id) VALUES (?,?,NULL,?,?,?,?,?,?,NULL)",
             findings,
         )
-        self.db.executemany("INSERT OR IGNORE INTO finding_matches VALUES (?,?,?,?)", matches)
+        self.db.executemany(
+            "INSERT OR IGNORE INTO finding_matches VALUES (?,?,?,?)",
+            [(finding_base + n, *work) for n, found in enumerate(works) for work in found],
+        )
         self.db.executemany(
             "INSERT INTO listing_images (listing_id, sweep_id, source, sha256, pdq, image_group, suspect_id, "
             "seen_at) VALUES (?,?,?,?,?,?,?,?)",
@@ -325,13 +323,12 @@ class _Batch:
             ],
         )
         facts = []
-        for n, r in enumerate(rows):
+        for n, (r, found) in enumerate(zip(rows, works, strict=True)):
             if not r.image.is_hit:
                 continue
             first: dict[str, str] = {}
-            for m in r.image.result.get("matches") or []:
-                if m.get("ref"):
-                    first.setdefault(str(m["ref"]), str(m["verdict"]))  # finding_matches keeps the first
+            for ref, verdict, _ in found:
+                first.setdefault(ref, verdict)  # finding_matches keeps the first
             facts += [
                 (finding_base + n, ref, verdict, r.seen, r.province, r.region, r.marketplace, r.listing_id, r.seller,
                  None, r.image.image_group)
