@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any
+
+IN_CHUNK = 500
+"""Keys per `IN (...)` lookup: well under SQLite's bound on a statement's parameters."""
 
 
 def durable_connection(path: Path) -> sqlite3.Connection:
@@ -18,6 +22,13 @@ def durable_connection(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA synchronous=FULL")
     db.execute("PRAGMA foreign_keys=ON")
     return db
+
+
+def in_chunks(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
+    """`values` IN_CHUNK at a time, each with its placeholders ("?,?,?") for an `IN (...)` lookup."""
+    for start in range(0, len(values), IN_CHUNK):
+        part = values[start : start + IN_CHUNK]
+        yield part, ",".join("?" * len(part))
 
 
 class ThreadConnections:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import collections
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from index.connections import in_chunks
 from service.store.database import Database, utc_now
 from service.store.findings import Findings, headline, matched_works
 
@@ -100,14 +101,6 @@ INGEST_CACHE_KIB = 128 * 1024
 """SQLite's page cache for the connection that ingests (128 MiB, against its 2 MiB default): a batch touches the
 listing, image and hit indexes at random keys, and at ten million listings those pages no longer fit the default.
 Only sweeps ingest, so the web server's memory budget does not carry it."""
-
-CHUNK = 500
-"""Keys per `IN (...)` lookup: well under SQLite's bound on bound parameters."""
-
-
-def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), CHUNK):
-        yield values[start : start + CHUNK]
 
 
 class _Row(NamedTuple):
@@ -235,10 +228,9 @@ class _Batch:
             by_marketplace[marketplace].append(key)
         out = {}
         for marketplace, names in by_marketplace.items():
-            for part in _chunks(names):
+            for part, marks in in_chunks(names):
                 for row in self._tuples(
-                    f"SELECT {columns}, {key_column} FROM {table} WHERE marketplace=? AND {key_column} IN "
-                    f"({','.join('?' * len(part))})",
+                    f"SELECT {columns}, {key_column} FROM {table} WHERE marketplace=? AND {key_column} IN ({marks})",
                     (marketplace, *part),
                 ):
                     out[(marketplace, str(row[-1]))] = row
@@ -261,8 +253,8 @@ class _Batch:
     def _listing_pairs(self, rest: str, leading: tuple[Any, ...], listing_ids: list[int]) -> set[tuple[int, str]]:
         """(listing id, a text column) for these listings: `SELECT listing_id, {rest} listing_id IN (...)`."""
         out: set[tuple[int, str]] = set()
-        for part in _chunks(listing_ids):
-            sql = f"SELECT listing_id, {rest} listing_id IN ({','.join('?' * len(part))})"
+        for part, marks in in_chunks(listing_ids):
+            sql = f"SELECT listing_id, {rest} listing_id IN ({marks})"
             out.update((int(r[0]), str(r[1])) for r in self._tuples(sql, (*leading, *part)))
         return out
 

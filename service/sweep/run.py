@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from index.audit import Action
-from index.connections import ThreadConnections, durable_connection
+from index.connections import ThreadConnections, durable_connection, in_chunks
 from index.keys import identifier_key
 from index.migrations import Schema, SchemaVersionError, migrate
 from service.engine import Engine
@@ -159,12 +159,10 @@ class RunFolder:
         """For each of these SHA-256s met before, the first done, scanned (not duplicate) item with those bytes:
         its seq, result, PDQ and group. A few hundred at a time on the SHA-256 index."""
         found: dict[str, tuple[int, str, str, str]] = {}
-        wanted = sorted(shas)
-        for start in range(0, len(wanted), 500):
-            part = wanted[start : start + 500]
+        for part, marks in in_chunks(sorted(shas)):
             for sha, seq, result, pdq, group in self.db.execute(
-                "SELECT sha256, seq, result_json, pdq, image_group FROM items WHERE sha256 IN "
-                f"({','.join('?' * len(part))}) AND state='done' AND duplicate_of IS NULL AND result_json <> ''",
+                f"SELECT sha256, seq, result_json, pdq, image_group FROM items WHERE sha256 IN ({marks}) "
+                "AND state='done' AND duplicate_of IS NULL AND result_json <> ''",
                 part,
             ):
                 if sha not in found or seq < found[sha][0]:
