@@ -447,9 +447,9 @@ def entity_fields(listings: list[Listing], key: bytes) -> list[str]:
         licence = listing.fields.pop("business_licence", "")
         if licence and identifiers.meaningful("licence", licence):
             listing.fields["business_licence"] = identifiers.normalised("licence", licence)
-        given = [listing.fields.get(k, "") for k in REGION_FIELDS]
+        given = tuple(listing.fields.get(k, "") for k in REGION_FIELDS)
         if any(given):
-            placed = region_table().place(*given)
+            placed = _placed(given)
             if placed.problem:
                 problems.append(f"{listing.origin or listing.listing_id}: region {placed.problem}; counted under "
                                 f"{placed.province.name_en if placed.province else 'no region'}")  # fmt: skip
