@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 IN_CHUNK = 500
 """Keys per `IN (...)` lookup: well under SQLite's bound on a statement's parameters."""
@@ -29,6 +30,24 @@ def in_chunks(values: Sequence[Any]) -> Iterator[tuple[Sequence[Any], str]]:
     for start in range(0, len(values), IN_CHUNK):
         part = values[start : start + IN_CHUNK]
         yield part, ",".join("?" * len(part))
+
+
+def read_only_connection(path: Path, probe: str) -> sqlite3.Connection:
+    """A connection that writes nothing to `path`'s folder: shared with live writers where SQLite can, immutable where
+    the folder is read-only (a WAL database without its -shm file there fails `probe`, a query that reads it)."""
+    last: sqlite3.Error | None = None
+    for mode in ("mode=ro", "immutable=1"):
+        db = sqlite3.connect(
+            f"file:{quote(str(path))}?{mode}", uri=True, timeout=60, isolation_level=None, check_same_thread=False
+        )
+        try:
+            db.execute(probe).fetchone()
+            return db
+        except sqlite3.OperationalError as exc:
+            db.close()
+            last = exc
+    assert last is not None
+    raise last
 
 
 class ThreadConnections:

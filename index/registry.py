@@ -19,10 +19,9 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from index.audit import GENESIS, Action, Actor, ChainReport, Entry, current_actor, entry_hash, verify
-from index.connections import ThreadConnections, durable_connection
+from index.connections import ThreadConnections, durable_connection, read_only_connection
 from index.migrations import SchemaVersionError, migrate, refuse_newer
 from index.registry_schema import CHAINED, REGISTRY
 from index.registry_schema import SCHEMA_VERSION as SCHEMA_VERSION  # the version a registry is written at
@@ -438,19 +437,7 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
     """A read-only connection: shared with live writers where SQLite can, immutable where the folder is read-only."""
-    last: sqlite3.Error | None = None
-    for mode in ("mode=ro", "immutable=1"):
-        db = sqlite3.connect(
-            f"file:{quote(str(path))}?{mode}", uri=True, timeout=60, isolation_level=None, check_same_thread=False
-        )
-        try:
-            db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
-            return db
-        except sqlite3.OperationalError as exc:  # WAL without its -shm file in a read-only folder
-            db.close()
-            last = exc
-    assert last is not None
-    raise last
+    return read_only_connection(path, "SELECT value FROM meta WHERE key='generation'")
 
 
 class _Transaction:

@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import sqlite3
 import tempfile
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from typing import IO, TYPE_CHECKING
 
 import numpy as np
 
+from index.audit import Action
 from index.registry import Registry, RegistryVersionError, utc_now
 from index.vault import Vault
 
@@ -45,11 +47,26 @@ class WorkspaceError(RuntimeError):
 DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
-def is_disk_full(exc: BaseException) -> bool:
-    """True for the errors a full file system (or quota) gives, from the OS or from SQLite."""
+NEARLY_FULL_BYTES = 1 << 20
+"""Free space under which SQLite's bare "disk I/O error" is read as a full disk: opening a database in WAL mode
+maps its shared-memory file, which fails that way, not as "disk is full", when not one page is left."""
+
+
+def is_disk_full(exc: BaseException, where: Path | None = None) -> bool:
+    """True for the errors a full file system (or quota) gives, from the OS or from SQLite; with `where`, also
+    SQLite's I/O error while the file system holding `where` has (nearly) no space left."""
     if isinstance(exc, OSError):
         return exc.errno in DISK_FULL
-    return isinstance(exc, sqlite3.OperationalError) and "disk is full" in str(exc)
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    if "disk is full" in str(exc):
+        return True
+    if where is None or "disk I/O error" not in str(exc):
+        return False
+    try:
+        return shutil.disk_usage(where).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
 
 
 def resolve_home(home: str | None) -> Path:
@@ -93,12 +110,25 @@ class Workspace:
                 self.read_only = f"the registry cannot be written ({exc})"
                 return Registry(path, read_only=True)
         except sqlite3.DatabaseError as exc:
-            if is_disk_full(exc):
+            if is_disk_full(exc, self.home):
                 raise WorkspaceError(f"the disk holding {self.home} is full ({exc}); free space and try again") from exc
             raise WorkspaceError(
                 f"{path} is not a readable Semblance registry ({exc}): restore it from a backup; the original files "
                 f"are kept in {self.home / 'vault'}, and registering them into a new workspace rebuilds it"
             ) from exc
+
+    def record(self, action: Action, details: dict[str, object], ref: str = "", sha256: str = "") -> bool:
+        """Add an audit entry for an action outside registration (a scan batch, an evidence report, a read of the
+        sellers' records), by the current actor (index.audit). A read-only workspace's trail cannot be written, and
+        a failure to write is announced: neither fails the action itself. Returns whether the entry was written."""
+        if self.read_only is not None:
+            return False
+        try:
+            self.registry.record(action, details, ref, sha256)
+        except (OSError, sqlite3.OperationalError) as exc:
+            self.notify(f"the audit trail could not be written ({exc}); the {action} itself is complete")
+            return False
+        return True
 
     def require_writable(self, action: str) -> None:
         """Refuse `action` (e.g. "register") in a read-only workspace, saying why."""

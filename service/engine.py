@@ -96,17 +96,9 @@ class Engine(Session):
         return removed
 
     def record(self, action: Action, details: dict[str, object], ref: str = "", sha256: str = "") -> bool:
-        """Add an audit entry for an action outside registration (a scan batch, an evidence report), by the current
-        actor (index.audit). A read-only workspace's trail cannot be written, and a failure to write is announced:
-        neither fails the action itself. Returns whether the entry was written."""
-        if self.workspace.read_only is not None:
-            return False
-        try:
-            self.workspace.registry.record(action, details, ref, sha256)
-        except (OSError, sqlite3.OperationalError) as exc:
-            self.workspace.notify(f"the audit trail could not be written ({exc}); the {action} itself is complete")
-            return False
-        return True
+        """Add an audit entry for an action outside registration, by the current actor (Workspace.record: a
+        read-only workspace's trail is not written, a failure to write is announced; neither fails the action)."""
+        return self.workspace.record(action, details, ref, sha256)
 
     def audit(self, ref: str | None = None) -> list[dict[str, object]]:
         return self.workspace.registry.audit_trail(ref)

@@ -10,6 +10,7 @@ and chmod would not stop it.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import io
 import json
@@ -376,6 +377,61 @@ def test_a_read_only_home_lists_scans_and_reports_elsewhere(home: Path, env: dic
         subprocess.run(["umount", str(tmp_path / "ro")], check=False)
 
 
+def test_a_read_only_home_reads_sellers_and_refuses_calibration_in_one_line(
+    home: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    """The commands that only read the service store (sellers, accounts, the supervision picture) work on a read-only
+    workspace and write nothing there; one that writes (calibrate) says why it cannot, without a traceback."""
+    src = tmp_path / "src"
+    shutil.copytree(home, src)
+    swept = semblance(
+        src, "sweep", str(DEMO / "listings" / "sweep-2026-10.csv"), "--out", str(tmp_path / "sw"), env=env
+    )
+    assert swept.returncode == 0, swept.stderr
+    ranked = json.loads(semblance(src, "offenders", "--json", env=env).stdout)
+    assert ranked["sellers"], "the demo sweep links sellers to works"
+    (tmp_path / "ro").mkdir()
+    mount_or_skip("--bind", str(src), str(tmp_path / "ro"))
+    try:
+        mount_or_skip("-o", "remount,bind,ro", str(tmp_path / "ro"))
+        ro = tmp_path / "ro"
+        read = semblance(ro, "offenders", "--json", env=env)
+        no_traceback(read)
+        assert read.returncode == 0 and json.loads(read.stdout) == ranked
+        assert read.stderr.count("read-only") == 1
+        seller = str(ranked["sellers"][0]["seller_id"])
+        assert json.loads(semblance(ro, "offenders", "--seller", seller, "--json", env=env).stdout)
+        for command in (("users", "list"), ("api-keys", "list"), ("supervision", "show", "--month", "2026-10")):
+            shown = semblance(ro, *command, env=env)
+            no_traceback(shown)
+            assert shown.returncode == 0, (command, shown.stderr)
+        refused = semblance(ro, "calibrate", env=env)
+        no_traceback(refused)
+        assert refused.returncode == 2 and "cannot calibrate" in refused.stderr and "read-only" in refused.stderr
+    finally:
+        subprocess.run(["umount", str(tmp_path / "ro")], check=False)
+
+
+def test_careless_arguments_are_one_line_refusals_that_change_nothing(
+    home: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A removal without its reason, a seller id past SQLite's integers, a sweep's --out onto an existing file."""
+    unreasoned = semblance(home, "works", "remove", "vangogh-night-cafe", env=env)
+    no_traceback(unreasoned)
+    assert unreasoned.returncode == 2 and "--reason" in unreasoned.stderr
+    listed = semblance(home, "works", "list", env=env)
+    assert "vangogh-night-cafe" in listed.stdout
+    huge = semblance(home, "offenders", "--seller", "9" * 24, env=env)
+    no_traceback(huge)
+    assert huge.returncode == 2 and "--seller" in huge.stderr
+    target = tmp_path / "passwd"
+    target.write_text("root:x:0:0\n")
+    onto_file = semblance(home, "sweep", str(DEMO / "listings" / "sweep-2026-10.csv"), "--out", str(target), env=env)
+    no_traceback(onto_file)
+    assert onto_file.returncode == 2 and "exists and is not a folder" in onto_file.stderr
+    assert target.read_text() == "root:x:0:0\n"
+
+
 def test_a_full_disk_stops_registration_cleanly(env: dict[str, str], tmp_path: Path) -> None:
     disk = tmp_path / "disk"
     disk.mkdir()
@@ -396,6 +452,43 @@ def test_a_full_disk_stops_registration_cleanly(env: dict[str, str], tmp_path: P
         assert all(o["status"] == "registered" for o in committed)
         listed = json.loads(semblance(home, "works", "list", "--json", env=env).stdout)
         assert sorted(w["sha256"] for w in listed) == sorted(o["sha256"] for o in committed)
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_a_full_disk_stops_a_report_cleanly_and_is_named_as_full(
+    home: Path, env: dict[str, str], tmp_path: Path
+) -> None:
+    """A report on a nearly full disk is refused in one line and leaves no half bundle; on a disk without one free
+    page the workspace is said to be on a full disk, not a damaged registry to restore; freed, it reports as before."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mount_or_skip("-t", "tmpfs", "-o", "size=24m", "tmpfs", str(disk))
+    try:
+        ws = disk / "ws"
+        shutil.copytree(home, ws)
+        filler = disk / "filler"
+        free = shutil.disk_usage(disk).free
+        with filler.open("wb") as f:  # room to open the workspace, not for a bundle's PDF and figures
+            f.write(b"\0" * (free - 600_000))
+        reports = disk / "reports"
+        refused = semblance(ws, "report", str(NIGHT_CAFE), "--out", str(reports), env=env)
+        no_traceback(refused)
+        assert refused.returncode == 2, refused.stderr
+        assert "could not be written (the disk is full)" in refused.stderr and "nothing was recorded" in refused.stderr
+        assert not any(reports.iterdir())  # what was written of the bundle is gone
+        with filler.open("ab", buffering=0) as f, contextlib.suppress(OSError):  # every last page
+            while True:
+                f.write(b"\0" * 4096)
+        assert not (ws / "registry.sqlite-shm").exists()  # closed cleanly: opening must make it again
+        full = semblance(ws, "works", "list", env=env)
+        no_traceback(full)
+        assert full.returncode == 2 and f"the disk holding {ws} is full" in full.stderr
+        assert "restore" not in full.stderr, full.stderr
+        filler.unlink()
+        made = semblance(ws, "report", str(NIGHT_CAFE), "--out", str(reports), env=env)
+        assert made.returncode == 0, made.stderr
+        assert semblance(ws, "verify-report", str(next(reports.iterdir())), env=env).returncode == 0
     finally:
         subprocess.run(["umount", str(disk)], check=False)
 

@@ -103,7 +103,7 @@ def _change(username: str, change: Callable[[Store, Audit, User], User]) -> User
 @users_app.command("list")
 def users_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the web service's users."""
-    with service_store() as (store, _):
+    with service_store(only_reads=True) as (store, _):
         users = [u.to_json() for u in store.accounts.users()]
     if as_json:
         print(json.dumps(users, indent=2, ensure_ascii=False))
@@ -133,7 +133,7 @@ def api_keys_create(
 @keys_app.command("list")
 def api_keys_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List API keys (never their secrets)."""
-    with service_store() as (store, _):
+    with service_store(only_reads=True) as (store, _):
         keys = [k.to_json() for k in store.accounts.api_keys()]
     if as_json:
         print(json.dumps(keys, indent=2, ensure_ascii=False))

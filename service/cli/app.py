@@ -80,6 +80,7 @@ def engine(embedder: str | None = None, item_seconds: float = DEFAULT_ITEM_SECON
     """The workspace's engine; a read-only workspace is stated once, and waits for its lock are announced. The
     engine (and the model stacks it brings) is imported here, by the commands that scan or register, not by
     `--help` or the commands that only read records (`workspace`)."""
+    from index.workspace import WorkspaceError
     from service.engine import Engine, EngineError
 
     try:
@@ -92,7 +93,7 @@ def engine(embedder: str | None = None, item_seconds: float = DEFAULT_ITEM_SECON
         notice(e.workspace.read_only_notice())
     try:
         yield e
-    except EngineError as exc:
+    except (EngineError, WorkspaceError) as exc:  # WorkspaceError: a write refused in a read-only workspace
         raise fail(str(exc)) from exc
     finally:
         e.close()
@@ -129,10 +130,12 @@ def workspace() -> Iterator[Workspace]:
 
 
 @contextmanager
-def service_store() -> Iterator[tuple[Store, Workspace]]:
-    """The workspace's service store (users, keys, cases) and the workspace, for the account commands."""
+def service_store(only_reads: bool = False) -> Iterator[tuple[Store, Workspace]]:
+    """The workspace's service store (users, keys, cases, sweeps) and the workspace. A read-only workspace is refused
+    unless the command `only_reads` (offenders, listings of users and keys, the supervision picture): those open the
+    store read-only, as the registry's readers do."""
     from index.workspace import Workspace, WorkspaceError, resolve_home
-    from service.store import Store
+    from service.store import DATABASE_NAME, Store
     from service.store.database import StoreVersionError
 
     try:
@@ -140,10 +143,15 @@ def service_store() -> Iterator[tuple[Store, Workspace]]:
     except WorkspaceError as exc:
         raise fail(str(exc)) from exc
     if ws.read_only is not None:
-        ws.close()
-        raise fail(ws.read_only_notice())
+        if not only_reads:
+            ws.close()
+            raise fail(ws.read_only_notice())
+        notice(ws.read_only_notice())
+        if not (ws.home / DATABASE_NAME).is_file():
+            ws.close()
+            raise fail(f"{ws.home}: no server or sweep has recorded anything in this workspace yet, nothing to read")
     try:
-        store = Store.open(ws.home)
+        store = Store.open(ws.home, read_only=ws.read_only is not None)
     except (StoreVersionError, OSError, sqlite3.Error) as exc:
         ws.close()
         raise fail(f"{ws.home}: cannot open the service store ({exc})") from exc

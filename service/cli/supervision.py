@@ -63,8 +63,8 @@ def show(
     if language not in LANGUAGES:
         raise fail(f"--language {language}: one of {', '.join(LANGUAGES)}")
     scope = _scope(month, start, end, marketplace, region, category)
-    with service_store() as (store, ws):
-        report = supervision_report(store, ws.registry.works(), scope, ws.registry.record, language, sort)
+    with service_store(only_reads=True) as (store, ws):
+        report = supervision_report(store, ws.registry.works(), scope, ws.record, language, sort)
     if as_json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return
@@ -186,8 +186,8 @@ def compare_command(
         b = scope_of(b_from or a_from, b_to or a_to, b_marketplace, b_region, b_category)
     except ScopeError as exc:
         raise fail(str(exc)) from exc
-    with service_store() as (store, ws):
-        result = side_by_side(store, ws.registry.works(), a, b, ws.registry.record)
+    with service_store(only_reads=True) as (store, ws):
+        result = side_by_side(store, ws.registry.works(), a, b, ws.record)
     if as_json:
         print(json.dumps(result, indent=2, ensure_ascii=False))
         return

@@ -104,9 +104,9 @@ def offenders(
     from service.store.offenders import SCORE_WEIGHTS
     from service.usecases.offenders import offender_report, seller_evidence
 
-    with service_store() as (store, ws):
+    with service_store(only_reads=True) as (store, ws):
         if seller is not None:
-            rows = seller_evidence(store, seller, ws.registry.record)
+            rows = seller_evidence(store, seller, ws.record)
             if as_json:
                 print(json.dumps(rows, indent=2, ensure_ascii=False))
                 return
@@ -129,7 +129,7 @@ def offenders(
                 )
             console.print(table)
             return
-        report = offender_report(store, limit, ws.registry.record)
+        report = offender_report(store, limit, ws.record)
     if as_json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return

@@ -38,6 +38,7 @@ from detector.views import views_of
 from index.audit import Action
 from index.keys import fingerprint, load_or_create, load_public, public_pem
 from index.registry import utc_now
+from index.workspace import is_disk_full
 from service.engine import Engine, EngineError, MatchResult
 from service.i18n import LANGUAGES
 from service.inputs import InputItem
@@ -99,12 +100,20 @@ def build_bundle(
     if result.error is not None:  # e.g. a blank picture: there is nothing to report on
         raise IntakeError(item.name, result.error)
     stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(item.name.split("!")[-1]).stem).strip("-") or "suspect"
-    bundle = _new_folder(out, f"{stem}-bundle")
+    try:
+        bundle = _new_folder(out, f"{stem}-bundle")
+    except OSError as exc:
+        raise EngineError(f"{out}: the evidence bundle's folder cannot be made ({_why(exc)})") from exc
     try:
         found = (result.matches, result.verdict)
         _write_bundle(engine, bundle, item, data, image, found, case, language, provenance, recorded)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(bundle, ignore_errors=True)  # only the folder this call created: never an earlier bundle
+        if isinstance(exc, OSError):  # a full disk, a quota, a folder unwritable: said, not a traceback
+            raise EngineError(
+                f"{bundle}: the evidence bundle could not be written ({_why(exc)}); what was written of it is "
+                "removed, nothing was recorded, and the report can be made again"
+            ) from exc
         raise
     engine.record(
         Action.REPORT,
@@ -112,6 +121,11 @@ def build_bundle(
         sha256=image.sha256,
     )
     return bundle
+
+
+def _why(exc: OSError) -> str:
+    """The OS's reason, in words: a full disk named as such."""
+    return "the disk is full" if is_disk_full(exc) else (exc.strerror or str(exc))
 
 
 def _new_folder(parent: Path, name: str) -> Path:

@@ -42,10 +42,11 @@ class Store:
     """The workspace folder (its keys: index.keys)."""
 
     @classmethod
-    def open(cls, home: Path) -> Store:
-        """Open (or create) the store in workspace folder `home`."""
-        db = Database(home / DATABASE_NAME)
-        findings = Findings(db, home / EVIDENCE_DIR)
+    def open(cls, home: Path, read_only: bool = False) -> Store:
+        """Open (or create) the store in workspace folder `home`; `read_only`: open an existing one, writing nothing
+        (service.store.database.Database)."""
+        db = Database(home / DATABASE_NAME, read_only)
+        findings = Findings(db, home / EVIDENCE_DIR, create=not read_only)
         return cls(
             db,
             Accounts(db),

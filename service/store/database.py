@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from index.connections import ThreadConnections, durable_connection
-from index.migrations import Schema, SchemaVersionError, migrate, recorded_version
+from index.connections import ThreadConnections, durable_connection, read_only_connection
+from index.migrations import Schema, SchemaVersionError, migrate, recorded_version, refuse_newer
 from index.registry import utc_now as utc_now  # one timestamp format for every record
 
 SUPERVISION_BACKFILL = """
@@ -263,14 +263,29 @@ StoreVersionError = SchemaVersionError
 
 
 class Database:
-    """The service database at `path`: `db` is this thread's connection, `transaction()` one atomic write."""
+    """The service database at `path`: `db` is this thread's connection, `transaction()` one atomic write.
 
-    def __init__(self, path: Path) -> None:
+    `read_only` opens an existing database without writing to its folder (a read-only workspace: the commands that
+    only read sellers, accounts and the supervision picture); it is never migrated, so it must be at this version."""
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
         self.path = path
-        self._connections = ThreadConnections(lambda: _connect(path))
+        self._connections = ThreadConnections(
+            (lambda: _connect_read_only(path)) if read_only else (lambda: _connect(path))
+        )
         try:
-            migrate(self.db, STORE, path)
-        except StoreVersionError:
+            if not read_only:
+                migrate(self.db, STORE, path)
+                return
+            found = recorded_version(self.db, STORE)
+            refuse_newer(found, STORE, path)
+            if found < STORE.version:
+                raise StoreVersionError(
+                    f"{path} ({STORE.name}) has schema version {found}, older than this Semblance reads ("
+                    f"{STORE.version}), and a read-only workspace cannot be upgraded: open it once where it can be "
+                    "written"
+                )
+        except (StoreVersionError, sqlite3.Error):
             self.close()
             raise
 
@@ -299,5 +314,11 @@ class Database:
 
 def _connect(path: Path) -> sqlite3.Connection:
     conn = durable_connection(path)
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    conn = read_only_connection(path, "SELECT value FROM meta WHERE key='schema_version'")
     conn.row_factory = sqlite3.Row
     return conn

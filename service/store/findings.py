@@ -73,9 +73,9 @@ class Finding:
 class Findings:
     """Suspects received and their findings, in the service database and the evidence vault."""
 
-    def __init__(self, db: Database, evidence_root: Path) -> None:
+    def __init__(self, db: Database, evidence_root: Path, create: bool = True) -> None:
         self._db = db
-        self.vault = Vault(evidence_root)
+        self.vault = Vault(evidence_root, create=create)
 
     def receive(self, case_id: int | None, name: str, data: bytes, sha256: str, who: str, origin: str) -> Suspect:
         """Keep a suspect's bytes (fsynced) and record its arrival; the same bytes twice are two arrivals."""
