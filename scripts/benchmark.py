@@ -718,6 +718,44 @@ def registry_section(path: Path) -> list[str]:
     ]
 
 
+BARE_PASS_TARGETS = {"scan": 0.4, "register": 0.8}
+"""The speed issue's bars as fractions of the bare pass over the same files (scanning, registration)."""
+
+
+def sizes_section(path: Path) -> list[str]:
+    """Scanning and registration by picture size (scripts/benchmark_sizes.py), when it was measured."""
+    if not path.is_file():
+        return []
+    data = json.loads(path.read_text())
+
+    def ratio(r: dict[str, Any], what: str) -> str:
+        x = r[f"{what}_x_bare"]
+        return f"{x}" if x >= BARE_PASS_TARGETS[what] else f"**{x}**"
+
+    licences = sorted({w["licence"] for w in data["wallpapers"]})
+    return [
+        "## Scanning by picture size (`python scripts/benchmark_sizes.py`)",
+        "",
+        f"In-process, engines opened and warmed first, on {data['machine']}; scans against {data['registered_works']} "
+        "dev originals, registrations into a fresh workspace, and the bare pass (Pillow decode, 224×224, one "
+        "EfficientNet-Lite0 forward pass) over the same files. Phone photos are JPEGs (quality 90) made from the "
+        f"full-size wallpapers of Debian's plasma-workspace-wallpapers ({', '.join(licences)}). Targets: scanning "
+        f"≥ {BARE_PASS_TARGETS['scan']} × and registration ≥ {BARE_PASS_TARGETS['register']} × the bare pass (bold: "
+        "not met).",
+        "",
+        "| pictures | MP | file KB | decode/s | scan/s | register/s | bare pass/s | scan × bare | register × bare |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *[
+            f"| {r['class']} ({r['pictures']}) | {r['megapixels']} | {r['file_kb']} | {r['decode_per_s']} | "
+            f"{r['scan_per_s']} | {r['register_per_s']} | {r['bare_pass_per_s']} | {ratio(r, 'scan')} | "
+            f"{ratio(r, 'register')} |"
+            for r in data["classes"]
+        ],
+        "",
+        *([data["note"], ""] if data.get("note") else []),
+    ]
+
+
 def cli_section(path: Path) -> list[str]:
     """The command line's start-up (scripts/benchmark_cli.py), when it was measured."""
     if not path.is_file():
@@ -827,6 +865,7 @@ def write_report(
             "",
         ]
     lines += registry_section(out.parent / "registry-scale.json")
+    lines += sizes_section(out.parent / "picture-sizes.json")
     lines += service_section(out.parent / "service-latency.json")
     lines += sweep_section(out.parent / "sweep-benchmark.json")
     lines += ingest_section(out.parent / "ingest-benchmark.json")
