@@ -274,6 +274,7 @@ def main() -> None:
     ap.add_argument("--shared", default=str(REPO.parent / "shared" / "eval"))
     ap.add_argument("--seed", type=int, default=5)
     ap.add_argument("--out", default=str(REPO / "docs" / "registry-scale.json"))
+    ap.add_argument("--keep", help="Build the workspace in this new folder and keep it (to look into a verdict).")
     args = ap.parse_args()
     shared = Path(args.shared)
     if not (shared / "manifest.csv").is_file():
@@ -286,7 +287,7 @@ def main() -> None:
     levels = []
     verdicts_at: dict[int, list[str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp) / "ws"
+        home = Path(args.keep) if args.keep else Path(tmp) / "ws"
         engine = Engine.init(str(home))
         register(engine, originals, "o")
         engine.close()

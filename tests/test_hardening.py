@@ -347,22 +347,33 @@ def test_report_never_replaces_a_bundle_and_verify_names_the_key(
 # --- workspace faults --------------------------------------------------------------------------------------------
 
 
-def test_a_read_only_home_lists_scans_and_reports_elsewhere(home: Path, env: dict[str, str], tmp_path: Path) -> None:
-    shutil.copytree(home, tmp_path / "src")
-    keys = tmp_path / "src" / "keys"
-    shutil.rmtree(keys, ignore_errors=True)  # as if it had never signed a report
-    (tmp_path / "ro").mkdir()
-    mount_or_skip("--bind", str(tmp_path / "src"), str(tmp_path / "ro"))
+@contextlib.contextmanager
+def read_only_view(src: Path, at: Path) -> Iterator[Path]:
+    """`src` bind-mounted read-only at `at` (a read-only mount as evidence media give), unmounted afterwards."""
+    at.mkdir(exist_ok=True)
+    mount_or_skip("--bind", str(src), str(at))
     try:
-        mount_or_skip("-o", "remount,bind,ro", str(tmp_path / "ro"))
-        ro = tmp_path / "ro"
+        mount_or_skip("-o", "remount,bind,ro", str(at))
+        yield at
+    finally:
+        subprocess.run(["umount", str(at)], check=False)
+
+
+def assert_refused(done: subprocess.CompletedProcess[str], *words: str) -> None:
+    """A one-line refusal: exit 2, no traceback, and the message says `words`."""
+    no_traceback(done)
+    assert done.returncode == 2 and all(w in done.stderr for w in words), done.stderr
+
+
+def test_a_read_only_home_lists_scans_and_reports_elsewhere(home: Path, env: dict[str, str], tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    shutil.copytree(home, src)
+    shutil.rmtree(src / "keys", ignore_errors=True)  # as if it had never signed a report
+    with read_only_view(src, tmp_path / "ro") as ro:
         unsigned = semblance(ro, "report", str(NIGHT_CAFE), "--out", str(tmp_path / "early"), env=env)
-        no_traceback(unsigned)
-        assert unsigned.returncode == 2 and "signing key cannot be made" in unsigned.stderr
-        subprocess.run(["umount", str(ro)], check=True)
-        load_or_create(tmp_path / "src")  # the key a first report made while the workspace was writable
-        mount_or_skip("--bind", str(tmp_path / "src"), str(ro))
-        mount_or_skip("-o", "remount,bind,ro", str(ro))
+        assert_refused(unsigned, "signing key cannot be made")
+    load_or_create(src)  # the key a first report made while the workspace was writable
+    with read_only_view(src, tmp_path / "ro") as ro:
         listed = semblance(ro, "works", "list", env=env)
         assert listed.returncode == 0 and "vangogh-night-cafe" in listed.stdout
         assert listed.stderr.count("read-only") == 1
@@ -370,11 +381,8 @@ def test_a_read_only_home_lists_scans_and_reports_elsewhere(home: Path, env: dic
         assert scanned.returncode == 0 and json.loads(scanned.stdout)[0]["verdict"] == "copy"
         reported = semblance(ro, "report", str(NIGHT_CAFE), "--out", str(tmp_path / "reports"), env=env)
         assert reported.returncode == 0, reported.stderr
-        refused = semblance(ro, "register", str(DEMO / "suspects" / "unrelated_coffee.jpg"), env=env)
-        no_traceback(refused)
-        assert refused.returncode == 2 and "cannot register" in refused.stderr and "read-only" in refused.stderr
-    finally:
-        subprocess.run(["umount", str(tmp_path / "ro")], check=False)
+        registered = semblance(ro, "register", str(DEMO / "suspects" / "unrelated_coffee.jpg"), env=env)
+        assert_refused(registered, "cannot register", "read-only")
 
 
 def test_a_read_only_home_reads_sellers_and_refuses_calibration_in_one_line(
@@ -390,11 +398,7 @@ def test_a_read_only_home_reads_sellers_and_refuses_calibration_in_one_line(
     assert swept.returncode == 0, swept.stderr
     ranked = json.loads(semblance(src, "offenders", "--json", env=env).stdout)
     assert ranked["sellers"], "the demo sweep links sellers to works"
-    (tmp_path / "ro").mkdir()
-    mount_or_skip("--bind", str(src), str(tmp_path / "ro"))
-    try:
-        mount_or_skip("-o", "remount,bind,ro", str(tmp_path / "ro"))
-        ro = tmp_path / "ro"
+    with read_only_view(src, tmp_path / "ro") as ro:
         read = semblance(ro, "offenders", "--json", env=env)
         no_traceback(read)
         assert read.returncode == 0 and json.loads(read.stdout) == ranked
@@ -405,30 +409,21 @@ def test_a_read_only_home_reads_sellers_and_refuses_calibration_in_one_line(
             shown = semblance(ro, *command, env=env)
             no_traceback(shown)
             assert shown.returncode == 0, (command, shown.stderr)
-        refused = semblance(ro, "calibrate", env=env)
-        no_traceback(refused)
-        assert refused.returncode == 2 and "cannot calibrate" in refused.stderr and "read-only" in refused.stderr
-    finally:
-        subprocess.run(["umount", str(tmp_path / "ro")], check=False)
+        assert_refused(semblance(ro, "calibrate", env=env), "cannot calibrate", "read-only")
 
 
 def test_careless_arguments_are_one_line_refusals_that_change_nothing(
     home: Path, env: dict[str, str], tmp_path: Path
 ) -> None:
     """A removal without its reason, a seller id past SQLite's integers, a sweep's --out onto an existing file."""
-    unreasoned = semblance(home, "works", "remove", "vangogh-night-cafe", env=env)
-    no_traceback(unreasoned)
-    assert unreasoned.returncode == 2 and "--reason" in unreasoned.stderr
+    assert_refused(semblance(home, "works", "remove", "vangogh-night-cafe", env=env), "--reason")
     listed = semblance(home, "works", "list", env=env)
     assert "vangogh-night-cafe" in listed.stdout
-    huge = semblance(home, "offenders", "--seller", "9" * 24, env=env)
-    no_traceback(huge)
-    assert huge.returncode == 2 and "--seller" in huge.stderr
+    assert_refused(semblance(home, "offenders", "--seller", "9" * 24, env=env), "--seller")
     target = tmp_path / "passwd"
     target.write_text("root:x:0:0\n")
     onto_file = semblance(home, "sweep", str(DEMO / "listings" / "sweep-2026-10.csv"), "--out", str(target), env=env)
-    no_traceback(onto_file)
-    assert onto_file.returncode == 2 and "exists and is not a folder" in onto_file.stderr
+    assert_refused(onto_file, "exists and is not a folder")
     assert target.read_text() == "root:x:0:0\n"
 
 
@@ -473,17 +468,14 @@ def test_a_full_disk_stops_a_report_cleanly_and_is_named_as_full(
             f.write(b"\0" * (free - 600_000))
         reports = disk / "reports"
         refused = semblance(ws, "report", str(NIGHT_CAFE), "--out", str(reports), env=env)
-        no_traceback(refused)
-        assert refused.returncode == 2, refused.stderr
-        assert "could not be written (the disk is full)" in refused.stderr and "nothing was recorded" in refused.stderr
+        assert_refused(refused, "could not be written (the disk is full)", "nothing was recorded")
         assert not any(reports.iterdir())  # what was written of the bundle is gone
         with filler.open("ab", buffering=0) as f, contextlib.suppress(OSError):  # every last page
             while True:
                 f.write(b"\0" * 4096)
         assert not (ws / "registry.sqlite-shm").exists()  # closed cleanly: opening must make it again
         full = semblance(ws, "works", "list", env=env)
-        no_traceback(full)
-        assert full.returncode == 2 and f"the disk holding {ws} is full" in full.stderr
+        assert_refused(full, f"the disk holding {ws} is full")
         assert "restore" not in full.stderr, full.stderr
         filler.unlink()
         made = semblance(ws, "report", str(NIGHT_CAFE), "--out", str(reports), env=env)
