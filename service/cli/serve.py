@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 
-from index.workspace import WorkspaceError
 from service.cli.app import app, console, engine, fail, notice, service_store
 from service.safe_text import markup_safe
 from service.web.settings import ServiceSettings
@@ -38,6 +37,7 @@ def serve(
     """Start the web service (API under /api/v1, web UI at /) over this workspace."""
     import uvicorn
 
+    from index.workspace import WorkspaceError  # imports numpy: loaded when the server starts, not at --help
     from service.scan_pool import usable_cores  # the engine's stack loads when the server starts, not at --help
     from service.web.app import create_app
     from service.web.tls import self_signed
