@@ -80,12 +80,16 @@ def choose(
     taken = {r["path"] for r in suspects}
     clipart = [r for r in rows if r["source"] == "deb_openclipart" and r["path"] not in taken]
     fillers = [clipart[i] for i in sorted(rng.choice(len(clipart), min(n_fillers, len(clipart)), replace=False))]
-    return tuple([shared / r["path"] for r in group] for group in (originals, fillers, suspects))  # type: ignore[return-value]
+
+    def paths(group: list[dict[str, str]]) -> list[Path]:
+        return [shared / r["path"] for r in group]
+
+    return paths(originals), paths(fillers), paths(suspects)
 
 
 def register(engine: Engine, files: list[Path], prefix: str, start: int = 0) -> None:
     batch = [
-        (InputItem(p.name, reader=lambda p=p: p.read_bytes()), WorkMetadata(ref=f"{prefix}{start + i:04d}-{p.stem}"))  # type: ignore[misc]
+        (InputItem(p.name, reader=p.read_bytes), WorkMetadata(ref=f"{prefix}{start + i:04d}-{p.stem}"))
         for i, p in enumerate(files)
     ]
     t0 = time.perf_counter()
