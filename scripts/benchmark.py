@@ -577,9 +577,9 @@ def _service_verdict(data: dict[str, Any], base: float) -> str:
     health = max(r["healthz_p99_ms"] for r in data["levels"])
     refused = sum(r["refused"] for r in data["levels"] if r["clients"] <= 16)
     return (
-        f"{throughput}; it falls a little as clients grow, since the web process receives, writes the custody record "
-        "and the finding, and renders answers on the same cores as the workers. `/healthz` p99 at most "
-        f"{health} ms: {'met' if health <= 100 else '**not met**'}; 503s at 16 clients or fewer: {refused}."
+        f"{throughput} (the web process receives, writes the custody record and the finding, and renders answers on "
+        f"the same cores as the workers). `/healthz` p99 at most {health} ms: "
+        f"{'met' if health <= 100 else '**not met**'}; 503s at 16 clients or fewer: {refused}."
     )
 
 
