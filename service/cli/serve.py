@@ -37,7 +37,6 @@ def serve(
     """Start the web service (API under /api/v1, web UI at /) over this workspace."""
     import uvicorn
 
-    from index.workspace import WorkspaceError  # imports numpy: loaded when the server starts, not at --help
     from service.scan_pool import usable_cores  # the engine's stack loads when the server starts, not at --help
     from service.web.app import create_app
     from service.web.tls import self_signed
@@ -58,10 +57,8 @@ def serve(
             ssl = {"ssl_certfile": tls_cert, "ssl_keyfile": tls_key}
         address = f"{'https' if ssl else 'http'}://{host}:{port}/"
         with ExitStack() as held:
-            try:
-                held.enter_context(e.workspace.serving(address))
-            except WorkspaceError as exc:
-                raise fail(str(exc)) from exc
+            # another server on this workspace: a WorkspaceError, which `engine()` turns into its one-line refusal
+            held.enter_context(e.workspace.serving(address))
             with service_store() as (store, _):  # the only server now: claims left by a crashed one are void
                 store.jobs.release_all()
             console.print(f"Semblance serving {markup_safe(e.workspace.home)} at {address}")
